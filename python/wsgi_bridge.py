@@ -1,0 +1,459 @@
+"""The Python half of the gateway: runs one WSGI exchange per call.
+
+The TypeScript host imports this module into every Pyodide interpreter.  It
+loads WSGI scripts the way mod_wsgi does and drives an application through
+PEP 3333: it builds ``environ``, validates ``start_response`` and hands the
+body back to the host one chunk at a time, so that responses stream.
+"""
+
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+import traceback
+
+from pyodide.ffi import run_sync, to_js
+
+_STATUS_RE = re.compile(r"^[0-9]{3} [^\x00-\x1f\x7f]*$")
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HOP_BY_HOP = frozenset(
+    [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    ]
+)
+_BLOCK_SIZE = 65536
+
+
+class LogStream:
+    """A text stream that sends whole lines to the host's log.
+
+    Used for ``wsgi.errors``; a write never raises into the application.
+    """
+
+    def __init__(self, emit, level="error"):
+        self._emit = emit
+        self._level = level
+        self._pending = ""
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(
+                "wsgi.errors.write() takes str, not %s" % type(text).__name__
+            )
+        self._pending += text
+        if "\n" in self._pending:
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                self._emit(self._level, line)
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if self._pending:
+            self._emit(self._level, self._pending)
+            self._pending = ""
+
+    def isatty(self):
+        return False
+
+    @property
+    def closed(self):
+        return False
+
+
+class InputStream:
+    """``wsgi.input``: reads the request body as the host streams it.
+
+    ``source`` is a host object whose ``read()`` returns a promise of the
+    next chunk (a Uint8Array) or of ``undefined`` at the end.  ``run_sync``
+    suspends Python until the chunk arrives, so a large upload is never held
+    whole in memory.
+    """
+
+    def __init__(self, source=None, body=b""):
+        self._source = source
+        self._buffer = bytearray(body)
+        self._eof = source is None
+
+    def _fill(self):
+        if self._eof:
+            return False
+        chunk = run_sync(self._source.read())
+        if chunk is None:
+            self._eof = True
+            return False
+        self._buffer += chunk.to_bytes()
+        return True
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            size = len(self._buffer)
+        while len(self._buffer) < size and self._fill():
+            pass
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readline(self, size=-1):
+        limit = size if size is not None and size >= 0 else None
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                end += 1
+                break
+            if limit is not None and len(self._buffer) >= limit:
+                end = limit
+                break
+            if not self._fill():
+                end = len(self._buffer)
+                break
+        if limit is not None:
+            end = min(end, limit)
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end]
+        return line
+
+    def readlines(self, hint=-1):
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file-like object in blocks."""
+
+    def __init__(self, filelike, blksize=_BLOCK_SIZE):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, "close"):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class WsgiError(Exception):
+    """An application broke a rule of PEP 3333."""
+
+
+def _check_status(status):
+    if not isinstance(status, str):
+        raise WsgiError(
+            "start_response() status must be a str like '200 OK', got %s"
+            % type(status).__name__
+        )
+    if not _STATUS_RE.match(status):
+        raise WsgiError(
+            "start_response() status %r is not a three-digit code, a space "
+            "and a reason phrase, like '200 OK'" % status
+        )
+    try:
+        status.encode("latin-1")
+    except UnicodeEncodeError:
+        raise WsgiError(
+            "start_response() status %r is not latin-1 encodable" % status
+        ) from None
+
+
+def _check_headers(headers):
+    if not isinstance(headers, list):
+        raise WsgiError(
+            "start_response() headers must be a list of (name, value) "
+            "tuples, got %s" % type(headers).__name__
+        )
+    for item in headers:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise WsgiError(
+                "start_response() header %r is not a (name, value) tuple"
+                % (item,)
+            )
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise WsgiError(
+                "start_response() header %r: name and value must both be "
+                "str" % (item,)
+            )
+        if not _TOKEN_RE.match(name):
+            raise WsgiError(
+                "start_response() header name %r is not a valid HTTP token"
+                % name
+            )
+        if _BAD_VALUE_RE.search(value):
+            raise WsgiError(
+                "start_response() header %r has a control character (such "
+                "as CR or LF) in its value" % name
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise WsgiError(
+                "start_response() header %r has a value that is not latin-1 "
+                "encodable; encode it (RFC 8187) first" % name
+            ) from None
+        if name.lower() in _HOP_BY_HOP:
+            raise WsgiError(
+                "start_response() header %r is hop-by-hop, which PEP 3333 "
+                "forbids; the server manages it" % name
+            )
+
+
+class Exchange:
+    """One request through one application: start, then chunks, then close."""
+
+    def __init__(self, application, environ, log):
+        self._application = application
+        self._environ = environ
+        self._log = log
+        self._status = None
+        self._headers = None
+        self._headers_sent = False
+        self._written = []
+        self._iterable = None
+        self._iterator = None
+        self._closed = False
+
+    def _start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self._headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self._status is not None:
+            raise WsgiError(
+                "start_response() was called a second time without exc_info"
+            )
+        _check_status(status)
+        _check_headers(headers)
+        self._status = status
+        self._headers = list(headers)
+        return self._write
+
+    def _write(self, data):
+        if self._status is None:
+            raise WsgiError("write() was called before start_response()")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise WsgiError(
+                "write() takes bytes, not %s" % type(data).__name__
+            )
+        self._written.append(bytes(data))
+
+    def _take_written(self):
+        data = b"".join(self._written)
+        self._written.clear()
+        return data
+
+    def _next_chunk(self):
+        """Return the next non-empty body chunk, or None when done."""
+        written = self._take_written()
+        if written:
+            return written
+        for item in self._iterator:
+            if not isinstance(item, (bytes, bytearray)):
+                raise WsgiError(
+                    "the application's iterable yielded %s; WSGI body items "
+                    "must be bytes" % type(item).__name__
+                )
+            if self._status is None:
+                raise WsgiError(
+                    "the application yielded a body before calling "
+                    "start_response()"
+                )
+            written = self._take_written()
+            if written:
+                return written + bytes(item)
+            if item:
+                return bytes(item)
+        return self._take_written() or None
+
+    def start(self):
+        """Run the application up to its first body chunk.
+
+        Returns ``[status, headers_json, chunk_or_None, done]``.  Raises if
+        the application fails before output, so the host answers 500.
+        """
+        self._iterable = self._application(self._environ, self._start_response)
+        self._iterator = iter(self._iterable)
+        chunk = self._next_chunk()
+        if self._status is None:
+            raise WsgiError(
+                "the application returned without calling start_response()"
+            )
+        self._headers_sent = True
+        done = chunk is None
+        if done:
+            self.close()
+        return [self._status, json.dumps(self._headers), chunk, done]
+
+    def next(self):
+        """Return ``[chunk_or_None, done]``; closes the iterable at the end."""
+        chunk = self._next_chunk()
+        if chunk is None:
+            self.close()
+            return [None, True]
+        return [chunk, False]
+
+    def close(self):
+        """Call the iterable's close() exactly once; log what it raises."""
+        if self._closed:
+            return
+        self._closed = True
+        close = getattr(self._iterable, "close", None)
+        if close is not None:
+            try:
+                close()
+            except BaseException:
+                self._log(
+                    "error",
+                    "Exception in close() of the response iterable:\n"
+                    + traceback.format_exc().rstrip(),
+                )
+        errors = self._environ.get("wsgi.errors")
+        if isinstance(errors, LogStream):
+            errors.flush()
+
+
+def script_module_name(script_path):
+    """The module name mod_wsgi gives a script: derived from its path."""
+    digest = hashlib.md5(script_path.encode("utf-8")).hexdigest()
+    return "_mod_wsgi_" + digest
+
+
+def load_script(script_path, callable_name):
+    """Execute a WSGI script file as a module and return its callable."""
+    directory = script_path.rsplit("/", 1)[0] or "/"
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    name = script_module_name(script_path)
+    spec = importlib.util.spec_from_file_location(name, script_path)
+    if spec is None:
+        raise ImportError("cannot load WSGI script %s" % script_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    application = getattr(module, callable_name, None)
+    if application is None:
+        raise LookupError(
+            "WSGI script %s has no callable named %r; define it, or pass "
+            "the right name in the 'callable' option"
+            % (script_path, callable_name)
+        )
+    if not callable(application):
+        raise TypeError(
+            "%r in WSGI script %s is not callable" % (callable_name, script_path)
+        )
+    return application
+
+
+class Application:
+    """A loaded WSGI application and the environ keys it always sees."""
+
+    def __init__(self, script_path, callable_name, base_environ_json, emit):
+        self._emit = emit
+        self.errors = LogStream(emit)
+        self.callable = load_script(script_path, callable_name)
+        base = json.loads(base_environ_json)
+        base["wsgi.version"] = (1, 0)
+        base["wsgi.multithread"] = False
+        base["wsgi.run_once"] = False
+        base["wsgi.input_terminated"] = True
+        base["wsgi.file_wrapper"] = FileWrapper
+        self._base = base
+
+    def _log(self, level, message):
+        self._emit(level, message)
+
+    def exchange(self, cgi_json, body_source, body):
+        """Create the Exchange for one request from its CGI variables."""
+        environ = dict(self._base)
+        environ.update(json.loads(cgi_json))
+        if body is not None:
+            stream = InputStream(None, body.to_bytes())
+        else:
+            stream = InputStream(body_source)
+        environ["wsgi.input"] = stream
+        environ["wsgi.errors"] = self.errors
+        return Exchange(self.callable, environ, self._log)
+
+
+# An interpreter runs one request at a time; the host drives it through the
+# three functions below, so it never has to hold proxies of Python objects.
+_current = None
+
+
+def begin(application, cgi_json, body_source, body):
+    """Start a request; returns ``[status, headers_json, chunk, done]``."""
+    global _current
+    finish()
+    _current = application.exchange(cgi_json, body_source, body)
+    try:
+        result = _current.start()
+    except BaseException:
+        finish()
+        raise
+    if result[3]:
+        _current = None
+    return to_js(result)
+
+
+def resume():
+    """Continue the current request; returns ``[chunk, done]``."""
+    global _current
+    if _current is None:
+        return to_js([None, True])
+    try:
+        result = _current.next()
+    except BaseException:
+        finish()
+        raise
+    if result[1]:
+        _current = None
+    return to_js(result)
+
+
+def finish():
+    """Close the current request's iterable, if one is open."""
+    global _current
+    exchange, _current = _current, None
+    if exchange is not None:
+        exchange.close()

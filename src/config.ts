@@ -1,0 +1,248 @@
+/**
+ * Options of groups and mounts, their defaults, and their validation. Every
+ * check names the option it rejects and says what is expected.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+
+/**
+ * Settings of a process group: mod_wsgi's `WSGIDaemonProcess`. Times are in
+ * seconds, as in mod_wsgi.
+ */
+export interface GroupOptions {
+  /**
+   * Web Workers in the pool, each with its own Pyodide interpreters
+   * (`processes=`). A Pyodide interpreter runs one request at a time, so this
+   * is the group's concurrency. `0` runs the interpreter embedded in the
+   * server's own isolate (mod_wsgi's embedded mode). Default 1.
+   */
+  processes?: number;
+  /** Replace a worker after it served this many requests (`maximum-requests=`). 0 = never. */
+  maximumRequests?: number;
+  /** Answer 504 and replace the worker when a request runs longer (`request-timeout=`). 0 = never. Default 60. */
+  requestTimeout?: number;
+  /** Answer 503 when a request waited longer for a worker (`queue-timeout=`). 0 = never. Default 30. */
+  queueTimeout?: number;
+  /** Answer 503 at once when this many requests already wait (`listen-backlog=`). Default 256. */
+  queueLimit?: number;
+  /** Release workers idle this long; they come back on the next request (`inactivity-timeout=`). 0 = never. */
+  inactivityTimeout?: number;
+  /** Give up on a worker that has not loaded within this time (`startup-timeout=`). Default 60. */
+  startupTimeout?: number;
+  /** On shutdown or restart, let in-flight requests run this long (`graceful-timeout=`). Default 10. */
+  gracefulTimeout?: number;
+  /** Folders added to `sys.path`, e.g. site-packages (`python-path=`). */
+  pythonPath?: string[];
+  /** A virtualenv whose site-packages become importable (`python-home=`). */
+  pythonHome?: string;
+  /** The working directory of the interpreters (`home=`). */
+  home?: string;
+  /** Variables seen in `os.environ` (`SetEnv` for the process). */
+  env?: Record<string, string>;
+  /** Modules imported when a worker starts (`WSGIImportScript`). */
+  preload?: string[];
+}
+
+/** A group's options with every default filled in and paths made absolute. */
+export interface GroupConfig {
+  name: string;
+  processes: number;
+  maximumRequests: number;
+  requestTimeout: number;
+  queueTimeout: number;
+  queueLimit: number;
+  inactivityTimeout: number;
+  startupTimeout: number;
+  gracefulTimeout: number;
+  pythonPath: string[];
+  pythonHome?: string;
+  home?: string;
+  env: Record<string, string>;
+  preload: string[];
+}
+
+/** What a worker needs to know to load one mounted script. */
+export interface MountSpec {
+  /** Unique within the process. */
+  id: string;
+  /** The URL prefix, "" for "/". */
+  prefix: string;
+  /** Absolute path of the WSGI script. */
+  scriptPath: string;
+  /** Name of the WSGI callable in the script. */
+  callable: string;
+  /** Interpreter the script runs in: mounts naming the same one share it. */
+  applicationGroup: string;
+  /** Extra folders for `sys.path` of this mount's interpreter. */
+  pythonPath: string[];
+  /** Name of the process group, for the environ and the log. */
+  group: string;
+  /** `wsgi.multiprocess`: true when the group has more than one worker. */
+  multiprocess: boolean;
+}
+
+function fail(where: string, option: string, expected: string, got: unknown) {
+  let shown: string;
+  try {
+    shown = JSON.stringify(got) ?? String(got);
+  } catch {
+    shown = String(got);
+  }
+  return new TypeError(
+    `${where}: option "${option}" must be ${expected}, got ${shown}`,
+  );
+}
+
+function seconds(
+  where: string,
+  options: Record<string, unknown>,
+  option: string,
+  fallback: number,
+): number {
+  const value = options[option] ?? fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw fail(where, option, "a number of seconds >= 0", value);
+  }
+  return value;
+}
+
+function count(
+  where: string,
+  options: Record<string, unknown>,
+  option: string,
+  fallback: number,
+  min = 0,
+): number {
+  const value = options[option] ?? fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw fail(where, option, `an integer >= ${min}`, value);
+  }
+  return value;
+}
+
+/** Checks that every path in an option exists as a folder; returns them absolute. */
+export function folders(
+  where: string,
+  option: string,
+  value: unknown,
+): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.some((p) => typeof p !== "string")) {
+    throw fail(where, option, "an array of folder paths", value);
+  }
+  return list.map((path) => folder(where, option, path));
+}
+
+/** Checks that a path exists as a folder; returns it absolute. */
+export function folder(where: string, option: string, path: string): string {
+  const absolute = isAbsolute(path) ? path : resolve(path);
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(absolute);
+  } catch (error) {
+    throw new TypeError(
+      `${where}: option "${option}" names ${absolute}, which cannot be read (${
+        (error as Error).message
+      }); create it or fix the path`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new TypeError(
+      `${where}: option "${option}" names ${absolute}, which is not a folder`,
+    );
+  }
+  return absolute;
+}
+
+const GROUP_OPTION_NAMES = new Set([
+  "processes",
+  "maximumRequests",
+  "requestTimeout",
+  "queueTimeout",
+  "queueLimit",
+  "inactivityTimeout",
+  "startupTimeout",
+  "gracefulTimeout",
+  "pythonPath",
+  "pythonHome",
+  "home",
+  "env",
+  "preload",
+]);
+
+/** Validates a group's options and fills in the defaults. */
+export function resolveGroupOptions(
+  name: string,
+  options: GroupOptions = {},
+): GroupConfig {
+  const where = `defineGroup("${name}")`;
+  if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+    throw new TypeError(
+      `defineGroup: the group name must be letters, digits, "_", "." or "-", got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${where}: options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!GROUP_OPTION_NAMES.has(key)) {
+      throw new TypeError(
+        `${where}: unknown option "${key}"; known options are ${
+          [...GROUP_OPTION_NAMES].join(", ")
+        }`,
+      );
+    }
+  }
+  const raw = options as Record<string, unknown>;
+  const env = options.env ?? {};
+  if (
+    typeof env !== "object" || env === null ||
+    Object.values(env).some((v) => typeof v !== "string")
+  ) {
+    throw fail(where, "env", "an object of string values", env);
+  }
+  const preload = options.preload ?? [];
+  if (
+    !Array.isArray(preload) ||
+    preload.some((m) =>
+      typeof m !== "string" || !/^[A-Za-z_][\w.]*$/.test(m)
+    )
+  ) {
+    throw fail(where, "preload", "an array of Python module names", preload);
+  }
+  let pythonHome: string | undefined;
+  if (options.pythonHome !== undefined) {
+    if (typeof options.pythonHome !== "string") {
+      throw fail(where, "pythonHome", "a virtualenv folder", options.pythonHome);
+    }
+    pythonHome = folder(where, "pythonHome", options.pythonHome);
+  }
+  let home: string | undefined;
+  if (options.home !== undefined) {
+    if (typeof options.home !== "string") {
+      throw fail(where, "home", "a folder path", options.home);
+    }
+    home = folder(where, "home", options.home);
+  }
+  return {
+    name,
+    processes: count(where, raw, "processes", 1),
+    maximumRequests: count(where, raw, "maximumRequests", 0),
+    requestTimeout: seconds(where, raw, "requestTimeout", 60),
+    queueTimeout: seconds(where, raw, "queueTimeout", 30),
+    queueLimit: count(where, raw, "queueLimit", 256, 1),
+    inactivityTimeout: seconds(where, raw, "inactivityTimeout", 0),
+    startupTimeout: seconds(where, raw, "startupTimeout", 60),
+    gracefulTimeout: seconds(where, raw, "gracefulTimeout", 10),
+    pythonPath: folders(where, "pythonPath", options.pythonPath),
+    pythonHome,
+    home,
+    env: { ...env },
+    preload: [...preload],
+  };
+}

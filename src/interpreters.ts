@@ -1,0 +1,357 @@
+/**
+ * Pyodide interpreters and the WSGI scripts loaded into them. This code runs
+ * wherever Python runs: in a pool's Web Worker, or in the server's own
+ * isolate for embedded mode.
+ *
+ * @module
+ */
+
+import { loadPyodide, type PyodideAPI } from "pyodide";
+import type { PyProxy } from "pyodide/ffi";
+import type { MountSpec } from "./config.ts";
+import type { LogLevel } from "./logging.ts";
+
+/** Settings every interpreter of a worker shares (from its group). */
+export interface InterpreterSettings {
+  group: string;
+  pythonPath: string[];
+  pythonHome?: string;
+  home?: string;
+  env: Record<string, string>;
+  preload: string[];
+}
+
+/** How the request body reaches Python. */
+export type BodySource =
+  | { kind: "none" }
+  | { kind: "bytes"; data: Uint8Array }
+  | { kind: "stream"; read: () => Promise<Uint8Array | undefined> };
+
+/** The start of a response: what start_response said, and the first chunk. */
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  chunk?: Uint8Array;
+  done: boolean;
+}
+
+/** Receives what Python prints and logs, with the mount it came from. */
+export type Emit = (level: LogLevel, message: string, mount?: string) => void;
+
+const GLOBAL_GROUP = "%{GLOBAL}";
+const bridgeSource = new URL("../python/wsgi_bridge.py", import.meta.url);
+
+interface Interpreter {
+  pyodide: PyodideAPI;
+  begin: PyProxy & ((...args: unknown[]) => unknown);
+  resume: PyProxy & ((...args: unknown[]) => unknown);
+  finish: PyProxy & ((...args: unknown[]) => unknown);
+  mounted: Set<string>;
+}
+
+interface LoadedApplication {
+  spec: MountSpec;
+  interpreter: Interpreter;
+  application: PyProxy;
+}
+
+/** Why a request could not start: the message already went to the log. */
+export class ApplicationError extends Error {
+  /** True when the script itself failed to load (as opposed to a request). */
+  readonly loading: boolean;
+  constructor(message: string, loading: boolean) {
+    super(message);
+    this.name = "ApplicationError";
+    this.loading = loading;
+  }
+}
+
+function sitePackagesOf(venv: string): string[] {
+  const found: string[] = [];
+  for (const lib of ["lib", "lib64"]) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(`${venv}/${lib}`)];
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (!entry.isDirectory || !entry.name.startsWith("python")) continue;
+      const site = `${venv}/${lib}/${entry.name}/site-packages`;
+      try {
+        if (Deno.statSync(site).isDirectory) found.push(site);
+      } catch {
+        // a venv for another layout: nothing to add from this folder
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * The interpreters of one worker, one per application group, and the
+ * scripts loaded into them. Runs one request at a time.
+ */
+export class InterpreterHost {
+  readonly #settings: InterpreterSettings;
+  readonly #emit: Emit;
+  readonly #interpreters = new Map<string, Promise<Interpreter>>();
+  readonly #applications = new Map<string, Promise<LoadedApplication>>();
+  readonly #failures = new Map<string, { at: number; message: string }>();
+  #interruptBuffer?: Int32Array;
+  #active?: { interpreter: Interpreter; mount: MountSpec; streaming: boolean };
+  #sitePackages: string[];
+
+  constructor(settings: InterpreterSettings, emit: Emit) {
+    this.#settings = settings;
+    this.#emit = emit;
+    this.#sitePackages = settings.pythonHome
+      ? sitePackagesOf(settings.pythonHome)
+      : [];
+  }
+
+  /** Lets another thread raise KeyboardInterrupt in running Python. */
+  setInterruptBuffer(buffer: Int32Array): void {
+    this.#interruptBuffer = buffer;
+  }
+
+  #interpreter(spec: MountSpec): Promise<Interpreter> {
+    // "" means the mount's own interpreter, like mod_wsgi's %{RESOURCE}.
+    const key = spec.applicationGroup === GLOBAL_GROUP
+      ? ""
+      : spec.applicationGroup === ""
+      ? `mount:${spec.id}`
+      : `group:${spec.applicationGroup}`;
+    let interpreter = this.#interpreters.get(key);
+    if (!interpreter) {
+      interpreter = this.#createInterpreter();
+      this.#interpreters.set(key, interpreter);
+    }
+    return interpreter;
+  }
+
+  async #createInterpreter(): Promise<Interpreter> {
+    const settings = this.#settings;
+    const pyodide = await loadPyodide({
+      env: { HOME: "/home/pyodide", ...settings.env },
+    });
+    const mounted = new Set<string>();
+    const interpreter = { pyodide, mounted } as Interpreter;
+    pyodide.setStdout({
+      batched: (line) => this.#emit("info", line, this.#active?.mount.prefix),
+    });
+    pyodide.setStderr({
+      batched: (line) => this.#emit("error", line, this.#active?.mount.prefix),
+    });
+    if (this.#interruptBuffer) pyodide.setInterruptBuffer(this.#interruptBuffer);
+    pyodide.FS.mkdirTree("/deno_wsgi");
+    pyodide.FS.writeFile(
+      "/deno_wsgi/wsgi_bridge.py",
+      await Deno.readTextFile(bridgeSource),
+    );
+    const paths = [...settings.pythonPath, ...this.#sitePackages];
+    for (const path of paths) this.#mountHostFolder(interpreter, path);
+    if (settings.home) this.#mountHostFolder(interpreter, settings.home);
+    pyodide.globals.set("_deno_wsgi_paths", pyodide.toPy(paths));
+    pyodide.runPython(
+      `import sys, os
+sys.path.insert(0, "/deno_wsgi")
+for _path in reversed(_deno_wsgi_paths):
+    if _path not in sys.path:
+        sys.path.insert(1, _path)
+del _path, _deno_wsgi_paths
+`,
+    );
+    if (settings.home) {
+      pyodide.globals.set("_deno_wsgi_home", settings.home);
+      pyodide.runPython("os.chdir(_deno_wsgi_home); del _deno_wsgi_home");
+    }
+    const bridge = pyodide.pyimport("wsgi_bridge");
+    interpreter.begin = bridge.begin;
+    interpreter.resume = bridge.resume;
+    interpreter.finish = bridge.finish;
+    bridge.destroy();
+    for (const module of settings.preload) {
+      try {
+        pyodide.pyimport(module).destroy();
+      } catch (error) {
+        this.#emit(
+          "error",
+          `preload of module ${module} failed:\n${(error as Error).message}`,
+        );
+      }
+    }
+    return interpreter;
+  }
+
+  /** Makes a host folder visible at the same path inside the interpreter. */
+  #mountHostFolder(interpreter: Interpreter, path: string): void {
+    for (const done of interpreter.mounted) {
+      if (path === done || path.startsWith(done + "/")) return;
+    }
+    interpreter.pyodide.FS.mkdirTree(path);
+    interpreter.pyodide.mountNodeFS(path, path);
+    interpreter.mounted.add(path);
+  }
+
+  /**
+   * Loads a mount's script into its application group's interpreter. A
+   * script that failed is tried again on a later request, at most once a
+   * second, so a fixed file comes back without a restart storm.
+   */
+  load(spec: MountSpec): Promise<LoadedApplication> {
+    let loaded = this.#applications.get(spec.id);
+    if (loaded) return loaded;
+    const failure = this.#failures.get(spec.id);
+    if (failure && Date.now() - failure.at < 1000) {
+      return Promise.reject(new ApplicationError(failure.message, true));
+    }
+    loaded = this.#loadApplication(spec);
+    this.#applications.set(spec.id, loaded);
+    loaded.catch((error) => {
+      this.#applications.delete(spec.id);
+      this.#failures.set(spec.id, { at: Date.now(), message: error.message });
+    });
+    return loaded;
+  }
+
+  async #loadApplication(spec: MountSpec): Promise<LoadedApplication> {
+    const interpreter = await this.#interpreter(spec);
+    const pyodide = interpreter.pyodide;
+    const scriptFolder = spec.scriptPath.slice(
+      0,
+      spec.scriptPath.lastIndexOf("/"),
+    ) || "/";
+    for (const path of [scriptFolder, ...spec.pythonPath]) {
+      this.#mountHostFolder(interpreter, path);
+    }
+    const bridge = pyodide.pyimport("wsgi_bridge");
+    const base = JSON.stringify({
+      "wsgi.multiprocess": spec.multiprocess,
+      "mod_wsgi.process_group": spec.group,
+      "mod_wsgi.application_group": spec.applicationGroup === GLOBAL_GROUP
+        ? ""
+        : spec.applicationGroup,
+      "mod_wsgi.callable_object": spec.callable,
+      "mod_wsgi.script_name": spec.prefix,
+      "SCRIPT_FILENAME": spec.scriptPath,
+    });
+    const emit = (level: LogLevel, message: string) =>
+      this.#emit(level, message, spec.prefix);
+    try {
+      if (spec.pythonPath.length) {
+        pyodide.globals.set("_deno_wsgi_paths", pyodide.toPy(spec.pythonPath));
+        pyodide.runPython(
+          `import sys
+for _path in _deno_wsgi_paths:
+    if _path not in sys.path:
+        sys.path.insert(1, _path)
+del _path, _deno_wsgi_paths`,
+        );
+      }
+      this.#active = { interpreter, mount: spec, streaming: false };
+      const application = bridge.Application(
+        spec.scriptPath,
+        spec.callable,
+        base,
+        emit,
+      ) as PyProxy;
+      return { spec, interpreter, application };
+    } catch (error) {
+      const message = `Failed to load WSGI script ${spec.scriptPath} ` +
+        `(callable ${JSON.stringify(spec.callable)}):\n${
+          (error as Error).message.trimEnd()
+        }`;
+      this.#emit("error", message, spec.prefix);
+      throw new ApplicationError(message, true);
+    } finally {
+      this.#active = undefined;
+      bridge.destroy();
+    }
+  }
+
+  /**
+   * Runs a request up to its first body chunk. Throws ApplicationError
+   * (already logged) when the app fails before any output.
+   */
+  async begin(
+    spec: MountSpec,
+    cgiJson: string,
+    body: BodySource,
+  ): Promise<ResponseHead> {
+    const { interpreter, application } = await this.load(spec);
+    const streaming = body.kind === "stream";
+    this.#active = { interpreter, mount: spec, streaming };
+    const source = streaming ? { read: body.read } : undefined;
+    const bytes = body.kind === "bytes" ? body.data : undefined;
+    let result: [string, string, Uint8Array | undefined, boolean];
+    try {
+      result = streaming
+        ? await interpreter.begin.callPromising(
+          application,
+          cgiJson,
+          source,
+          bytes,
+        )
+        : interpreter.begin(application, cgiJson, source, bytes) as typeof result;
+    } catch (error) {
+      this.#active = undefined;
+      const message = `Exception occurred processing WSGI script ${spec.scriptPath}:\n${
+        (error as Error).message.trimEnd()
+      }`;
+      this.#emit("error", message, spec.prefix);
+      throw new ApplicationError(message, false);
+    }
+    const [status, headersJson, chunk, done] = result;
+    if (done) this.#active = undefined;
+    const space = status.indexOf(" ");
+    return {
+      status: Number(status.slice(0, space)),
+      statusText: status.slice(space + 1),
+      headers: JSON.parse(headersJson),
+      chunk: chunk ?? undefined,
+      done,
+    };
+  }
+
+  /** The next body chunk of the running request; throws (logged) on failure. */
+  async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    const active = this.#active;
+    if (!active) return { done: true };
+    let result: [Uint8Array | undefined, boolean];
+    try {
+      result = active.streaming
+        ? await active.interpreter.resume.callPromising()
+        : active.interpreter.resume() as typeof result;
+    } catch (error) {
+      this.#active = undefined;
+      const message =
+        `Exception occurred while streaming the response of WSGI script ${active.mount.scriptPath}:\n${
+          (error as Error).message.trimEnd()
+        }`;
+      this.#emit("error", message, active.mount.prefix);
+      throw new ApplicationError(message, false);
+    }
+    if (result[1]) this.#active = undefined;
+    return { chunk: result[0] ?? undefined, done: result[1] };
+  }
+
+  /** Ends the running request early (client gone): calls the iterable's close(). */
+  close(): void {
+    const active = this.#active;
+    this.#active = undefined;
+    if (!active) return;
+    try {
+      active.interpreter.finish();
+    } catch (error) {
+      this.#emit(
+        "error",
+        `Exception while closing the response iterable:\n${
+          (error as Error).message
+        }`,
+        active.mount.prefix,
+      );
+    }
+  }
+}

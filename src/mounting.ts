@@ -1,0 +1,344 @@
+/**
+ * mountWsgi() and alias(): what a router learns, and the dispatcher that
+ * picks, for every request, the alias or mount with the longest matching
+ * prefix, whichever order they were added in.
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import {
+  type AliasOptions,
+  createAlias,
+  matchAlias,
+  serveAlias,
+  type StaticAlias,
+} from "./aliases.ts";
+import { folders, type MountSpec } from "./config.ts";
+import {
+  BadTargetError,
+  buildCgiVariables,
+  type ConnectionInfo,
+  parseTarget,
+  type RequestTarget,
+} from "./environ.ts";
+import { DEFAULT_GROUP, getGroup } from "./groups.ts";
+import type { ProcessGroup } from "./pools.ts";
+import { errorResponse } from "./responses.ts";
+import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
+import { takeRequestBody } from "./workers.ts";
+
+/** Options of `mountWsgi()`: mod_wsgi's per-script directives. */
+export interface MountOptions {
+  /**
+   * The process group the script runs in (`WSGIProcessGroup`): a name given
+   * to `defineGroup()`, or the group itself. Default: the "default" group,
+   * one Web Worker.
+   */
+  group?: string | ProcessGroup;
+  /**
+   * The interpreter the script runs in (`WSGIApplicationGroup`). By default
+   * every mount has its own; mounts naming the same application group share
+   * one interpreter per worker; "%{GLOBAL}" is the worker's main one.
+   */
+  applicationGroup?: string;
+  /** Name of the WSGI callable in the script (`WSGICallableObject`). Default "application". */
+  callable?: string;
+  /** Extra folders for this mount's `sys.path`, e.g. a site-packages. */
+  pythonPath?: string[];
+}
+
+/** A mounted WSGI script. */
+export interface WsgiMount {
+  /** The URL prefix, "" for "/". */
+  readonly prefix: string;
+  /** Absolute path of the script. */
+  readonly scriptPath: string;
+  /** The group that runs it. */
+  readonly group: ProcessGroup;
+  /** Settles when the group's workers have started and loaded their scripts. */
+  ready(): Promise<void>;
+}
+
+type Entry =
+  | { kind: "alias"; prefix: string; alias: StaticAlias }
+  | { kind: "mount"; prefix: string; spec: MountSpec; group: ProcessGroup };
+
+const tables = new WeakMap<object, Entry[]>();
+let mountCount = 0;
+
+function normalizePrefix(where: string, prefix: unknown): string {
+  if (typeof prefix !== "string" || !prefix.startsWith("/")) {
+    throw new TypeError(
+      `${where}: the prefix must be a URL path starting with "/", got ${
+        JSON.stringify(prefix)
+      }`,
+    );
+  }
+  if (/[?#%\\]|\/\.\.?(\/|$)/.test(prefix)) {
+    throw new TypeError(
+      `${where}: the prefix ${
+        JSON.stringify(prefix)
+      } must be a plain path, without "?", "#", "%", "\\" or dot segments`,
+    );
+  }
+  return prefix.replace(/\/+$/, "");
+}
+
+function checkRouter(where: string, router: unknown): RouterLike {
+  if (
+    router === null || typeof router !== "object" ||
+    typeof (router as RouterLike).all !== "function"
+  ) {
+    throw new TypeError(
+      `${where}: the router must be a Hono app or have an all(path, handler) method, such as createRouter()`,
+    );
+  }
+  return router as RouterLike;
+}
+
+/** Percent-encodes a latin-1 path back into a canonical URL path. */
+function encodePath(path: string): string {
+  let out = "";
+  for (const ch of path) {
+    const code = ch.charCodeAt(0);
+    out += /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(ch)
+      ? ch
+      : "%" + code.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+function covers(prefix: string, path: string): boolean {
+  return prefix === "" || path === prefix || path.startsWith(prefix + "/");
+}
+
+function register(router: RouterLike, entry: Entry): void {
+  let table = tables.get(router);
+  if (!table) {
+    table = [];
+    tables.set(router, table);
+  }
+  table.push(entry);
+  // Longest prefix first; on a tie an alias wins over a mount.
+  table.sort((a, b) =>
+    b.prefix.length - a.prefix.length ||
+    (a.kind === "alias" ? -1 : 0) - (b.kind === "alias" ? -1 : 0)
+  );
+  const handler: RouteHandler = (context, next) =>
+    dispatch(table, context, next);
+  const base = entry.prefix || "/";
+  router.all(base, handler);
+  if (entry.kind === "mount" || entry.alias.kind === "directory") {
+    router.all(entry.prefix + "/*", handler);
+  }
+}
+
+async function dispatch(
+  table: Entry[],
+  context: RouteContext,
+  next: () => Promise<void>,
+): Promise<Response | void> {
+  const request = context.req.raw;
+  let target: RequestTarget;
+  try {
+    target = parseTarget(request.url);
+  } catch (error) {
+    if (error instanceof BadTargetError) {
+      const reason = error.status === 404 ? "Not Found" : "Bad Request";
+      return new Response(`${error.status} ${reason}\n`, {
+        status: error.status,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    }
+    throw error;
+  }
+  const canonical = encodePath(target.path);
+  for (const entry of table) {
+    if (entry.kind === "alias") {
+      const remainder = matchAlias(entry.alias, canonical);
+      if (remainder !== null) {
+        return serveAlias(entry.alias, request, remainder);
+      }
+    } else if (covers(entry.prefix, target.path)) {
+      return serveMount(entry, request, target, context.env);
+    }
+  }
+  await next();
+}
+
+function serveMount(
+  entry: Extract<Entry, { kind: "mount" }>,
+  request: Request,
+  target: RequestTarget,
+  info?: ConnectionInfo,
+): Promise<Response> {
+  const { spec, group } = entry;
+  const cgi: Record<string, string | boolean> = buildCgiVariables(
+    request,
+    target,
+    target.path.slice(entry.prefix.length),
+    { scriptName: entry.prefix },
+    info,
+  );
+  if (spec.applicationGroup === "") {
+    // mod_wsgi names a mount's own interpreter after host, port and prefix.
+    const port = cgi.SERVER_PORT === "80" || cgi.SERVER_PORT === "443"
+      ? ""
+      : `:${cgi.SERVER_PORT}`;
+    cgi["mod_wsgi.application_group"] = `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
+  }
+  return group.handle(
+    spec,
+    request.method,
+    JSON.stringify(cgi),
+    () => takeRequestBody(request),
+  ).catch((error) => {
+    console.error(error);
+    return errorResponse(500, "Internal Server Error");
+  });
+}
+
+/**
+ * Mounts a WSGI script at a URL prefix: mod_wsgi's `WSGIScriptAlias`. The
+ * prefix matches whole path segments (`/myapp` and `/myapp/...`, never
+ * `/myappx`); `/` mounts at the root. Missing files and bad options throw
+ * here, at once; a script that fails inside Python logs its traceback and
+ * answers 500.
+ *
+ * @example A Flask app beside TypeScript routes in Hono
+ * ```ts ignore
+ * import { Hono } from "hono";
+ * import { mountWsgi } from "./mod.ts";
+ * const app = new Hono();
+ * app.get("/api/ping", (c) => c.text("pong"));
+ * mountWsgi(app, "/myapp", "./examples/hello/app.wsgi");
+ * Deno.serve(app.fetch);
+ * ```
+ */
+export function mountWsgi(
+  router: RouterLike,
+  prefix: string,
+  scriptPath: string,
+  options: MountOptions = {},
+): WsgiMount {
+  const where = `mountWsgi(${JSON.stringify(prefix)})`;
+  const checkedRouter = checkRouter(where, router);
+  const normalized = normalizePrefix(where, prefix);
+  if (typeof scriptPath !== "string" || scriptPath === "") {
+    throw new TypeError(`${where}: the script path must be a non-empty string`);
+  }
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${where}: options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (
+      !["group", "applicationGroup", "callable", "pythonPath"].includes(key)
+    ) {
+      throw new TypeError(
+        `${where}: unknown option "${key}"; known options are group, applicationGroup, callable, pythonPath`,
+      );
+    }
+  }
+  const absolute = isAbsolute(scriptPath) ? scriptPath : resolve(scriptPath);
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(absolute);
+  } catch (error) {
+    throw new Error(
+      `${where}: the WSGI script ${absolute} cannot be read (${
+        (error as Error).message
+      }); check the path`,
+    );
+  }
+  if (!info.isFile) {
+    throw new Error(`${where}: the WSGI script ${absolute} is not a file`);
+  }
+  const callable = options.callable ?? "application";
+  if (typeof callable !== "string" || !/^[A-Za-z_]\w*$/.test(callable)) {
+    throw new TypeError(
+      `${where}: option "callable" must be a Python identifier, got ${
+        JSON.stringify(callable)
+      }`,
+    );
+  }
+  const applicationGroup = options.applicationGroup ?? "";
+  if (typeof applicationGroup !== "string") {
+    throw new TypeError(
+      `${where}: option "applicationGroup" must be a string such as "%{GLOBAL}"`,
+    );
+  }
+  let group: ProcessGroup | undefined;
+  const groupOption = options.group ?? DEFAULT_GROUP;
+  if (typeof groupOption === "string") {
+    group = getGroup(groupOption);
+    if (!group) {
+      throw new Error(
+        `${where}: option "group" names "${groupOption}", which is not defined; call defineGroup("${groupOption}", {...}) first`,
+      );
+    }
+  } else if (
+    groupOption && typeof groupOption === "object" &&
+    typeof (groupOption as ProcessGroup).handle === "function"
+  ) {
+    group = groupOption;
+  } else {
+    throw new TypeError(
+      `${where}: option "group" must be a group name or the object defineGroup() returned`,
+    );
+  }
+  const spec: MountSpec = {
+    id: `m${++mountCount}`,
+    prefix: normalized,
+    scriptPath: absolute,
+    callable,
+    applicationGroup,
+    pythonPath: folders(where, "pythonPath", options.pythonPath),
+    group: group.config.name,
+    multiprocess: group.config.processes > 1,
+  };
+  group.attach(spec);
+  register(checkedRouter, {
+    kind: "mount",
+    prefix: normalized,
+    spec,
+    group,
+  });
+  const mountedGroup = group;
+  return {
+    prefix: normalized,
+    scriptPath: absolute,
+    group: mountedGroup,
+    ready: () => mountedGroup.ready(),
+  };
+}
+
+/**
+ * Serves a file or a folder at a URL path, natively, like Apache's `Alias`:
+ * such requests never reach Python. An alias wins over a mount with a
+ * shorter prefix, such as one at "/", whatever the order of the calls.
+ *
+ * @example favicon, robots.txt and media beside an app mounted at /
+ * ```ts ignore
+ * import { alias, mountWsgi } from "./mod.ts";
+ * alias(app, "/robots.txt", "/srv/site/robots.txt");
+ * alias(app, "/favicon.ico", "/srv/site/favicon.ico");
+ * alias(app, "/media/", "/srv/site/media/");
+ * mountWsgi(app, "/", "/srv/site/app.wsgi");
+ * ```
+ */
+export function alias(
+  router: RouterLike,
+  urlPath: string,
+  target: string,
+  options: AliasOptions = {},
+): StaticAlias {
+  const checkedRouter = checkRouter(`alias(${JSON.stringify(urlPath)})`, router);
+  const created = createAlias(urlPath, target, options);
+  register(checkedRouter, {
+    kind: "alias",
+    prefix: created.urlPath.replace(/\/+$/, ""),
+    alias: created,
+  });
+  return created;
+}

@@ -1,0 +1,151 @@
+/**
+ * Turns what a WSGI application produced into a Fetch API Response whose
+ * body streams chunk by chunk, and tells the caller when the exchange is
+ * over so its interpreter can take the next request.
+ *
+ * @module
+ */
+
+import type { ResponseHead } from "./interpreters.ts";
+import { log } from "./logging.ts";
+
+/** The rest of a response after its head, pulled one chunk at a time. */
+export interface BodyChannel {
+  /** The next chunk; rejects when the application failed mid-response. */
+  next(): Promise<{ chunk?: Uint8Array; done: boolean }>;
+  /** The client went away or the body is not wanted: close the iterable. */
+  cancel(): void;
+}
+
+/** Where a response belongs, for the log. */
+export interface ResponseContext {
+  method: string;
+  mount: string;
+  group: string;
+  /** Called once when the exchange is over, however it ended. */
+  onDone: (outcome: "complete" | "cancelled" | "failed") => void;
+}
+
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** A short 5xx answer whose details are in the log, never in the body. */
+export function errorResponse(
+  status: number,
+  reason: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(`${status} ${reason}\n`, {
+    status,
+    statusText: reason,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * Builds the Response for a started exchange. Headers are appended one by
+ * one to the Response itself, because Deno then keeps repeated names as
+ * separate header lines instead of joining them.
+ */
+export function buildResponse(
+  head: ResponseHead,
+  channel: BodyChannel,
+  context: ResponseContext,
+): Response {
+  let finished = false;
+  const finish = (outcome: "complete" | "cancelled" | "failed") => {
+    if (finished) return;
+    finished = true;
+    context.onDone(outcome);
+  };
+  if (head.status < 200 || head.status > 599) {
+    log(
+      "error",
+      `The application answered with status ${head.status}, which cannot be sent as a final response; answering 500`,
+      { mount: context.mount, group: context.group },
+    );
+    if (!head.done) channel.cancel();
+    finish(head.done ? "complete" : "cancelled");
+    return errorResponse(500, "Internal Server Error");
+  }
+  let declaredLength: number | undefined;
+  for (const [name, value] of head.headers) {
+    if (name.toLowerCase() === "content-length" && /^\d+$/.test(value)) {
+      declaredLength = Number(value);
+    }
+  }
+  const noBody = context.method === "HEAD" ||
+    NULL_BODY_STATUS.has(head.status);
+  let body: BodyInit | null = null;
+  if (noBody) {
+    if (!head.done) channel.cancel();
+    finish(head.done ? "complete" : "cancelled");
+  } else if (head.done) {
+    const chunk = head.chunk ?? new Uint8Array(0);
+    body = declaredLength !== undefined && chunk.length > declaredLength
+      ? chunk.subarray(0, declaredLength)
+      : chunk;
+    finish("complete");
+  } else {
+    body = streamBody(head, channel, declaredLength, finish);
+  }
+  const response = new Response(body, {
+    status: head.status,
+    statusText: head.statusText,
+  });
+  for (const [name, value] of head.headers) {
+    response.headers.append(name, value);
+  }
+  return response;
+}
+
+function streamBody(
+  head: ResponseHead,
+  channel: BodyChannel,
+  declaredLength: number | undefined,
+  finish: (outcome: "complete" | "cancelled" | "failed") => void,
+): ReadableStream<Uint8Array> {
+  let remaining = declaredLength ?? Infinity;
+  let first: Uint8Array | undefined = head.chunk;
+  const send = (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    chunk: Uint8Array,
+  ): boolean => {
+    // Like mod_wsgi, never send more than the declared Content-Length.
+    if (chunk.length > remaining) chunk = chunk.subarray(0, remaining);
+    remaining -= chunk.length;
+    if (chunk.length) controller.enqueue(chunk);
+    return remaining <= 0;
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (first) {
+        const chunk = first;
+        first = undefined;
+        if (send(controller, chunk)) {
+          channel.cancel();
+          controller.close();
+          finish("complete");
+        }
+        return;
+      }
+      try {
+        const { chunk, done } = await channel.next();
+        const full = chunk ? send(controller, chunk) : false;
+        if (done || full) {
+          if (!done) channel.cancel();
+          controller.close();
+          finish("complete");
+        }
+      } catch (error) {
+        // Output has started: the status line is gone, so the only honest
+        // signal left is to cut the response short.
+        finish("failed");
+        controller.error(error);
+      }
+    },
+    cancel() {
+      channel.cancel();
+      finish("cancelled");
+    },
+  }, { highWaterMark: 0 });
+}

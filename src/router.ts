@@ -1,0 +1,108 @@
+/**
+ * A small router for servers without Hono. It has Hono's `all(path,
+ * handler)` shape, so mountWsgi() and alias() treat both alike, and a
+ * `fetch(request, info)` for `Deno.serve(router.fetch)`.
+ *
+ * @module
+ */
+
+import type { ConnectionInfo } from "./environ.ts";
+
+/** What a route handler receives: Hono's context, reduced to what we use. */
+export interface RouteContext {
+  req: { raw: Request };
+  /** Deno.serve's connection info, as Hono passes it on Deno. */
+  env?: ConnectionInfo;
+}
+
+/** A route handler in Hono's shape. */
+export type RouteHandler = (
+  context: RouteContext,
+  next: () => Promise<void>,
+) => Response | void | Promise<Response | void>;
+
+/** Any router that can register a handler for every method on a path. */
+export interface RouterLike {
+  all(path: string, handler: RouteHandler): unknown;
+}
+
+interface Route {
+  method?: string;
+  pattern: string;
+  handler: RouteHandler;
+}
+
+function matches(pattern: string, path: string): boolean {
+  if (pattern.endsWith("/*")) {
+    const base = pattern.slice(0, -2);
+    return path === base || path.startsWith(base + "/");
+  }
+  return pattern === path;
+}
+
+/**
+ * The router returned by `createRouter()`: routes are tried in the order
+ * they were added; the first that answers wins.
+ */
+export class Router implements RouterLike {
+  readonly #routes: Route[] = [];
+
+  /** Adds a handler for every method. `path` is exact or ends with "/*". */
+  all(path: string, handler: RouteHandler): this {
+    this.#routes.push({ pattern: path, handler });
+    return this;
+  }
+
+  /** Adds a handler for GET (and HEAD). */
+  get(path: string, handler: RouteHandler): this {
+    this.#routes.push({ method: "GET", pattern: path, handler });
+    return this;
+  }
+
+  /** Adds a handler for POST. */
+  post(path: string, handler: RouteHandler): this {
+    this.#routes.push({ method: "POST", pattern: path, handler });
+    return this;
+  }
+
+  /** Answers a request: pass it to `Deno.serve`. Unmatched paths get 404. */
+  fetch = async (request: Request, info?: ConnectionInfo): Promise<Response> => {
+    const url = request.url;
+    const start = url.indexOf("/", url.indexOf("://") + 3);
+    const end = url.indexOf("?", start);
+    const path = start < 0 ? "/" : url.slice(start, end < 0 ? undefined : end);
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    const context: RouteContext = { req: { raw: request }, env: info };
+    for (const route of this.#routes) {
+      if (route.method && route.method !== method) continue;
+      if (!matches(route.pattern, path)) continue;
+      let passed = false;
+      const response = await route.handler(context, () => {
+        passed = true;
+        return Promise.resolve();
+      });
+      if (response) return response;
+      if (!passed) break;
+    }
+    return new Response("404 Not Found\n", {
+      status: 404,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  };
+}
+
+/**
+ * Creates a router for a server without Hono.
+ *
+ * @example Serve a WSGI app with Deno.serve alone
+ * ```ts ignore
+ * import { createRouter, mountWsgi } from "./mod.ts";
+ * const router = createRouter();
+ * router.get("/api/ping", () => new Response("pong"));
+ * mountWsgi(router, "/myapp", "./examples/hello/app.wsgi");
+ * Deno.serve(router.fetch);
+ * ```
+ */
+export function createRouter(): Router {
+  return new Router();
+}

@@ -1,0 +1,110 @@
+/**
+ * Entry point of a pool's Web Worker: hosts the group's Pyodide interpreters
+ * and answers the pool's messages (see workers.ts for the protocol).
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { ApplicationError, type BodySource, InterpreterHost } from "./interpreters.ts";
+import type { FromWorker, ToWorker } from "./workers.ts";
+import type { MountSpec } from "./config.ts";
+
+let host: InterpreterHost | undefined;
+const mounts = new Map<string, MountSpec>();
+let bodyWaiter: ((chunk: Uint8Array | undefined) => void) | undefined;
+let currentId = -1;
+
+function post(message: FromWorker, transfer: Transferable[] = []): void {
+  self.postMessage(message, transfer);
+}
+
+function ownBuffer(chunk: Uint8Array | undefined): Transferable[] {
+  return chunk && chunk.byteOffset === 0 &&
+      chunk.byteLength === chunk.buffer.byteLength
+    ? [chunk.buffer]
+    : [];
+}
+
+async function handle(message: ToWorker): Promise<void> {
+  switch (message.t) {
+    case "init": {
+      host = new InterpreterHost(
+        message.settings,
+        (level, text, mount) => post({ t: "log", level, message: text, mount }),
+      );
+      host.setInterruptBuffer(new Int32Array(message.interrupt));
+      for (const spec of message.mounts) mounts.set(spec.id, spec);
+      // Failures are logged by the host and answered per request with 500.
+      await Promise.all(
+        message.mounts.map((spec) => host!.load(spec).catch(() => {})),
+      );
+      post({ t: "ready" });
+      return;
+    }
+    case "load":
+      mounts.set(message.spec.id, message.spec);
+      await host!.load(message.spec).catch(() => {});
+      return;
+    case "begin": {
+      currentId = message.id;
+      const spec = mounts.get(message.mountId)!;
+      let body: BodySource;
+      if (message.body === "stream") {
+        const id = message.id;
+        body = {
+          kind: "stream",
+          read: () =>
+            new Promise((resolve) => {
+              bodyWaiter = resolve;
+              post({ t: "pull", id });
+            }),
+        };
+      } else if (message.body) {
+        body = { kind: "bytes", data: message.body };
+      } else {
+        body = { kind: "none" };
+      }
+      try {
+        const head = await host!.begin(spec, message.cgi, body);
+        post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
+      } catch (error) {
+        post({
+          t: "failed",
+          id: message.id,
+          loading: error instanceof ApplicationError && error.loading,
+        });
+      }
+      return;
+    }
+    case "body": {
+      const waiter = bodyWaiter;
+      bodyWaiter = undefined;
+      if (message.id === currentId) waiter?.(message.chunk);
+      return;
+    }
+    case "next": {
+      try {
+        const { chunk, done } = await host!.next();
+        post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
+      } catch {
+        post({ t: "failed", id: message.id, loading: false });
+      }
+      return;
+    }
+    case "close":
+      if (message.id === currentId) host?.close();
+      return;
+  }
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  handle(event.data).catch((error) => {
+    post({
+      t: "log",
+      level: "error",
+      message: `worker error: ${error?.stack ?? error}`,
+    });
+  });
+};
