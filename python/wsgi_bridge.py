@@ -7,6 +7,7 @@ body back to the host one chunk at a time, so that responses stream.
 """
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import re
@@ -315,6 +316,15 @@ class Exchange:
             raise WsgiError(
                 "the application returned without calling start_response()"
             )
+        if chunk is not None and isinstance(self._iterable, (list, tuple)):
+            # A sequence is complete already: send it whole, with a length.
+            rest = self._next_chunk()
+            while rest is not None:
+                chunk += rest
+                rest = self._next_chunk()
+            self._headers_sent = True
+            self.close()
+            return [self._status, json.dumps(self._headers), chunk, True]
         self._headers_sent = True
         done = chunk is None
         if done:
@@ -349,6 +359,20 @@ class Exchange:
             errors.flush()
 
 
+def add_paths(paths):
+    """Put folders on sys.path, after the bridge's own, keeping their order."""
+    for index, path in enumerate(paths):
+        if path not in sys.path:
+            sys.path.insert(1 + index, path)
+
+
+def change_directory(path):
+    """Make ``path`` the working directory (mod_wsgi's ``home=``)."""
+    import os
+
+    os.chdir(path)
+
+
 def script_module_name(script_path):
     """The module name mod_wsgi gives a script: derived from its path."""
     digest = hashlib.md5(script_path.encode("utf-8")).hexdigest()
@@ -361,9 +385,9 @@ def load_script(script_path, callable_name):
     if directory not in sys.path:
         sys.path.insert(0, directory)
     name = script_module_name(script_path)
-    spec = importlib.util.spec_from_file_location(name, script_path)
-    if spec is None:
-        raise ImportError("cannot load WSGI script %s" % script_path)
+    # A .wsgi suffix is no Python suffix, so name the loader explicitly.
+    loader = importlib.machinery.SourceFileLoader(name, script_path)
+    spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

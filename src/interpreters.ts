@@ -153,24 +153,14 @@ export class InterpreterHost {
     const paths = [...settings.pythonPath, ...this.#sitePackages];
     for (const path of paths) this.#mountHostFolder(interpreter, path);
     if (settings.home) this.#mountHostFolder(interpreter, settings.home);
-    pyodide.globals.set("_deno_wsgi_paths", pyodide.toPy(paths));
-    pyodide.runPython(
-      `import sys, os
-sys.path.insert(0, "/deno_wsgi")
-for _path in reversed(_deno_wsgi_paths):
-    if _path not in sys.path:
-        sys.path.insert(1, _path)
-del _path, _deno_wsgi_paths
-`,
-    );
-    if (settings.home) {
-      pyodide.globals.set("_deno_wsgi_home", settings.home);
-      pyodide.runPython("os.chdir(_deno_wsgi_home); del _deno_wsgi_home");
-    }
+    pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
     const bridge = pyodide.pyimport("wsgi_bridge");
-    interpreter.begin = bridge.begin;
-    interpreter.resume = bridge.resume;
-    interpreter.finish = bridge.finish;
+    bridge.add_paths(pyodide.toPy(paths));
+    if (settings.home) bridge.change_directory(settings.home);
+    // Copies: attribute proxies die with the module proxy they came from.
+    interpreter.begin = bridge.begin.copy();
+    interpreter.resume = bridge.resume.copy();
+    interpreter.finish = bridge.finish.copy();
     bridge.destroy();
     for (const module of settings.preload) {
       try {
@@ -205,6 +195,11 @@ del _path, _deno_wsgi_paths
     if (loaded) return loaded;
     const failure = this.#failures.get(spec.id);
     if (failure && Date.now() - failure.at < 1000) {
+      this.#emit(
+        "error",
+        `WSGI script ${spec.scriptPath} failed to load moments ago (see the traceback above); answering 500`,
+        spec.prefix,
+      );
       return Promise.reject(new ApplicationError(failure.message, true));
     }
     loaded = this.#loadApplication(spec);
@@ -217,7 +212,16 @@ del _path, _deno_wsgi_paths
   }
 
   async #loadApplication(spec: MountSpec): Promise<LoadedApplication> {
-    const interpreter = await this.#interpreter(spec);
+    let interpreter: Interpreter;
+    try {
+      interpreter = await this.#interpreter(spec);
+    } catch (error) {
+      const message = `Could not start a Python interpreter for ${spec.scriptPath}:\n${
+        (error as Error).message.trimEnd()
+      }`;
+      this.#emit("error", message, spec.prefix);
+      throw new ApplicationError(message, true);
+    }
     const pyodide = interpreter.pyodide;
     const scriptFolder = spec.scriptPath.slice(
       0,
@@ -240,16 +244,7 @@ del _path, _deno_wsgi_paths
     const emit = (level: LogLevel, message: string) =>
       this.#emit(level, message, spec.prefix);
     try {
-      if (spec.pythonPath.length) {
-        pyodide.globals.set("_deno_wsgi_paths", pyodide.toPy(spec.pythonPath));
-        pyodide.runPython(
-          `import sys
-for _path in _deno_wsgi_paths:
-    if _path not in sys.path:
-        sys.path.insert(1, _path)
-del _path, _deno_wsgi_paths`,
-        );
-      }
+      bridge.add_paths(pyodide.toPy(spec.pythonPath));
       this.#active = { interpreter, mount: spec, streaming: false };
       const application = bridge.Application(
         spec.scriptPath,

@@ -29,9 +29,10 @@ export interface LoggingOptions {
   level?: LogLevel;
   /**
    * Receives each kept entry. Default: a mod_wsgi-style line on stderr.
-   * Replace it to collect entries in tests or forward them elsewhere.
+   * Replace it to collect entries in tests or forward them elsewhere;
+   * `null` restores the default.
    */
-  sink?: (entry: LogEntry) => void;
+  sink?: ((entry: LogEntry) => void) | null;
 }
 
 const LEVEL_ORDER: Record<LogLevel, number> = {
@@ -86,13 +87,16 @@ export function configureLogging(options: LoggingOptions = {}): void {
     }
     threshold = LEVEL_ORDER[options.level];
   }
-  if (options.sink !== undefined) {
-    if (typeof options.sink !== "function") {
+  if ("sink" in options) {
+    if (options.sink === undefined || options.sink === null) {
+      currentSink = writeToStderr;
+    } else if (typeof options.sink !== "function") {
       throw new TypeError(
         `configureLogging: option "sink" must be a function taking a LogEntry`,
       );
+    } else {
+      currentSink = options.sink;
     }
-    currentSink = options.sink;
   }
 }
 

@@ -1,0 +1,137 @@
+/**
+ * Test helpers: real servers on loopback, a raw HTTP/1.1 client for what
+ * fetch() would normalize, and a log collector.
+ *
+ * @module
+ */
+
+import { configureLogging, type LogEntry } from "../mod.ts";
+
+/** Absolute path of a file under tests/apps/. */
+export function appPath(name: string): string {
+  return new URL(`./apps/${name}`, import.meta.url).pathname;
+}
+
+/** A server started for a test. */
+export interface TestServer {
+  base: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves a fetch handler on 127.0.0.1 with a free port. */
+export function serve(
+  handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
+): TestServer {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    handler,
+  );
+  const port = server.addr.port;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    port,
+    close: () => server.shutdown(),
+  };
+}
+
+/** What came back over the wire, headers in order and unjoined. */
+export interface RawResponse {
+  status: number;
+  reason: string;
+  headers: [string, string][];
+  /** The body, de-chunked; bytes exactly as sent. */
+  body: Uint8Array;
+  /** The header section as latin-1 text. */
+  head: string;
+}
+
+const latin1 = new TextDecoder("latin1");
+
+function dechunk(data: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  while (offset < data.length) {
+    let lineEnd = offset;
+    while (lineEnd + 1 < data.length && !(data[lineEnd] === 13 && data[lineEnd + 1] === 10)) lineEnd++;
+    const size = parseInt(latin1.decode(data.subarray(offset, lineEnd)), 16);
+    if (!size) break;
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    offset = lineEnd + 2 + size + 2;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
+ * Sends a request exactly as written (CRLFs added) and reads the response
+ * to the end of the connection. Adds "Connection: close".
+ */
+export async function rawRequest(
+  port: number,
+  requestLine: string,
+  headers: string[] = [],
+  body?: Uint8Array,
+): Promise<RawResponse> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  const lines = [requestLine, "Host: 127.0.0.1", ...headers, "Connection: close", "", ""];
+  await connection.write(new TextEncoder().encode(lines.join("\r\n")));
+  if (body) await connection.write(body);
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  while (true) {
+    const n = await connection.read(buffer);
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+  }
+  connection.close();
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  let split = 0;
+  while (split + 3 < all.length && !(all[split] === 13 && all[split + 1] === 10 && all[split + 2] === 13 && all[split + 3] === 10)) split++;
+  const head = latin1.decode(all.subarray(0, split));
+  const [statusLine, ...headerLines] = head.split("\r\n");
+  const [, code, ...reason] = statusLine.split(" ");
+  const parsed = headerLines.map((line) => {
+    const colon = line.indexOf(":");
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()] as [string, string];
+  });
+  let payload = all.subarray(split + 4);
+  if (parsed.some(([n, v]) => n === "transfer-encoding" && v === "chunked")) {
+    payload = dechunk(payload);
+  }
+  return { status: Number(code), reason: reason.join(" "), headers: parsed, body: payload, head };
+}
+
+/** Collects log entries from now on; call stop() to restore stderr output. */
+export function collectLogs(): { entries: LogEntry[]; text(): string; stop(): void } {
+  const entries: LogEntry[] = [];
+  configureLogging({ level: "debug", sink: (entry) => entries.push(entry) });
+  return {
+    entries,
+    text: () => entries.map((e) => `[${e.level}] [${e.mount ?? ""}] ${e.message}`).join("\n"),
+    stop: () => configureLogging({ level: "info", sink: null }),
+  };
+}
+
+/** Waits until a condition holds, or fails after `ms`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
