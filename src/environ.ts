@@ -86,6 +86,18 @@ export function removeDotSegments(path: string): string {
   return "/" + out.join("/");
 }
 
+/** Percent-encodes a latin-1 path back into a canonical URL path. */
+export function encodePath(path: string): string {
+  let out = "";
+  for (const ch of path) {
+    const code = ch.charCodeAt(0);
+    out += /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(ch)
+      ? ch
+      : "%" + code.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
 /** Splits and decodes the target of a request. */
 export function parseTarget(url: string): RequestTarget {
   // request.url keeps the path as the client sent it; new URL() would fold

@@ -19,6 +19,7 @@ import {
   BadTargetError,
   buildCgiVariables,
   type ConnectionInfo,
+  encodePath,
   parseTarget,
   type RequestTarget,
 } from "./environ.ts";
@@ -95,18 +96,6 @@ function checkRouter(where: string, router: unknown): RouterLike {
     );
   }
   return router as RouterLike;
-}
-
-/** Percent-encodes a latin-1 path back into a canonical URL path. */
-function encodePath(path: string): string {
-  let out = "";
-  for (const ch of path) {
-    const code = ch.charCodeAt(0);
-    out += /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(ch)
-      ? ch
-      : "%" + code.toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
 }
 
 function covers(prefix: string, path: string): boolean {

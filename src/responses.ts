@@ -80,7 +80,7 @@ export function buildResponse(
     if (!head.done) channel.cancel();
     finish(head.done ? "complete" : "cancelled");
   } else if (head.done) {
-    const chunk = head.chunk ?? new Uint8Array(0);
+    const chunk = (head.chunk ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
     body = declaredLength !== undefined && chunk.length > declaredLength
       ? chunk.subarray(0, declaredLength)
       : chunk;

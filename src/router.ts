@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { ConnectionInfo } from "./environ.ts";
+import {
+  BadTargetError,
+  type ConnectionInfo,
+  encodePath,
+  parseTarget,
+} from "./environ.ts";
 
 /** What a route handler receives: Hono's context, reduced to what we use. */
 export interface RouteContext {
@@ -67,10 +72,17 @@ export class Router implements RouterLike {
 
   /** Answers a request: pass it to `Deno.serve`. Unmatched paths get 404. */
   fetch = async (request: Request, info?: ConnectionInfo): Promise<Response> => {
-    const url = request.url;
-    const start = url.indexOf("/", url.indexOf("://") + 3);
-    const end = url.indexOf("?", start);
-    const path = start < 0 ? "/" : url.slice(start, end < 0 ? undefined : end);
+    let path: string;
+    try {
+      // Route on the canonical path, dot segments resolved, as Apache does.
+      path = encodePath(parseTarget(request.url).path);
+    } catch (error) {
+      if (!(error instanceof BadTargetError)) throw error;
+      return new Response(`${error.status} ${error.message}\n`, {
+        status: error.status,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+      });
+    }
     const method = request.method === "HEAD" ? "GET" : request.method;
     const context: RouteContext = { req: { raw: request }, env: info };
     for (const route of this.#routes) {

@@ -303,6 +303,9 @@ export class EmbeddedSlot implements Slot {
   }
 
   async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    // Python blocks this thread; one turn of the event loop first lets the
+    // server write the chunks already produced.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     try {
       return await this.#host.next();
     } catch (error) {

@@ -105,7 +105,7 @@ export async function rawRequest(
     const colon = line.indexOf(":");
     return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()] as [string, string];
   });
-  let payload = all.subarray(split + 4);
+  let payload: Uint8Array = all.subarray(split + 4);
   if (parsed.some(([n, v]) => n === "transfer-encoding" && v === "chunked")) {
     payload = dechunk(payload);
   }

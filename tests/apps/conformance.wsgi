@@ -43,7 +43,7 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = _query(environ)
     served["count"] += 1
-    if path == "/environ":
+    if path.startswith("/environ"):
         shown = {
             key: value if isinstance(value, (str, bool, int)) else repr(value)
             for key, value in environ.items()
@@ -131,7 +131,7 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ["not bytes"]
     if path == "/print":
-        print("printed by the app")
+        print("printed by the app for %s" % environ["REQUEST_METHOD"])
         environ["wsgi.errors"].write("written to wsgi.errors\n")
         environ["wsgi.errors"].flush()
         return _text(start_response, "logged")
