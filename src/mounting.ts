@@ -25,6 +25,7 @@ import {
 } from "./environ.ts";
 import { DEFAULT_GROUP, getGroup } from "./groups.ts";
 import type { ProcessGroup } from "./pools.ts";
+import { log } from "./logging.ts";
 import { errorResponse } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./workers.ts";
@@ -47,6 +48,20 @@ export interface MountOptions {
   callable?: string;
   /** Extra folders for this mount's `sys.path`, e.g. a site-packages. */
   pythonPath?: string[];
+  /**
+   * Pass the Authorization header to the app as HTTP_AUTHORIZATION
+   * (`WSGIPassAuthorization`). Default false, as in mod_wsgi, so that
+   * credentials meant for the server never reach the app unless asked.
+   */
+  passAuthorization?: boolean;
+  /** Extra environ keys for every request (Apache's `SetEnv`). */
+  environ?: Record<string, string>;
+  /**
+   * Restart the group gracefully when the script file's modification time
+   * changes, so `touch app.wsgi` reloads the app (`WSGIScriptReloading`,
+   * daemon mode). Checked on every request, as mod_wsgi does. Default true.
+   */
+  reload?: boolean;
 }
 
 /** A mounted WSGI script. */
@@ -61,9 +76,30 @@ export interface WsgiMount {
   ready(): Promise<void>;
 }
 
+interface MountEntry {
+  kind: "mount";
+  prefix: string;
+  spec: MountSpec;
+  group: ProcessGroup;
+  passAuthorization: boolean;
+  environ: Record<string, string>;
+  reload: boolean;
+  modified?: number;
+}
+
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
-  | { kind: "mount"; prefix: string; spec: MountSpec; group: ProcessGroup };
+  | MountEntry;
+
+const MOUNT_OPTION_NAMES = [
+  "group",
+  "applicationGroup",
+  "callable",
+  "pythonPath",
+  "passAuthorization",
+  "environ",
+  "reload",
+];
 
 const tables = new WeakMap<object, Entry[]>();
 let mountCount = 0;
@@ -156,20 +192,49 @@ async function dispatch(
   await next();
 }
 
+function modificationTime(path: string): number | undefined {
+  try {
+    return Deno.statSync(path).mtime?.getTime();
+  } catch {
+    return undefined;
+  }
+}
+
+function reloadIfTouched(entry: MountEntry): void {
+  const modified = modificationTime(entry.spec.scriptPath);
+  if (modified === undefined || modified === entry.modified) return;
+  entry.modified = modified;
+  log(
+    "info",
+    `WSGI script ${entry.spec.scriptPath} changed; restarting group "${entry.group.config.name}"`,
+    { mount: entry.prefix, group: entry.group.config.name },
+  );
+  entry.group.restart().catch((error) =>
+    log("error", `restart failed: ${error?.message ?? error}`, {
+      group: entry.group.config.name,
+    })
+  );
+}
+
 function serveMount(
-  entry: Extract<Entry, { kind: "mount" }>,
+  entry: MountEntry,
   request: Request,
   target: RequestTarget,
   info?: ConnectionInfo,
 ): Promise<Response> {
   const { spec, group } = entry;
-  const cgi: Record<string, string | boolean> = buildCgiVariables(
-    request,
-    target,
-    target.path.slice(entry.prefix.length),
-    { scriptName: entry.prefix },
-    info,
-  );
+  if (entry.reload) reloadIfTouched(entry);
+  const cgi: Record<string, string | boolean> = {
+    ...entry.environ,
+    ...buildCgiVariables(
+      request,
+      target,
+      target.path.slice(entry.prefix.length),
+      { scriptName: entry.prefix },
+      info,
+    ),
+  };
+  if (!entry.passAuthorization) delete cgi.HTTP_AUTHORIZATION;
   if (spec.applicationGroup === "") {
     // mod_wsgi names a mount's own interpreter after host, port and prefix.
     const port = cgi.SERVER_PORT === "80" || cgi.SERVER_PORT === "443"
@@ -222,10 +287,12 @@ export function mountWsgi(
   }
   for (const key of Object.keys(options)) {
     if (
-      !["group", "applicationGroup", "callable", "pythonPath"].includes(key)
+      !MOUNT_OPTION_NAMES.includes(key)
     ) {
       throw new TypeError(
-        `${where}: unknown option "${key}"; known options are group, applicationGroup, callable, pythonPath`,
+        `${where}: unknown option "${key}"; known options are ${
+          MOUNT_OPTION_NAMES.join(", ")
+        }`,
       );
     }
   }
@@ -286,12 +353,37 @@ export function mountWsgi(
     group: group.config.name,
     multiprocess: group.config.processes > 1,
   };
+  const passAuthorization = options.passAuthorization ?? false;
+  if (typeof passAuthorization !== "boolean") {
+    throw new TypeError(
+      `${where}: option "passAuthorization" must be true or false`,
+    );
+  }
+  const environ = options.environ ?? {};
+  if (
+    typeof environ !== "object" || environ === null ||
+    Object.entries(environ).some(([key, value]) =>
+      typeof value !== "string" || key === ""
+    )
+  ) {
+    throw new TypeError(
+      `${where}: option "environ" must be an object of string values, like Apache's SetEnv`,
+    );
+  }
+  const reload = options.reload ?? true;
+  if (typeof reload !== "boolean") {
+    throw new TypeError(`${where}: option "reload" must be true or false`);
+  }
   group.attach(spec);
   register(checkedRouter, {
     kind: "mount",
     prefix: normalized,
     spec,
     group,
+    passAuthorization,
+    environ: { ...environ },
+    reload,
+    modified: modificationTime(absolute),
   });
   const mountedGroup = group;
   return {

@@ -39,10 +39,14 @@ function setup(mode: "workers" | "embedded"): Promise<Setup> {
         processes: mode === "workers" ? 1 : 0,
       });
       const router = createRouter();
-      mountWsgi(router, "/app", conformance, { group });
+      mountWsgi(router, "/app", conformance, {
+        group,
+        environ: { MYTEST: "abc" },
+      });
       mountWsgi(router, "/valid", conformance, {
         group,
         callable: "validated",
+        passAuthorization: true,
       });
       await group.ready();
       return { server: serve(router.fetch), group };
@@ -113,6 +117,16 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(env.CONTENT_LENGTH, "3");
     assert.equal(env.HTTP_CONTENT_TYPE, undefined);
     assert.equal(env.HTTP_CONTENT_LENGTH, undefined);
+  });
+
+  test("Authorization reaches the app only with passAuthorization; environ adds keys", async ({ server }) => {
+    const headers = { authorization: "Basic dXNlcjpwYXNz" };
+    const hidden = await json(await fetch(`${server.base}/app/environ`, { headers }));
+    assert.equal(hidden.HTTP_AUTHORIZATION, undefined);
+    assert.equal(hidden.MYTEST, "abc");
+    const passed = await json(await fetch(`${server.base}/valid/environ`, { headers }));
+    assert.equal(passed.HTTP_AUTHORIZATION, "Basic dXNlcjpwYXNz");
+    assert.equal(passed.MYTEST, undefined);
   });
 
   test("repeated headers join with ', ', cookies with '; ', '_' names dropped", async ({ server }) => {
