@@ -41,6 +41,7 @@ const HEX = /^[0-9A-Fa-f]{2}$/;
  * are refused with 404, as Apache does with AllowEncodedSlashes Off.
  */
 export function decodePathLatin1(rawPath: string): string {
+  if (!rawPath.includes("%")) return rawPath;
   let out = "";
   for (let i = 0; i < rawPath.length; i++) {
     const ch = rawPath[i];
@@ -66,6 +67,7 @@ export function decodePathLatin1(rawPath: string): string {
  * path that climbs above the root is refused with 400.
  */
 export function removeDotSegments(path: string): string {
+  if (!path.includes("/.")) return path;
   const segments = path.split("/");
   const out: string[] = [];
   for (let i = 1; i < segments.length; i++) {
@@ -86,14 +88,17 @@ export function removeDotSegments(path: string): string {
   return "/" + out.join("/");
 }
 
+const PATH_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+const PATH_CHAR_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]$/;
+
 /** Percent-encodes a latin-1 path back into a canonical URL path. */
 export function encodePath(path: string): string {
+  if (PATH_SAFE.test(path)) return path;
   let out = "";
   for (const ch of path) {
-    const code = ch.charCodeAt(0);
-    out += /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(ch)
+    out += PATH_CHAR_SAFE.test(ch)
       ? ch
-      : "%" + code.toString(16).toUpperCase().padStart(2, "0");
+      : "%" + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
   }
   return out;
 }
