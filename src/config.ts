@@ -209,16 +209,19 @@ export function resolveGroupOptions(
   const preload = options.preload ?? [];
   if (
     !Array.isArray(preload) ||
-    preload.some((m) =>
-      typeof m !== "string" || !/^[A-Za-z_][\w.]*$/.test(m)
-    )
+    preload.some((m) => typeof m !== "string" || !/^[A-Za-z_][\w.]*$/.test(m))
   ) {
     throw fail(where, "preload", "an array of Python module names", preload);
   }
   let pythonHome: string | undefined;
   if (options.pythonHome !== undefined) {
     if (typeof options.pythonHome !== "string") {
-      throw fail(where, "pythonHome", "a virtualenv folder", options.pythonHome);
+      throw fail(
+        where,
+        "pythonHome",
+        "a virtualenv folder",
+        options.pythonHome,
+      );
     }
     pythonHome = folder(where, "pythonHome", options.pythonHome);
   }

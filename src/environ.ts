@@ -160,7 +160,9 @@ export function buildCgiVariables(
     SCRIPT_NAME: mount.scriptName,
     PATH_INFO: pathInfo,
     QUERY_STRING: target.query,
-    REQUEST_URI: target.query ? `${target.rawPath}?${target.query}` : target.rawPath,
+    REQUEST_URI: target.query
+      ? `${target.rawPath}?${target.query}`
+      : target.rawPath,
     SERVER_PROTOCOL: "HTTP/1.1",
     SERVER_SOFTWARE: "deno-wsgi",
     GATEWAY_INTERFACE: "CGI/1.1",

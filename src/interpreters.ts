@@ -144,7 +144,9 @@ export class InterpreterHost {
     pyodide.setStderr({
       batched: (line) => this.#emit("error", line, this.#active?.mount.prefix),
     });
-    if (this.#interruptBuffer) pyodide.setInterruptBuffer(this.#interruptBuffer);
+    if (this.#interruptBuffer) {
+      pyodide.setInterruptBuffer(this.#interruptBuffer);
+    }
     pyodide.FS.mkdirTree("/deno_wsgi");
     pyodide.FS.writeFile(
       "/deno_wsgi/wsgi_bridge.py",
@@ -216,9 +218,10 @@ export class InterpreterHost {
     try {
       interpreter = await this.#interpreter(spec);
     } catch (error) {
-      const message = `Could not start a Python interpreter for ${spec.scriptPath}:\n${
-        (error as Error).message.trimEnd()
-      }`;
+      const message =
+        `Could not start a Python interpreter for ${spec.scriptPath}:\n${
+          (error as Error).message.trimEnd()
+        }`;
       this.#emit("error", message, spec.prefix);
       throw new ApplicationError(message, true);
     }
@@ -289,12 +292,18 @@ export class InterpreterHost {
           source,
           bytes,
         )
-        : interpreter.begin(application, cgiJson, source, bytes) as typeof result;
+        : interpreter.begin(
+          application,
+          cgiJson,
+          source,
+          bytes,
+        ) as typeof result;
     } catch (error) {
       this.#active = undefined;
-      const message = `Exception occurred processing WSGI script ${spec.scriptPath}:\n${
-        (error as Error).message.trimEnd()
-      }`;
+      const message =
+        `Exception occurred processing WSGI script ${spec.scriptPath}:\n${
+          (error as Error).message.trimEnd()
+        }`;
       this.#emit("error", message, spec.prefix);
       throw new ApplicationError(message, false);
     }

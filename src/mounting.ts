@@ -240,7 +240,8 @@ function serveMount(
     const port = cgi.SERVER_PORT === "80" || cgi.SERVER_PORT === "443"
       ? ""
       : `:${cgi.SERVER_PORT}`;
-    cgi["mod_wsgi.application_group"] = `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
+    cgi["mod_wsgi.application_group"] =
+      `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
   return group.handle(
     spec,
@@ -414,7 +415,10 @@ export function alias(
   target: string,
   options: AliasOptions = {},
 ): StaticAlias {
-  const checkedRouter = checkRouter(`alias(${JSON.stringify(urlPath)})`, router);
+  const checkedRouter = checkRouter(
+    `alias(${JSON.stringify(urlPath)})`,
+    router,
+  );
   const created = createAlias(urlPath, target, options);
   register(checkedRouter, {
     kind: "alias",

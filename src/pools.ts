@@ -37,14 +37,14 @@ interface Member {
   slot: Slot;
   state: "starting" | "idle" | "busy" | "retiring";
   served: number;
-  idleTimer?: number;
+  idleTimer?: ReturnType<typeof setTimeout>;
   generation: number;
 }
 
 interface Waiter {
   resolve: (member: Member) => void;
   reject: (error: SlotFailure) => void;
-  timer?: number;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -62,7 +62,7 @@ export class ProcessGroup {
   #generation = 0;
   #stopping = false;
   #failures = 0;
-  #restartTimer?: number;
+  #restartTimer?: ReturnType<typeof setTimeout>;
   #counters = {
     requests: 0,
     restarts: 0,
@@ -296,8 +296,7 @@ export class ProcessGroup {
       const head = await Promise.race([
         slot.begin(spec, cgiJson, await body()),
         new Promise<never>((_, reject) => {
-          onTimeout = () =>
-            reject(new SlotFailure(504, "request timeout"));
+          onTimeout = () => reject(new SlotFailure(504, "request timeout"));
         }),
       ]);
       onTimeout = undefined;

@@ -71,7 +71,10 @@ export class Router implements RouterLike {
   }
 
   /** Answers a request: pass it to `Deno.serve`. Unmatched paths get 404. */
-  fetch = async (request: Request, info?: ConnectionInfo): Promise<Response> => {
+  fetch = async (
+    request: Request,
+    info?: ConnectionInfo,
+  ): Promise<Response> => {
     let path: string;
     try {
       // Route on the canonical path, dot segments resolved, as Apache does.

@@ -7,7 +7,11 @@
 
 /// <reference lib="deno.worker" />
 
-import { ApplicationError, type BodySource, InterpreterHost } from "./interpreters.ts";
+import {
+  ApplicationError,
+  type BodySource,
+  InterpreterHost,
+} from "./interpreters.ts";
 import type { FromWorker, ToWorker } from "./workers.ts";
 import type { MountSpec } from "./config.ts";
 
@@ -21,8 +25,8 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
 }
 
 function ownBuffer(chunk: Uint8Array | undefined): Transferable[] {
-  return chunk && chunk.byteOffset === 0 &&
-      chunk.byteLength === chunk.buffer.byteLength
+  return chunk && chunk.buffer instanceof ArrayBuffer &&
+      chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
     ? [chunk.buffer]
     : [];
 }

@@ -119,7 +119,11 @@ export interface Slot {
   /** Loads one more mount's script. */
   load(spec: MountSpec): void;
   /** Runs a request to its first chunk; rejects with SlotFailure. */
-  begin(spec: MountSpec, cgiJson: string, body: RequestBody): Promise<ResponseHead>;
+  begin(
+    spec: MountSpec,
+    cgiJson: string,
+    body: RequestBody,
+  ): Promise<ResponseHead>;
   /** The next chunk of the running request. */
   next(): Promise<{ chunk?: Uint8Array; done: boolean }>;
   /** Closes the running request's iterable. */
@@ -189,7 +193,8 @@ export class WorkerSlot implements Slot {
       this.#die(`the worker crashed: ${event.message}`);
       failed(new Error(event.message));
     };
-    this.#worker.onmessageerror = () => this.#die("a message could not be read");
+    this.#worker.onmessageerror = () =>
+      this.#die("a message could not be read");
     this.#worker.postMessage(
       {
         t: "init",
@@ -214,7 +219,8 @@ export class WorkerSlot implements Slot {
     if (id === this.#id && !this.#dead) {
       this.#worker.postMessage(
         { t: "body", id, chunk } satisfies ToWorker,
-        chunk && chunk.byteLength === chunk.buffer.byteLength
+        chunk && chunk.buffer instanceof ArrayBuffer &&
+          chunk.byteLength === chunk.buffer.byteLength
           ? [chunk.buffer]
           : [],
       );

@@ -65,7 +65,11 @@ const text = (bytes: Uint8Array) => new TextDecoder("latin1").decode(bytes);
 
 for (const mode of ["workers", "embedded"] as const) {
   const test = (name: string, fn: (s: Setup) => Promise<void>) =>
-    Deno.test({ name: `${mode}: ${name}`, ...options, fn: async () => fn(await setup(mode)) });
+    Deno.test({
+      name: `${mode}: ${name}`,
+      ...options,
+      fn: async () => fn(await setup(mode)),
+    });
 
   for (const mount of ["/app", "/valid"]) {
     test(`${mount}: environ has the CGI and wsgi keys`, async ({ server }) => {
@@ -121,30 +125,41 @@ for (const mode of ["workers", "embedded"] as const) {
 
   test("Authorization reaches the app only with passAuthorization; environ adds keys", async ({ server }) => {
     const headers = { authorization: "Basic dXNlcjpwYXNz" };
-    const hidden = await json(await fetch(`${server.base}/app/environ`, { headers }));
+    const hidden = await json(
+      await fetch(`${server.base}/app/environ`, { headers }),
+    );
     assert.equal(hidden.HTTP_AUTHORIZATION, undefined);
     assert.equal(hidden.MYTEST, "abc");
-    const passed = await json(await fetch(`${server.base}/valid/environ`, { headers }));
+    const passed = await json(
+      await fetch(`${server.base}/valid/environ`, { headers }),
+    );
     assert.equal(passed.HTTP_AUTHORIZATION, "Basic dXNlcjpwYXNz");
     assert.equal(passed.MYTEST, undefined);
   });
 
   test("repeated headers join with ', ', cookies with '; ', '_' names dropped", async ({ server }) => {
-    const response = await rawRequest(server.port, "GET /app/environ HTTP/1.1", [
-      "X-Multi: one",
-      "X-Multi: two",
-      "Cookie: a=1",
-      "Cookie: b=2",
-      "X_Forwarded_For: 6.6.6.6",
-      "X-Forwarded-For: 10.0.0.1",
-    ]);
+    const response = await rawRequest(
+      server.port,
+      "GET /app/environ HTTP/1.1",
+      [
+        "X-Multi: one",
+        "X-Multi: two",
+        "Cookie: a=1",
+        "Cookie: b=2",
+        "X_Forwarded_For: 6.6.6.6",
+        "X-Forwarded-For: 10.0.0.1",
+      ],
+    );
     assert.equal(response.status, 200);
     const env = JSON.parse(text(response.body));
     assert.equal(env.HTTP_X_MULTI, "one, two");
     assert.equal(env.HTTP_COOKIE, "a=1; b=2");
     assert.equal(env.HTTP_X_FORWARDED_FOR, "10.0.0.1");
     for (const key of Object.keys(env)) {
-      assert.ok(!String(env[key]).includes("6.6.6.6"), `${key} leaked the _ header`);
+      assert.ok(
+        !String(env[key]).includes("6.6.6.6"),
+        `${key} leaked the _ header`,
+      );
     }
   });
 
@@ -160,12 +175,21 @@ for (const mode of ["workers", "embedded"] as const) {
   });
 
   test("dot segments are resolved before routing, encoded slashes refused", async ({ server }) => {
-    const dotted = await rawRequest(server.port, "GET /other/../app/environ/x/%2e%2e/y HTTP/1.1");
+    const dotted = await rawRequest(
+      server.port,
+      "GET /other/../app/environ/x/%2e%2e/y HTTP/1.1",
+    );
     assert.equal(dotted.status, 200);
     assert.equal(JSON.parse(text(dotted.body)).PATH_INFO, "/environ/y");
-    const above = await rawRequest(server.port, "GET /app/../../etc/passwd HTTP/1.1");
+    const above = await rawRequest(
+      server.port,
+      "GET /app/../../etc/passwd HTTP/1.1",
+    );
     assert.equal(above.status, 400);
-    const slash = await rawRequest(server.port, "GET /app/environ%2Fx HTTP/1.1");
+    const slash = await rawRequest(
+      server.port,
+      "GET /app/environ%2Fx HTTP/1.1",
+    );
     assert.equal(slash.status, 404);
   });
 
@@ -179,25 +203,32 @@ for (const mode of ["workers", "embedded"] as const) {
     await other.body?.cancel();
   });
 
-  for (const [modeName, expected] of [
-    ["read", "line one\nline two\nline three"],
-    ["readall", "line one\nline two\nline three"],
-    ["readline", "line one\n|line two\n|line three"],
-    ["readlines", "line one\n|line two\n|line three"],
-    ["iter", "line one\n|line two\n|line three"],
-  ]) {
+  for (
+    const [modeName, expected] of [
+      ["read", "line one\nline two\nline three"],
+      ["readall", "line one\nline two\nline three"],
+      ["readline", "line one\n|line two\n|line three"],
+      ["readlines", "line one\n|line two\n|line three"],
+      ["iter", "line one\n|line two\n|line three"],
+    ]
+  ) {
     test(`wsgi.input ${modeName}`, async ({ server }) => {
       const mount = modeName === "readall" ? "/app" : "/valid";
-      const response = await fetch(`${server.base}${mount}/echo?mode=${modeName}`, {
-        method: "POST",
-        body: "line one\nline two\nline three",
-      });
+      const response = await fetch(
+        `${server.base}${mount}/echo?mode=${modeName}`,
+        {
+          method: "POST",
+          body: "line one\nline two\nline three",
+        },
+      );
       assert.equal(await response.text(), expected);
     });
   }
 
   test("chunked request bodies are read", async ({ server }) => {
-    const body = new TextEncoder().encode("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    const body = new TextEncoder().encode(
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
     const response = await rawRequest(
       server.port,
       "POST /app/echo?mode=readall HTTP/1.1",
@@ -257,7 +288,9 @@ for (const mode of ["workers", "embedded"] as const) {
       const body = await response.text();
       assert.ok(!body.includes("Traceback"), "traceback leaked into the body");
       assert.ok(!body.includes("never"));
-      const logged = logs.entries.slice(before).map((e) => e.message).join("\n");
+      const logged = logs.entries.slice(before).map((e) => e.message).join(
+        "\n",
+      );
       assert.match(logged, new RegExp(clue), path);
       assert.match(logged, /Traceback/);
     }
@@ -275,7 +308,9 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(response.status, 500);
     const body = await response.text();
     assert.ok(body.length < 100 && !body.includes("boom"));
-    const entry = logs.entries.slice(before).find((e) => e.message.includes("boom before output"));
+    const entry = logs.entries.slice(before).find((e) =>
+      e.message.includes("boom before output")
+    );
     assert.ok(entry, "traceback not logged");
     assert.equal(entry.level, "error");
     assert.equal(entry.mount, "/app");
@@ -286,13 +321,18 @@ for (const mode of ["workers", "embedded"] as const) {
 
   test("an exception after output cuts the response short and is logged", async ({ server }) => {
     const before = logs.entries.length;
-    const response = await rawRequest(server.port, "GET /app/error-after HTTP/1.1");
+    const response = await rawRequest(
+      server.port,
+      "GET /app/error-after HTTP/1.1",
+    );
     assert.equal(response.status, 200);
     assert.ok(text(response.body).startsWith("partial"));
     // A complete chunked body ends with a zero-size chunk; this one must not.
     assert.ok(!response.head.includes("content-length"));
     await waitFor(() =>
-      logs.entries.slice(before).some((e) => e.message.includes("boom after output"))
+      logs.entries.slice(before).some((e) =>
+        e.message.includes("boom after output")
+      )
     );
     const after = await fetch(`${server.base}/app/hello`);
     assert.equal(await after.text(), "path /hello");
@@ -304,7 +344,9 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(response.status, 500);
     await response.body?.cancel();
     assert.ok(
-      logs.entries.slice(before).some((e) => e.message.includes("must be bytes")),
+      logs.entries.slice(before).some((e) =>
+        e.message.includes("must be bytes")
+      ),
     );
   });
 
@@ -314,8 +356,12 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(await response.text(), "logged");
     await waitFor(() => logs.entries.length >= before + 2, 2000, "log lines");
     const fresh = logs.entries.slice(before);
-    const printed = fresh.find((e) => e.message.includes("printed by the app for GET"));
-    const written = fresh.find((e) => e.message.includes("written to wsgi.errors"));
+    const printed = fresh.find((e) =>
+      e.message.includes("printed by the app for GET")
+    );
+    const written = fresh.find((e) =>
+      e.message.includes("written to wsgi.errors")
+    );
     assert.ok(printed && written, logs.text());
     assert.equal(printed.mount, "/app");
     assert.equal(written.mount, "/app");
@@ -326,30 +372,48 @@ for (const mode of ["workers", "embedded"] as const) {
     const response = await rawRequest(server.port, "HEAD /app/print HTTP/1.1");
     assert.equal(response.status, 200);
     assert.equal(response.body.length, 0);
-    assert.ok(response.headers.some(([n, v]) => n === "content-length" && v === "6"));
-    await waitFor(() =>
-      logs.entries.slice(before).some((e) => e.message.includes("printed by the app for HEAD"))
+    assert.ok(
+      response.headers.some(([n, v]) => n === "content-length" && v === "6"),
     );
-    const validated = await fetch(`${server.base}/valid/stream?n=2`, { method: "HEAD" });
+    await waitFor(() =>
+      logs.entries.slice(before).some((e) =>
+        e.message.includes("printed by the app for HEAD")
+      )
+    );
+    const validated = await fetch(`${server.base}/valid/stream?n=2`, {
+      method: "HEAD",
+    });
     assert.equal(validated.status, 200);
     assert.equal((await validated.arrayBuffer()).byteLength, 0);
   });
 
   test("repeated and Set-Cookie headers stay separate lines; latin-1 is byte-exact", async ({ server }) => {
     for (const mount of ["/app", "/valid"]) {
-      const response = await rawRequest(server.port, `GET ${mount}/headers HTTP/1.1`);
+      const response = await rawRequest(
+        server.port,
+        `GET ${mount}/headers HTTP/1.1`,
+      );
       const names = response.headers.map(([n]) => n);
       assert.equal(names.filter((n) => n === "set-cookie").length, 2);
       assert.equal(names.filter((n) => n === "x-repeat").length, 2);
-      assert.ok(response.head.includes("X-Latin: caf\u00e9 \u00ff"), response.head);
+      assert.ok(
+        response.head.includes("X-Latin: caf\u00e9 \u00ff"),
+        response.head,
+      );
     }
   });
 
   test("the status code reaches the client", async ({ server }) => {
     // Deno.serve always sends the standard reason phrase (see README).
-    const response = await rawRequest(server.port, "GET /app/status?code=418 HTTP/1.1");
+    const response = await rawRequest(
+      server.port,
+      "GET /app/status?code=418 HTTP/1.1",
+    );
     assert.equal(response.status, 418);
-    const created = await rawRequest(server.port, "GET /app/status?code=201 HTTP/1.1");
+    const created = await rawRequest(
+      server.port,
+      "GET /app/status?code=201 HTTP/1.1",
+    );
     assert.equal(created.status, 201);
     assert.equal(text(created.body), "status");
   });
@@ -364,7 +428,9 @@ for (const mode of ["workers", "embedded"] as const) {
   test("a slow generator's first chunk arrives before it finishes", async ({ server }) => {
     for (const mount of ["/app", "/valid"]) {
       const started = performance.now();
-      const response = await fetch(`${server.base}${mount}/stream?n=4&delay=0.4`);
+      const response = await fetch(
+        `${server.base}${mount}/stream?n=4&delay=0.4`,
+      );
       const reader = response.body!.getReader();
       const first = await reader.read();
       const firstAt = performance.now() - started;
@@ -378,7 +444,10 @@ for (const mode of ["workers", "embedded"] as const) {
       const total = performance.now() - started;
       assert.equal(rest, "chunk 1\nchunk 2\nchunk 3\n");
       assert.ok(total >= 1500, `total ${total}`);
-      assert.ok(firstAt < total - 900, `first chunk at ${firstAt} ms of ${total} ms`);
+      assert.ok(
+        firstAt < total - 900,
+        `first chunk at ${firstAt} ms of ${total} ms`,
+      );
     }
   });
 
@@ -396,11 +465,15 @@ for (const mode of ["workers", "embedded"] as const) {
       times.push(performance.now() - started);
     }
     assert.equal(all, "data: event 0\n\ndata: event 1\n\ndata: event 2\n\n");
-    assert.ok(times[0] < times[times.length - 1] - 300, `arrival times ${times}`);
+    assert.ok(
+      times[0] < times[times.length - 1] - 300,
+      `arrival times ${times}`,
+    );
   });
 
   test("close() is called after a full response and on early disconnect", async ({ server }) => {
-    const count = async () => Number(await (await fetch(`${server.base}/app/closed`)).text());
+    const count = async () =>
+      Number(await (await fetch(`${server.base}/app/closed`)).text());
     const before = await count();
     await (await fetch(`${server.base}/app/stream?n=2`)).text();
     assert.equal(await count(), before + 1);
@@ -408,7 +481,11 @@ for (const mode of ["workers", "embedded"] as const) {
     const reader = response.body!.getReader();
     await reader.read();
     await reader.cancel();
-    await waitFor(async () => (await count()) === before + 2, 5000, "close() after disconnect");
+    await waitFor(
+      async () => (await count()) === before + 2,
+      5000,
+      "close() after disconnect",
+    );
   });
 }
 
@@ -419,7 +496,12 @@ Deno.test({
     const group = defineGroup("gateway-hono", { processes: 0 });
     const app = new Hono();
     app.get("/api/ping", (c) => c.text("pong"));
-    const mount = mountWsgi(app, "/myapp", new URL("../examples/hello/app.wsgi", import.meta.url).pathname, { group });
+    const mount = mountWsgi(
+      app,
+      "/myapp",
+      new URL("../examples/hello/app.wsgi", import.meta.url).pathname,
+      { group },
+    );
     const root = defineGroup("gateway-root", { processes: 0 });
     const rootApp = new Hono();
     rootApp.get("/api/ping", (c) => c.text("pong"));
@@ -429,7 +511,10 @@ Deno.test({
     const server = serve(app.fetch);
     const rootServer = serve(rootApp.fetch);
     try {
-      assert.equal(await (await fetch(`${server.base}/api/ping`)).text(), "pong");
+      assert.equal(
+        await (await fetch(`${server.base}/api/ping`)).text(),
+        "pong",
+      );
       const hello = await fetch(`${server.base}/myapp/`);
       assert.equal(hello.status, 200);
       assert.equal(await hello.text(), "Hello World!");
@@ -439,7 +524,10 @@ Deno.test({
       const env = await json(await fetch(`${rootServer.base}/environ/x`));
       assert.equal(env.SCRIPT_NAME, "");
       assert.equal(env.PATH_INFO, "/environ/x");
-      assert.equal(await (await fetch(`${rootServer.base}/api/ping`)).text(), "pong");
+      assert.equal(
+        await (await fetch(`${rootServer.base}/api/ping`)).text(),
+        "pong",
+      );
     } finally {
       await server.close();
       await rootServer.close();
@@ -458,16 +546,31 @@ Deno.test({
       () => mountWsgi(router, "/x", "/no/such/app.wsgi"),
       /\/no\/such\/app\.wsgi cannot be read/,
     );
-    assert.throws(() => mountWsgi(router, "x", conformance), /must be a URL path starting with "\/"/);
-    assert.throws(() => mountWsgi(router, "/x", conformance, { callable: "1bad" }), /option "callable"/);
-    assert.throws(() => mountWsgi(router, "/x", conformance, { group: "nope" }), /defineGroup\("nope"/);
+    assert.throws(
+      () => mountWsgi(router, "x", conformance),
+      /must be a URL path starting with "\/"/,
+    );
+    assert.throws(
+      () => mountWsgi(router, "/x", conformance, { callable: "1bad" }),
+      /option "callable"/,
+    );
+    assert.throws(
+      () => mountWsgi(router, "/x", conformance, { group: "nope" }),
+      /defineGroup\("nope"/,
+    );
     assert.throws(
       // deno-lint-ignore no-explicit-any
       () => mountWsgi(router, "/x", conformance, { colour: 1 } as any),
       /unknown option "colour"/,
     );
-    assert.throws(() => defineGroup("bad", { processes: -1 }), /option "processes"/);
-    assert.throws(() => defineGroup("bad2", { requestTimeout: "1" as unknown as number }), /option "requestTimeout"/);
+    assert.throws(
+      () => defineGroup("bad", { processes: -1 }),
+      /option "processes"/,
+    );
+    assert.throws(
+      () => defineGroup("bad2", { requestTimeout: "1" as unknown as number }),
+      /option "requestTimeout"/,
+    );
   },
 });
 
@@ -478,14 +581,19 @@ Deno.test({
     const group = defineGroup("gateway-missing", { processes: 0 });
     const router = createRouter();
     const before = logs.entries.length;
-    mountWsgi(router, "/m", conformance, { group, callable: "no_such_callable" });
+    mountWsgi(router, "/m", conformance, {
+      group,
+      callable: "no_such_callable",
+    });
     await group.ready();
     const server = serve(router.fetch);
     try {
       const response = await fetch(`${server.base}/m/`);
       assert.equal(response.status, 500);
       await response.body?.cancel();
-      const logged = logs.entries.slice(before).map((e) => e.message).join("\n");
+      const logged = logs.entries.slice(before).map((e) => e.message).join(
+        "\n",
+      );
       assert.match(logged, /no callable named 'no_such_callable'/);
       assert.match(logged, /conformance\.wsgi/);
     } finally {

@@ -21,7 +21,10 @@ export interface TestServer {
 
 /** Serves a fetch handler on 127.0.0.1 with a free port. */
 export function serve(
-  handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
+  handler: (
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ) => Response | Promise<Response>,
 ): TestServer {
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -53,7 +56,10 @@ function dechunk(data: Uint8Array): Uint8Array {
   let offset = 0;
   while (offset < data.length) {
     let lineEnd = offset;
-    while (lineEnd + 1 < data.length && !(data[lineEnd] === 13 && data[lineEnd + 1] === 10)) lineEnd++;
+    while (
+      lineEnd + 1 < data.length &&
+      !(data[lineEnd] === 13 && data[lineEnd + 1] === 10)
+    ) lineEnd++;
     const size = parseInt(latin1.decode(data.subarray(offset, lineEnd)), 16);
     if (!size) break;
     parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
@@ -79,7 +85,14 @@ export async function rawRequest(
   body?: Uint8Array,
 ): Promise<RawResponse> {
   const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-  const lines = [requestLine, "Host: 127.0.0.1", ...headers, "Connection: close", "", ""];
+  const lines = [
+    requestLine,
+    "Host: 127.0.0.1",
+    ...headers,
+    "Connection: close",
+    "",
+    "",
+  ];
   await connection.write(new TextEncoder().encode(lines.join("\r\n")));
   if (body) await connection.write(body);
   const chunks: Uint8Array[] = [];
@@ -97,28 +110,48 @@ export async function rawRequest(
     at += chunk.length;
   }
   let split = 0;
-  while (split + 3 < all.length && !(all[split] === 13 && all[split + 1] === 10 && all[split + 2] === 13 && all[split + 3] === 10)) split++;
+  while (
+    split + 3 < all.length &&
+    !(all[split] === 13 && all[split + 1] === 10 && all[split + 2] === 13 &&
+      all[split + 3] === 10)
+  ) split++;
   const head = latin1.decode(all.subarray(0, split));
   const [statusLine, ...headerLines] = head.split("\r\n");
   const [, code, ...reason] = statusLine.split(" ");
   const parsed = headerLines.map((line) => {
     const colon = line.indexOf(":");
-    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()] as [string, string];
+    return [
+      line.slice(0, colon).toLowerCase(),
+      line.slice(colon + 1).trim(),
+    ] as [string, string];
   });
   let payload: Uint8Array = all.subarray(split + 4);
   if (parsed.some(([n, v]) => n === "transfer-encoding" && v === "chunked")) {
     payload = dechunk(payload);
   }
-  return { status: Number(code), reason: reason.join(" "), headers: parsed, body: payload, head };
+  return {
+    status: Number(code),
+    reason: reason.join(" "),
+    headers: parsed,
+    body: payload,
+    head,
+  };
 }
 
 /** Collects log entries from now on; call stop() to restore stderr output. */
-export function collectLogs(): { entries: LogEntry[]; text(): string; stop(): void } {
+export function collectLogs(): {
+  entries: LogEntry[];
+  text(): string;
+  stop(): void;
+} {
   const entries: LogEntry[] = [];
   configureLogging({ level: "debug", sink: (entry) => entries.push(entry) });
   return {
     entries,
-    text: () => entries.map((e) => `[${e.level}] [${e.mount ?? ""}] ${e.message}`).join("\n"),
+    text: () =>
+      entries.map((e) => `[${e.level}] [${e.mount ?? ""}] ${e.message}`).join(
+        "\n",
+      ),
     stop: () => configureLogging({ level: "info", sink: null }),
   };
 }

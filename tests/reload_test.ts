@@ -31,14 +31,28 @@ for (const processes of [1, 0]) {
       await fixed.ready();
       const server = serve(router.fetch);
       try {
-        assert.equal(await (await fetch(`${server.base}/r/`)).text(), "version one");
-        assert.equal(await (await fetch(`${server.base}/fixed/`)).text(), "version one");
+        assert.equal(
+          await (await fetch(`${server.base}/r/`)).text(),
+          "version one",
+        );
+        assert.equal(
+          await (await fetch(`${server.base}/fixed/`)).text(),
+          "version one",
+        );
         await Deno.writeTextFile(path, script("version two"));
         const later = new Date(Date.now() + 5000);
         await Deno.utime(path, later, later);
-        assert.equal(await (await fetch(`${server.base}/r/`)).text(), "version two");
-        assert.equal(await (await fetch(`${server.base}/fixed/`)).text(), "version one");
-        assert.ok(logs.entries.some((e) => e.message.includes("changed; restarting")));
+        assert.equal(
+          await (await fetch(`${server.base}/r/`)).text(),
+          "version two",
+        );
+        assert.equal(
+          await (await fetch(`${server.base}/fixed/`)).text(),
+          "version one",
+        );
+        assert.ok(
+          logs.entries.some((e) => e.message.includes("changed; restarting")),
+        );
         assert.ok(group.metrics().restarts >= 1);
       } finally {
         logs.stop();
