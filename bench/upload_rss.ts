@@ -49,7 +49,9 @@ const started = performance.now();
 const curl = new Deno.Command("bash", {
   args: [
     "-c",
-    `head -c ${mib * 1024 * 1024} /dev/zero | curl -s -T - -X POST -H 'Content-Type: application/octet-stream' '${url}'`,
+    `head -c ${
+      mib * 1024 * 1024
+    } /dev/zero | curl -s -T - -X POST -H 'Content-Type: application/octet-stream' '${url}'`,
   ],
   stdout: "piped",
 }).spawn();
