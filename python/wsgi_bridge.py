@@ -359,6 +359,25 @@ class Exchange:
             errors.flush()
 
 
+def install_sleep(host_sleep):
+    """Replace time.sleep with the host's, which a request timeout can end.
+
+    Pyodide's time.sleep busy-waits, so a sleeping request would burn a core
+    and ignore interrupts; the host's waits on the interrupt flag instead.
+    """
+    import time
+
+    def sleep(seconds):
+        seconds = float(seconds)
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")
+        if host_sleep(seconds):
+            raise KeyboardInterrupt("interrupted by the gateway")
+
+    sleep.__doc__ = time.sleep.__doc__
+    time.sleep = sleep
+
+
 def add_paths(paths):
     """Put folders on sys.path, after the bridge's own, keeping their order."""
     for index, path in enumerate(paths):

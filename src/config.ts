@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { resolve } from "node:path";
 
 /**
  * Settings of a process group: mod_wsgi's `WSGIDaemonProcess`. Times are in
@@ -138,7 +138,8 @@ export function folders(
 
 /** Checks that a path exists as a folder; returns it absolute. */
 export function folder(where: string, option: string, path: string): string {
-  const absolute = isAbsolute(path) ? path : resolve(path);
+  // resolve() also drops a trailing "/", so equal folders compare equal.
+  const absolute = resolve(path);
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(absolute);

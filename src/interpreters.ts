@@ -100,6 +100,7 @@ export class InterpreterHost {
   readonly #applications = new Map<string, Promise<LoadedApplication>>();
   readonly #failures = new Map<string, { at: number; message: string }>();
   #interruptBuffer?: Int32Array;
+  readonly #privateFlag = new Int32Array(new SharedArrayBuffer(4));
   #active?: { interpreter: Interpreter; mount: MountSpec; streaming: boolean };
   #sitePackages: string[];
 
@@ -157,6 +158,7 @@ export class InterpreterHost {
     if (settings.home) this.#mountHostFolder(interpreter, settings.home);
     pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
     const bridge = pyodide.pyimport("wsgi_bridge");
+    bridge.install_sleep((seconds: number) => this.#sleep(seconds));
     bridge.add_paths(pyodide.toPy(paths));
     if (settings.home) bridge.change_directory(settings.home);
     // Copies: attribute proxies die with the module proxy they came from.
@@ -177,12 +179,44 @@ export class InterpreterHost {
     return interpreter;
   }
 
+  /**
+   * time.sleep() for Python: Pyodide's own spins on the CPU and cannot be
+   * interrupted. This one waits on the interrupt flag, so it uses no CPU
+   * and a request timeout ends it at once. Returns true when interrupted.
+   */
+  #sleep(seconds: number): boolean {
+    const flag = this.#interruptBuffer ?? this.#privateFlag;
+    const result = Atomics.wait(flag, 0, 0, seconds * 1000);
+    if (result === "timed-out") return false;
+    Atomics.store(flag, 0, 0);
+    return true;
+  }
+
   /** Makes a host folder visible at the same path inside the interpreter. */
   #mountHostFolder(interpreter: Interpreter, path: string): void {
     for (const done of interpreter.mounted) {
       if (path === done || path.startsWith(done + "/")) return;
     }
-    interpreter.pyodide.FS.mkdirTree(path);
+    const fs = interpreter.pyodide.FS;
+    // A mount point must be empty: a folder inside this one that is already
+    // mounted comes down first (the new mount shows its files anyway).
+    for (const inner of [...interpreter.mounted]) {
+      if (!inner.startsWith(path + "/")) continue;
+      fs.unmount(inner);
+      interpreter.mounted.delete(inner);
+      for (
+        let dir = inner;
+        dir !== path;
+        dir = dir.slice(0, dir.lastIndexOf("/"))
+      ) {
+        try {
+          fs.rmdir(dir);
+        } catch {
+          break; // not empty: something else lives there
+        }
+      }
+    }
+    fs.mkdirTree(path);
     interpreter.pyodide.mountNodeFS(path, path);
     interpreter.mounted.add(path);
   }

@@ -274,7 +274,10 @@ export class WorkerSlot implements Slot {
   }
 
   interrupt(): void {
-    Atomics.store(new Int32Array(this.#interrupt), 0, 2);
+    const flag = new Int32Array(this.#interrupt);
+    Atomics.store(flag, 0, 2);
+    // Wakes a time.sleep() waiting on the same flag (see interpreters.ts).
+    Atomics.notify(flag, 0);
   }
 
   terminate(): void {

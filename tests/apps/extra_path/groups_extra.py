@@ -1,0 +1,1 @@
+"""Importable only through a group's pythonPath."""

@@ -1,0 +1,3 @@
+"""A script that can never load."""
+
+raise RuntimeError("this script is broken on purpose")
