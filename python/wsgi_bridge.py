@@ -16,6 +16,13 @@ import traceback
 
 from pyodide.ffi import run_sync, to_js
 
+# Pyodide compatibility hooks (python/compat.py): explains host-compiled
+# extension imports, adds hashlib.pbkdf2_hmac; compat.calling() wraps every
+# call into application code (no running asyncio loop, explained errors).
+import compat
+
+compat.install()
+
 _STATUS_RE = re.compile(r"^[0-9]{3} [^\x00-\x1f\x7f]*$")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -434,7 +441,8 @@ class Application:
     def __init__(self, script_path, callable_name, base_environ_json, emit):
         self._emit = emit
         self.errors = LogStream(emit)
-        self.callable = load_script(script_path, callable_name)
+        with compat.calling(emit):  # compat.py hook
+            self.callable = load_script(script_path, callable_name)
         base = json.loads(base_environ_json)
         base["wsgi.version"] = (1, 0)
         base["wsgi.multithread"] = False
@@ -470,7 +478,8 @@ def begin(application, cgi_json, body_source, body):
     finish()
     _current = application.exchange(cgi_json, body_source, body)
     try:
-        result = _current.start()
+        with compat.calling(application._log):  # compat.py hook
+            result = _current.start()
     except BaseException:
         finish()
         raise
@@ -485,7 +494,8 @@ def resume():
     if _current is None:
         return to_js([None, True])
     try:
-        result = _current.next()
+        with compat.calling(_current._log):  # compat.py hook
+            result = _current.next()
     except BaseException:
         finish()
         raise
@@ -499,4 +509,5 @@ def finish():
     global _current
     exchange, _current = _current, None
     if exchange is not None:
-        exchange.close()
+        with compat.calling(exchange._log):  # compat.py hook
+            exchange.close()

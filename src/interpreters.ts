@@ -40,7 +40,9 @@ export interface ResponseHead {
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 
 const GLOBAL_GROUP = "%{GLOBAL}";
+
 const bridgeSource = new URL("../python/wsgi_bridge.py", import.meta.url);
+const compatSource = new URL("../python/compat.py", import.meta.url);
 
 interface Interpreter {
   pyodide: PyodideAPI;
@@ -152,6 +154,10 @@ export class InterpreterHost {
     pyodide.FS.writeFile(
       "/deno_wsgi/wsgi_bridge.py",
       await Deno.readTextFile(bridgeSource),
+    );
+    pyodide.FS.writeFile(
+      "/deno_wsgi/compat.py",
+      await Deno.readTextFile(compatSource),
     );
     const paths = [...settings.pythonPath, ...this.#sitePackages];
     for (const path of paths) this.#mountHostFolder(interpreter, path);

@@ -1,0 +1,508 @@
+"""What real applications need from Pyodide that it lacks or does differently.
+
+The bridge (``wsgi_bridge.py``) calls ``install()`` once per interpreter and
+runs every script load and every call into an application inside
+``calling(log)``.  Three things are taken care of here:
+
+* Host-compiled extension modules.  A virtualenv or ``pip install --target``
+  folder made on the host may hold ``.so``/``.pyd`` files built for the
+  host's CPython; WebAssembly cannot load them.  Such imports fail with an
+  error that names the package and says that it needs a Pyodide build, both
+  in the exception and in the gateway's log.
+* A running asyncio loop.  Pyodide always has one (its WebLoop), so Django
+  and others believe that they were called from async code and refuse ORM
+  calls (``SynchronousOnlyOperation``).  A WSGI application is synchronous
+  code: while it runs, no loop is marked as running, as under mod_wsgi.
+* ``hashlib.pbkdf2_hmac`` and ``hashlib.scrypt``, which Pyodide 314 lacks
+  (they come from OpenSSL in CPython), are provided from the host's own
+  ``node:crypto``, with a pure-Python fallback for ``pbkdf2_hmac``.
+"""
+
+import asyncio.events
+import hashlib
+import importlib.machinery
+import os
+import re
+import sys
+
+# ---------------------------------------------------------------------------
+# Host-compiled extension modules
+
+_NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
+_TAG_RE = re.compile(r"\.(cpython|cp|pypy)-?(\d)(\d+)")
+_ELF_MACHINES = {
+    0x03: "x86",
+    0x28: "ARM",
+    0x3E: "x86-64",
+    0xB7: "AArch64",
+    0xF3: "RISC-V",
+    0x15: "PowerPC64",
+    0x16: "s390x",
+}
+_DL_ERROR_RE = re.compile(
+    r"dynamic (lib|module)|wasm magic|invalid ELF|not a dynamic", re.I
+)
+
+
+class HostExtensionError(ModuleNotFoundError):
+    """An import found only an extension module compiled for another platform.
+
+    A ``ModuleNotFoundError``, so that code which falls back to pure Python
+    when an accelerator is missing (``except ImportError``) keeps working.
+    """
+
+    def __init__(self, message, name, path, package):
+        super().__init__(message, name=name, path=path)
+        self.package = package
+
+
+# Extension files refused since the interpreter started, newest last, so
+# that an error which hides the original one (``from . import fake`` turns
+# it into "cannot import name") can still be explained.
+_refused = []
+
+
+def _describe_binary(path):
+    """Which platform a native file was built for, from its first bytes."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(20)
+    except OSError:
+        return None
+    if head.startswith(b"\0asm"):
+        return "WebAssembly"
+    if head.startswith(b"\x7fELF") and len(head) >= 20:
+        order = "little" if head[5] == 1 else "big"
+        machine = int.from_bytes(head[18:20], order)
+        return "ELF %s" % _ELF_MACHINES.get(machine, "machine %#x" % machine)
+    if head[:4] in (
+        b"\xcf\xfa\xed\xfe",
+        b"\xce\xfa\xed\xfe",
+        b"\xca\xfe\xba\xbe",
+        b"\xfe\xed\xfa\xcf",
+    ):
+        return "Mach-O (macOS)"
+    if head.startswith(b"MZ"):
+        return "PE (Windows)"
+    return None
+
+
+def _built_for(path):
+    """'CPython 3.11, ELF x86-64' from a file's name tag and header."""
+    parts = []
+    match = _TAG_RE.search(os.path.basename(path))
+    if match:
+        implementation = "PyPy" if match.group(1) == "pypy" else "CPython"
+        parts.append("%s %s.%s" % (implementation, match.group(2), match.group(3)))
+    binary = _describe_binary(path)
+    if binary:
+        parts.append(binary)
+    return ", ".join(parts) or "another platform"
+
+
+def _distribution_of(path):
+    """(top-level package, 'Dist 1.2' or None) for a file under sys.path."""
+    best = None
+    for entry in sys.path:
+        if entry and path.startswith(entry.rstrip("/") + "/"):
+            if best is None or len(entry) > len(best):
+                best = entry.rstrip("/")
+    if best is None:
+        return os.path.basename(os.path.dirname(path)), None
+    relative = path[len(best) + 1 :]
+    top = relative.split("/", 1)[0]
+    if "/" not in relative:
+        # A top-level extension module: "fast.cpython-311-....so" is "fast".
+        top = top.split(".", 1)[0]
+    try:
+        import importlib.metadata as metadata
+
+        for dist in metadata.distributions(path=[best]):
+            names = (dist.read_text("top_level.txt") or "").split()
+            files = dist.files or []
+            if top in names or any(
+                str(f).split("/", 1)[0].split(".", 1)[0] == top for f in files
+            ):
+                return top, "%s %s" % (dist.metadata["Name"], dist.version)
+    except Exception:
+        pass
+    return top, None
+
+
+def _explain_file(module, path):
+    package, dist = _distribution_of(path)
+    owner = "package %r" % package
+    if dist:
+        owner += " (%s)" % dist
+    return (
+        "%s needs a Pyodide build: its extension module %s (%s) was compiled "
+        "for the host (%s), and WebAssembly cannot load it. Install a wheel "
+        "of it built for Pyodide (Python %d.%d, tagged pyodide_*_wasm32) into "
+        "a pythonPath folder, or a pure-Python version of it; see "
+        "docs/frameworks.md."
+        % (
+            owner,
+            module,
+            path,
+            _built_for(path),
+            sys.version_info[0],
+            sys.version_info[1],
+        ),
+        package,
+    )
+
+
+def _is_host_binary(path):
+    return _describe_binary(path) != "WebAssembly"
+
+
+def _foreign_extension(directory, tail):
+    """A file in ``directory`` that is module ``tail`` built for another host."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    own = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for name in names:
+        if (
+            name.startswith(tail + ".")
+            and name.endswith(_NATIVE_SUFFIXES)
+            and not name.endswith(own)
+        ):
+            return os.path.join(directory, name)
+    return None
+
+
+class HostExtensionFinder:
+    """Last on ``sys.meta_path``: asked only when no other finder found a module.
+
+    When the module exists only as an extension module compiled for another
+    platform (``fast.cpython-311-x86_64-linux-gnu.so``), raise an error that
+    says so instead of a bare "No module named".
+    """
+
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        tail = fullname.rpartition(".")[2]
+        for directory in path if path is not None else sys.path:
+            if not isinstance(directory, str) or not directory:
+                continue
+            found = _foreign_extension(directory, tail)
+            if found:
+                message, package = _explain_file(fullname, found)
+                _refused.append((fullname, message, package))
+                del _refused[:-20]
+                raise HostExtensionError(message, fullname, found, package)
+        return None
+
+    @classmethod
+    def invalidate_caches(cls):
+        pass
+
+
+_original_create_module = importlib.machinery.ExtensionFileLoader.create_module
+
+
+def _create_module(self, spec):
+    """ExtensionFileLoader.create_module, explaining host-compiled files."""
+    try:
+        return _original_create_module(self, spec)
+    except ImportError as error:
+        path = getattr(self, "path", None) or spec.origin
+        if not path or not _is_host_binary(path):
+            raise
+        message, package = _explain_file(spec.name, path)
+        _refused.append((spec.name, message, package))
+        del _refused[:-20]
+        raise HostExtensionError(message, spec.name, path, package) from error
+
+
+def _pyodide_package_of(name):
+    """The Pyodide package that provides import ``name``, if Pyodide ships one."""
+    top = name.split(".", 1)[0]
+    try:
+        import pyodide_js
+
+        mapping = pyodide_js._api._import_name_to_package_name
+        package = mapping.get(top)
+        return str(package) if package else None
+    except Exception:
+        return None
+
+
+def _chain(error):
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def explain(error):
+    """Log lines that explain an import failure in ``error``'s chain, if any."""
+    lines = []
+    text = []
+    for item in _chain(error):
+        text.append(str(item))
+        if isinstance(item, HostExtensionError):
+            lines.append(str(item))
+        elif isinstance(item, ImportError):
+            path = getattr(item, "path", None) or ""
+            if (
+                path.endswith(_NATIVE_SUFFIXES)
+                and _DL_ERROR_RE.search(str(item))
+                and _is_host_binary(path)
+            ):
+                lines.append(_explain_file(item.name or path, path)[0])
+            elif type(item) is ModuleNotFoundError and item.name:
+                shipped = _pyodide_package_of(item.name)
+                if shipped:
+                    lines.append(
+                        "%r is provided by Pyodide's own WebAssembly package "
+                        "%r, which is downloaded from Pyodide's CDN and is not "
+                        "reachable here; a pip install from PyPI gets a host "
+                        "build that WebAssembly cannot load. Put a Pyodide "
+                        "build of it (a pyodide_*_wasm32 wheel, unpacked) in "
+                        "a pythonPath folder, or do without it."
+                        % (item.name, shipped)
+                    )
+    joined = "\n".join(text)
+    for module, message, package in reversed(_refused):
+        tail = module.rpartition(".")[2]
+        if (
+            message not in lines
+            and (package in joined or re.search(r"\b%s\b" % re.escape(tail), joined))
+        ):
+            lines.append(message)
+    unique = []
+    for line in lines:
+        if line not in unique:
+            unique.append(line)
+    return unique
+
+
+# ---------------------------------------------------------------------------
+# Application calls: no running asyncio loop, explained import failures
+
+
+class calling:
+    """Context manager around a call into application code.
+
+    Marks no asyncio loop as running for its duration (restoring Pyodide's
+    afterwards), and when an exception leaves it, logs what ``explain()``
+    says about it, adding the same as a note to the traceback.
+    """
+
+    __slots__ = ("_log", "_loop")
+
+    def __init__(self, log):
+        self._log = log
+        self._loop = None
+
+    def __enter__(self):
+        self._loop = asyncio.events._get_running_loop()
+        if self._loop is not None:
+            asyncio.events._set_running_loop(None)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self._loop is not None:
+            asyncio.events._set_running_loop(self._loop)
+            self._loop = None
+        if error is not None and not isinstance(error, (KeyboardInterrupt,)):
+            try:
+                lines = explain(error)
+            except Exception:
+                lines = []
+            shown = [str(item) for item in _chain(error)]
+            shown += getattr(error, "__notes__", [])
+            for line in lines:
+                self._log("error", line)
+                if line not in shown:
+                    error.add_note(line)
+        return False
+
+
+# ---------------------------------------------------------------------------
+# hashlib.pbkdf2_hmac and hashlib.scrypt from the host's node:crypto
+
+_NODE_CRYPTO_JS = """
+(() => {
+  const crypto = globalThis.process?.getBuiltinModule?.("node:crypto");
+  if (!crypto?.pbkdf2Sync) return undefined;
+  const bytes = (out) => new Uint8Array(out.buffer, out.byteOffset, out.length);
+  return {
+    pbkdf2: (password, salt, iterations, length, digest) =>
+      bytes(crypto.pbkdf2Sync(password, salt, iterations, length, digest)),
+    scrypt: (password, salt, length, n, r, p, maxmem) =>
+      bytes(crypto.scryptSync(password, salt, length, { N: n, r, p, maxmem })),
+    hashes: () => crypto.getHashes(),
+  };
+})()
+"""
+
+_node = None
+_node_hashes = None
+
+
+def _host_crypto():
+    """node:crypto's functions, or None where the host has no node:crypto."""
+    global _node, _node_hashes
+    if _node is None:
+        try:
+            from pyodide.code import run_js
+
+            _node = run_js(_NODE_CRYPTO_JS) or False
+            if _node:
+                _node_hashes = {str(name).lower() for name in _node.hashes()}
+        except Exception:
+            _node = False
+    return _node or None
+
+
+def _node_digest(name):
+    """The node:crypto digest name for a hashlib name, or None."""
+    lowered = name.lower()
+    candidates = [lowered, lowered.replace("_", "-")]
+    if lowered == "blake2b":
+        candidates.insert(0, "blake2b512")
+    elif lowered == "blake2s":
+        candidates.insert(0, "blake2s256")
+    for candidate in candidates:
+        if _node_hashes and candidate in _node_hashes:
+            return candidate
+    return None
+
+
+def _as_bytes(value, what):
+    if isinstance(value, str):
+        raise TypeError(
+            "a bytes-like object is required, not 'str' (%s)" % what
+        )
+    return bytes(memoryview(value))
+
+
+_TRANS_36 = bytes(x ^ 0x36 for x in range(256))
+_TRANS_5C = bytes(x ^ 0x5C for x in range(256))
+
+
+def _pbkdf2_python(name, password, salt, iterations, dklen):
+    """RFC 8018 PBKDF2 with hmac: slow, for hosts without node:crypto."""
+    inner = hashlib.new(name)
+    outer = hashlib.new(name)
+    block = inner.block_size
+    key = password
+    if len(key) > block:
+        key = hashlib.new(name, key).digest()
+    key = key.ljust(block, b"\0")
+    inner.update(key.translate(_TRANS_36))
+    outer.update(key.translate(_TRANS_5C))
+
+    def prf(message):
+        i = inner.copy()
+        o = outer.copy()
+        i.update(message)
+        o.update(i.digest())
+        return o.digest()
+
+    result = b""
+    number = 1
+    while len(result) < dklen:
+        u = prf(salt + number.to_bytes(4, "big"))
+        total = int.from_bytes(u, "big")
+        for _ in range(iterations - 1):
+            u = prf(u)
+            total ^= int.from_bytes(u, "big")
+        result += total.to_bytes(len(u), "big")
+        number += 1
+    return result[:dklen]
+
+
+def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
+    """``hashlib.pbkdf2_hmac`` for Pyodide, computed by the host's node:crypto.
+
+    Same arguments, results and errors as CPython's.
+    """
+    if not isinstance(hash_name, str):
+        raise TypeError(
+            "pbkdf2_hmac() argument 'hash_name' must be str, not %s"
+            % type(hash_name).__name__
+        )
+    password = _as_bytes(password, "password")
+    salt = _as_bytes(salt, "salt")
+    if not isinstance(iterations, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer"
+                        % type(iterations).__name__)
+    if iterations < 1:
+        raise ValueError("iteration value must be greater than 0.")
+    if iterations > 0xFFFFFFFF:
+        raise OverflowError("iteration value is too great.")
+    try:
+        size = hashlib.new(hash_name).digest_size
+    except (ValueError, TypeError):
+        raise ValueError("unsupported hash type %s" % hash_name) from None
+    if dklen is None:
+        dklen = size
+    if not isinstance(dklen, int):
+        raise TypeError("'%s' object cannot be interpreted as an integer"
+                        % type(dklen).__name__)
+    if dklen < 1:
+        raise ValueError("key length must be greater than 0.")
+    if dklen > 0xFFFFFFFF:
+        raise OverflowError("key length is too great.")
+    node = _host_crypto()
+    digest = _node_digest(hash_name) if node else None
+    if digest is None or size == 0:
+        if size == 0:
+            raise ValueError("unsupported hash type %s" % hash_name)
+        return _pbkdf2_python(hash_name, password, salt, iterations, dklen)
+    from pyodide.ffi import to_js
+
+    return node.pbkdf2(
+        to_js(password), to_js(salt), iterations, dklen, digest
+    ).to_bytes()
+
+
+def scrypt(password, *, salt, n, r, p, maxmem=0, dklen=64):
+    """``hashlib.scrypt`` for Pyodide, computed by the host's node:crypto."""
+    password = _as_bytes(password, "password")
+    salt = _as_bytes(salt, "salt")
+    if n < 2 or n & (n - 1):
+        raise ValueError("n must be a power of 2.")
+    node = _host_crypto()
+    if node is None:
+        raise ValueError(
+            "hashlib.scrypt needs node:crypto, which this host does not have"
+        )
+    from pyodide.ffi import to_js
+
+    return node.scrypt(
+        to_js(password),
+        to_js(salt),
+        dklen,
+        n,
+        r,
+        p,
+        maxmem or 32 * 1024 * 1024,
+    ).to_bytes()
+
+
+# ---------------------------------------------------------------------------
+
+_installed = False
+
+
+def install():
+    """Put the finder, the loader hook and the hashlib functions in place."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    if not any(isinstance(f, type) and f is HostExtensionFinder
+               for f in sys.meta_path):
+        sys.meta_path.append(HostExtensionFinder)
+    importlib.machinery.ExtensionFileLoader.create_module = _create_module
+    if not hasattr(hashlib, "pbkdf2_hmac"):
+        hashlib.pbkdf2_hmac = pbkdf2_hmac
+    if not hasattr(hashlib, "scrypt"):
+        hashlib.scrypt = scrypt
