@@ -2,7 +2,7 @@
 
 The bridge (``wsgi_bridge.py``) calls ``install()`` once per interpreter and
 runs every script load and every call into an application inside
-``calling(log)``.  Three things are taken care of here:
+``ApplicationCall(log)``.  Three things are taken care of here:
 
 * Host-compiled extension modules.  A virtualenv or ``pip install --target``
   folder made on the host may hold ``.so``/``.pyd`` files built for the
@@ -44,16 +44,24 @@ _DL_ERROR_RE = re.compile(
 )
 
 
-class HostExtensionError(ModuleNotFoundError):
-    """An import found only an extension module compiled for another platform.
+class HostExtensionError(ImportError):
+    """An extension module was compiled for another platform than Pyodide's.
 
-    A ``ModuleNotFoundError``, so that code which falls back to pure Python
-    when an accelerator is missing (``except ImportError``) keeps working.
+    Raised where loading such a file failed (an ``ImportError`` already).
     """
 
     def __init__(self, message, name, path, package):
         super().__init__(message, name=name, path=path)
         self.package = package
+
+
+class HostExtensionNotFoundError(HostExtensionError, ModuleNotFoundError):
+    """An import found only an extension module built for another platform.
+
+    A ``ModuleNotFoundError``, as the import would be without this
+    explanation, so code that falls back to pure Python when an accelerator
+    is missing keeps working.
+    """
 
 
 # Extension files refused since the interpreter started, newest last, so
@@ -93,7 +101,9 @@ def _built_for(path):
     match = _TAG_RE.search(os.path.basename(path))
     if match:
         implementation = "PyPy" if match.group(1) == "pypy" else "CPython"
-        parts.append("%s %s.%s" % (implementation, match.group(2), match.group(3)))
+        parts.append(
+            "%s %s.%s" % (implementation, match.group(2), match.group(3))
+        )
     binary = _describe_binary(path)
     if binary:
         parts.append(binary)
@@ -157,24 +167,26 @@ def _is_host_binary(path):
 
 
 def _foreign_extension(directory, tail):
-    """A file in ``directory`` that is module ``tail`` built for another host."""
+    """A file in ``directory``: module ``tail`` built for another host."""
     try:
         names = os.listdir(directory)
     except OSError:
         return None
-    own = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    # Names the normal finder tries ("fast.so", "fast.abi3.so", ...) are
+    # not foreign; any other "fast.<tag>.so" is.
+    own = {tail + suffix for suffix in importlib.machinery.EXTENSION_SUFFIXES}
     for name in names:
         if (
             name.startswith(tail + ".")
             and name.endswith(_NATIVE_SUFFIXES)
-            and not name.endswith(own)
+            and name not in own
         ):
             return os.path.join(directory, name)
     return None
 
 
 class HostExtensionFinder:
-    """Last on ``sys.meta_path``: asked only when no other finder found a module.
+    """Last on ``sys.meta_path``: asked when no other finder found a module.
 
     When the module exists only as an extension module compiled for another
     platform (``fast.cpython-311-x86_64-linux-gnu.so``), raise an error that
@@ -192,7 +204,9 @@ class HostExtensionFinder:
                 message, package = _explain_file(fullname, found)
                 _refused.append((fullname, message, package))
                 del _refused[:-20]
-                raise HostExtensionError(message, fullname, found, package)
+                raise HostExtensionNotFoundError(
+                    message, fullname, found, package
+                )
         return None
 
     @classmethod
@@ -218,7 +232,7 @@ def _create_module(self, spec):
 
 
 def _pyodide_package_of(name):
-    """The Pyodide package that provides import ``name``, if Pyodide ships one."""
+    """The Pyodide package providing import ``name``, if Pyodide ships one."""
     top = name.split(".", 1)[0]
     try:
         import pyodide_js
@@ -239,7 +253,7 @@ def _chain(error):
 
 
 def explain(error):
-    """Log lines that explain an import failure in ``error``'s chain, if any."""
+    """Log lines explaining an import failure in ``error``'s chain, if any."""
     lines = []
     text = []
     for item in _chain(error):
@@ -258,20 +272,19 @@ def explain(error):
                 shipped = _pyodide_package_of(item.name)
                 if shipped:
                     lines.append(
-                        "%r is provided by Pyodide's own WebAssembly package "
-                        "%r, which is downloaded from Pyodide's CDN and is not "
-                        "reachable here; a pip install from PyPI gets a host "
-                        "build that WebAssembly cannot load. Put a Pyodide "
-                        "build of it (a pyodide_*_wasm32 wheel, unpacked) in "
-                        "a pythonPath folder, or do without it."
+                        "No module named %r: Pyodide ships it as its package "
+                        "%r, which is loaded from Pyodide's CDN, and that is "
+                        "not reachable here. Install it into a pythonPath "
+                        "folder instead: with pip if it has a pure-Python "
+                        "wheel, else a Pyodide build of it (a wheel tagged "
+                        "pyodide_*_wasm32); a host build cannot load."
                         % (item.name, shipped)
                     )
     joined = "\n".join(text)
     for module, message, package in reversed(_refused):
         tail = module.rpartition(".")[2]
-        if (
-            message not in lines
-            and (package in joined or re.search(r"\b%s\b" % re.escape(tail), joined))
+        if message not in lines and (
+            package in joined or re.search(r"\b%s\b" % re.escape(tail), joined)
         ):
             lines.append(message)
     unique = []
@@ -285,7 +298,7 @@ def explain(error):
 # Application calls: no running asyncio loop, explained import failures
 
 
-class calling:
+class ApplicationCall:
     """Context manager around a call into application code.
 
     Marks no asyncio loop as running for its duration (restoring Pyodide's
@@ -326,17 +339,24 @@ class calling:
 # ---------------------------------------------------------------------------
 # hashlib.pbkdf2_hmac and hashlib.scrypt from the host's node:crypto
 
+
+class UnsupportedDigestmodError(ValueError):
+    """No such hash algorithm (CPython's ``_hashlib`` error of that name)."""
+
+
 _NODE_CRYPTO_JS = """
 (() => {
   const crypto = globalThis.process?.getBuiltinModule?.("node:crypto");
   if (!crypto?.pbkdf2Sync) return undefined;
-  const bytes = (out) => new Uint8Array(out.buffer, out.byteOffset, out.length);
+  const bytes = (out) =>
+    new Uint8Array(out.buffer, out.byteOffset, out.length);
   return {
     pbkdf2: (password, salt, iterations, length, digest) =>
       bytes(crypto.pbkdf2Sync(password, salt, iterations, length, digest)),
     scrypt: (password, salt, length, n, r, p, maxmem) =>
       bytes(crypto.scryptSync(password, salt, length, { N: n, r, p, maxmem })),
     hashes: () => crypto.getHashes(),
+    digest_size: (digest) => crypto.createHash(digest).digest().length,
   };
 })()
 """
@@ -372,6 +392,14 @@ def _node_digest(name):
         if _node_hashes and candidate in _node_hashes:
             return candidate
     return None
+
+
+def _in_hashlib(name):
+    try:
+        hashlib.new(name)
+        return True
+    except (ValueError, TypeError):
+        return False
 
 
 def _as_bytes(value, what):
@@ -431,36 +459,55 @@ def pbkdf2_hmac(hash_name, password, salt, iterations, dklen=None):
     password = _as_bytes(password, "password")
     salt = _as_bytes(salt, "salt")
     if not isinstance(iterations, int):
-        raise TypeError("'%s' object cannot be interpreted as an integer"
-                        % type(iterations).__name__)
+        raise TypeError(
+            "'%s' object cannot be interpreted as an integer"
+            % type(iterations).__name__
+        )
     if iterations < 1:
         raise ValueError("iteration value must be greater than 0.")
     if iterations > 0xFFFFFFFF:
         raise OverflowError("iteration value is too great.")
+    node = _host_crypto()
+    digest = _node_digest(hash_name) if node else None
     try:
         size = hashlib.new(hash_name).digest_size
     except (ValueError, TypeError):
-        raise ValueError("unsupported hash type %s" % hash_name) from None
+        # Not in Pyodide's hashlib (sha512_256, ripemd160, ...): node's?
+        size = 0
+        if digest is not None:
+            try:
+                size = node.digest_size(digest)
+            except Exception:
+                digest = None
+        if not size:
+            raise UnsupportedDigestmodError(
+                "unsupported hash type %s" % hash_name
+            ) from None
     if dklen is None:
         dklen = size
     if not isinstance(dklen, int):
-        raise TypeError("'%s' object cannot be interpreted as an integer"
-                        % type(dklen).__name__)
+        raise TypeError(
+            "'%s' object cannot be interpreted as an integer"
+            % type(dklen).__name__
+        )
     if dklen < 1:
         raise ValueError("key length must be greater than 0.")
     if dklen > 0xFFFFFFFF:
         raise OverflowError("key length is too great.")
-    node = _host_crypto()
-    digest = _node_digest(hash_name) if node else None
-    if digest is None or size == 0:
-        if size == 0:
-            raise ValueError("unsupported hash type %s" % hash_name)
-        return _pbkdf2_python(hash_name, password, salt, iterations, dklen)
-    from pyodide.ffi import to_js
+    if digest is not None:
+        from pyodide.ffi import JsException, to_js
 
-    return node.pbkdf2(
-        to_js(password), to_js(salt), iterations, dklen, digest
-    ).to_bytes()
+        try:
+            return node.pbkdf2(
+                to_js(password), to_js(salt), iterations, dklen, digest
+            ).to_bytes()
+        except JsException:
+            # Listed by getHashes() but refused by pbkdf2 (Deno's node:crypto
+            # has no blake2 there): never ask again, compute it here.
+            _node_hashes.discard(digest)
+    if size == 0 or not _in_hashlib(hash_name):
+        raise UnsupportedDigestmodError("unsupported hash type %s" % hash_name)
+    return _pbkdf2_python(hash_name, password, salt, iterations, dklen)
 
 
 def scrypt(password, *, salt, n, r, p, maxmem=0, dklen=64):
@@ -498,8 +545,9 @@ def install():
     if _installed:
         return
     _installed = True
-    if not any(isinstance(f, type) and f is HostExtensionFinder
-               for f in sys.meta_path):
+    if not any(
+        isinstance(f, type) and f is HostExtensionFinder for f in sys.meta_path
+    ):
         sys.meta_path.append(HostExtensionFinder)
     importlib.machinery.ExtensionFileLoader.create_module = _create_module
     if not hasattr(hashlib, "pbkdf2_hmac"):

@@ -17,7 +17,7 @@ import traceback
 from pyodide.ffi import run_sync, to_js
 
 # Pyodide compatibility hooks (python/compat.py): explains host-compiled
-# extension imports, adds hashlib.pbkdf2_hmac; compat.calling() wraps every
+# extension imports, adds hashlib.pbkdf2_hmac; compat.ApplicationCall() wraps every
 # call into application code (no running asyncio loop, explained errors).
 import compat
 
@@ -441,7 +441,7 @@ class Application:
     def __init__(self, script_path, callable_name, base_environ_json, emit):
         self._emit = emit
         self.errors = LogStream(emit)
-        with compat.calling(emit):  # compat.py hook
+        with compat.ApplicationCall(emit):  # compat.py hook
             self.callable = load_script(script_path, callable_name)
         base = json.loads(base_environ_json)
         base["wsgi.version"] = (1, 0)
@@ -478,7 +478,7 @@ def begin(application, cgi_json, body_source, body):
     finish()
     _current = application.exchange(cgi_json, body_source, body)
     try:
-        with compat.calling(application._log):  # compat.py hook
+        with compat.ApplicationCall(application._log):  # compat.py hook
             result = _current.start()
     except BaseException:
         finish()
@@ -494,7 +494,7 @@ def resume():
     if _current is None:
         return to_js([None, True])
     try:
-        with compat.calling(_current._log):  # compat.py hook
+        with compat.ApplicationCall(_current._log):  # compat.py hook
             result = _current.next()
     except BaseException:
         finish()
@@ -509,5 +509,5 @@ def finish():
     global _current
     exchange, _current = _current, None
     if exchange is not None:
-        with compat.calling(exchange._log):  # compat.py hook
+        with compat.ApplicationCall(exchange._log):  # compat.py hook
             exchange.close()
