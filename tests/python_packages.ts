@@ -153,7 +153,7 @@ async function install(
   const requirements = options.requirements ?? REQUIREMENTS;
   const python = options.forHost ? options.python : undefined;
   const pinned = await Deno.readTextFile(requirements);
-  const platformArgs = options.forHost ? [] : PYODIDE_ARGS;
+  const platformArgs = options.forHost ? ["--only-binary=:all:"] : PYODIDE_ARGS;
   const stamp = await digest(
     JSON.stringify({ pinned, platformArgs, python: python ?? null }),
   );
