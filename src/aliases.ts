@@ -365,30 +365,22 @@ export async function serveAlias(
   // The segments cannot climb, but a symlink can point anywhere: only what
   // resolves inside the root is served.
   if (!isInside(alias.target, real)) return errorResponse(request, 404);
-  let file: Deno.FsFile;
-  let info: Deno.FileInfo;
+  let statOfPath: Deno.FileInfo;
   try {
-    file = Deno.openSync(real, { read: true });
+    statOfPath = Deno.statSync(real);
   } catch (error) {
     return errorResponse(request, statusForFsError(error));
   }
-  try {
-    // Stat the open file, not the path: what is checked is what is sent.
-    info = file.statSync();
-  } catch (error) {
-    file.close();
-    return errorResponse(request, statusForFsError(error));
-  }
-  if (info.isDirectory) {
-    file.close();
+  if (statOfPath.isDirectory) {
     return await directoryResponse(alias, request, real, remainder);
   }
-  if (!info.isFile || remainder.endsWith("/")) {
-    // Devices, sockets and FIFOs are not files to serve; "file.css/" is not
-    // the file, as in Apache without AcceptPathInfo.
-    file.close();
+  if (remainder.endsWith("/")) {
+    // "file.css/" is not the file, as in Apache without AcceptPathInfo.
     return errorResponse(request, 404);
   }
+  const opened = openRegularFile(real, statOfPath);
+  if (typeof opened === "number") return errorResponse(request, opened);
+  const { file, info } = opened;
   // The type comes from the name asked for, not from where a symlink leads.
   return fileResponse(alias, request, file, info, segments.at(-1)!);
 }
@@ -429,11 +421,19 @@ function statusForFsError(error: unknown): number {
   return error instanceof Deno.errors.PermissionDenied ? 403 : 404;
 }
 
+/**
+ * Opens a regular file, or gives the status refusing it. The path is
+ * stat-ed before it is opened because opening a FIFO waits for a writer,
+ * which would stall the server; the open file is stat-ed again so that
+ * the size and validators sent are those of the bytes read.
+ */
 function openRegularFile(
   path: string,
+  statOfPath?: Deno.FileInfo,
 ): { file: Deno.FsFile; info: Deno.FileInfo } | number {
   let file: Deno.FsFile;
   try {
+    if (!(statOfPath ?? Deno.statSync(path)).isFile) return 404;
     file = Deno.openSync(path, { read: true });
   } catch (error) {
     return statusForFsError(error);
@@ -697,7 +697,7 @@ function fileResponse(
     headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
   }
   if (request.method === "HEAD" || length === 0) {
-    file.close();
+
     return new Response(null, { status, headers });
   }
   if (length <= SMALL_FILE_SIZE) {

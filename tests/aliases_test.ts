@@ -489,6 +489,38 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "serveAlias: a FIFO is refused at once, never opened (opening one waits for a writer)",
+  ignore: !onLinux,
+  fn: async () => {
+    const fifo = `${media}/pipe`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo failed");
+    // If the server did open the FIFO, its synchronous open would block
+    // until this writer shows up 2 s later: the test then fails on time
+    // instead of hanging for ever.
+    const writer = new Deno.Command("sh", {
+      args: ["-c", `sleep 2; echo x > '${fifo}'`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await withServer(standardAliases(), async ({ port }) => {
+        const started = performance.now();
+        const response = await rawRequest(port, "GET", "/media/pipe");
+        const elapsed = performance.now() - started;
+        assert.equal(response.status, 404);
+        assert.ok(elapsed < 1000, `took ${Math.round(elapsed)} ms`);
+      });
+    } finally {
+      writer.kill("SIGKILL");
+      await writer.status;
+      await Deno.remove(fifo);
+    }
+  },
+});
+
 Deno.test("serveAlias: a changed file is sent anew with a new ETag", async () => {
   const path = `${media}/changing.txt`;
   await Deno.writeTextFile(path, "one\n");
