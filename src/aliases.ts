@@ -697,7 +697,7 @@ function fileResponse(
     headers.set("content-range", `bytes ${range.start}-${range.end}/${size}`);
   }
   if (request.method === "HEAD" || length === 0) {
-
+    file.close();
     return new Response(null, { status, headers });
   }
   if (length <= SMALL_FILE_SIZE) {
