@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { cpuUsage } from "node:process";
 import { createRouter, defineGroup, mountWsgi } from "../mod.ts";
-import { appPath, collectLogs, serve, waitFor } from "./helpers.ts";
+import { appPath, collectLogs, serve, serveGroup, waitFor } from "./helpers.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
 const app = appPath("groups_app.wsgi");
@@ -31,48 +31,45 @@ Deno.test({
     "application groups: own interpreters by default, shared by name, %{GLOBAL}",
   ...options,
   fn: async () => {
-    const group = defineGroup("groups-isolation", { processes: 1 });
-    const router = createRouter();
-    mountWsgi(router, "/a", app, { group });
-    mountWsgi(router, "/b", app, { group });
-    mountWsgi(router, "/c", app, { group, applicationGroup: "shared" });
-    mountWsgi(router, "/d", app, { group, applicationGroup: "shared" });
-    mountWsgi(router, "/e", app, { group, applicationGroup: "%{GLOBAL}" });
-    mountWsgi(router, "/f", app, { group, applicationGroup: "%{GLOBAL}" });
-    await group.ready();
-    const server = serve(router.fetch);
+    const { base, close } = await serveGroup("groups-isolation", {
+      processes: 1,
+    }, [
+      ["/a", app],
+      ["/b", app],
+      ["/c", app, { applicationGroup: "shared" }],
+      ["/d", app, { applicationGroup: "shared" }],
+      ["/e", app, { applicationGroup: "%{GLOBAL}" }],
+      ["/f", app, { applicationGroup: "%{GLOBAL}" }],
+    ]);
     try {
       for (const mount of ["a", "c", "e"]) {
         assert.deepEqual(
-          await get(`${server.base}/${mount}/set?v=${mount}1`).then((r) =>
-            r[0]
-          ),
+          await get(`${base}/${mount}/set?v=${mount}1`).then((r) => r[0]),
           200,
         );
       }
       // /a and /b: separate interpreters, neither globals nor modules shared.
-      assert.equal((await get(`${server.base}/a/get`))[1], "a1 a1");
-      assert.equal((await get(`${server.base}/b/get`))[1], "None None");
+      assert.equal((await get(`${base}/a/get`))[1], "a1 a1");
+      assert.equal((await get(`${base}/b/get`))[1], "None None");
       // /c and /d share an interpreter: the imported module is the same
       // object, though each script keeps its own module globals.
-      assert.equal((await get(`${server.base}/d/get`))[1], "None c1");
-      assert.equal((await get(`${server.base}/e/get`))[1], "e1 e1");
-      assert.equal((await get(`${server.base}/f/get`))[1], "None e1");
+      assert.equal((await get(`${base}/d/get`))[1], "None c1");
+      assert.equal((await get(`${base}/e/get`))[1], "e1 e1");
+      assert.equal((await get(`${base}/f/get`))[1], "None e1");
       const ids = await Promise.all(
         ["a", "b", "c", "e"].map((m) =>
-          get(`${server.base}/${m}/id`).then((r) => r[1])
+          get(`${base}/${m}/id`).then((r) => r[1])
         ),
       );
       assert.equal(new Set(ids).size, 4, "four interpreters");
-      const [, environ] = await get(`${server.base}/c/settings`);
+      const [, environ] = await get(`${base}/c/settings`);
       assert.match(
         environ,
         /\|False\|False$/,
         "one worker: not multiprocess, not multithread",
       );
     } finally {
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -83,20 +80,18 @@ Deno.test({
   ...options,
   fn: async () => {
     const logs = collectLogs();
-    const group = defineGroup("groups-timeout", {
+    const { base, group, close } = await serveGroup("groups-timeout", {
       processes: 2,
       requestTimeout: 2,
       pythonPath: [extraPath],
       home: appsFolder,
       env: { GROUP_VAR: "from-env" },
       preload: ["groups_preloaded"],
-    });
-    const router = createRouter();
-    mountWsgi(router, "/t", app, { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    }, [
+      ["/t", app],
+    ]);
     try {
-      const [, settings] = await get(`${server.base}/t/settings`);
+      const [, settings] = await get(`${base}/t/settings`);
       assert.equal(
         settings,
         `from-env|${appsFolder.replace(/\/$/, "")}|preloaded|True|True|False`,
@@ -114,11 +109,11 @@ Deno.test({
 
       for (const stuck of ["/t/loop", "/t/sleep?s=60"]) {
         const started = performance.now();
-        const hung = get(`${server.base}${stuck}`);
+        const hung = get(`${base}${stuck}`);
         // The other worker keeps serving while one is stuck.
         await new Promise((resolve) => setTimeout(resolve, 300));
         for (let i = 0; i < 3; i++) {
-          const [status] = await get(`${server.base}/t/id`);
+          const [status] = await get(`${base}/t/id`);
           assert.equal(status, 200);
         }
         const [status] = await hung;
@@ -146,7 +141,7 @@ Deno.test({
       assert.equal(metrics.timeouts, 2);
       assert.ok(metrics.restarts >= 2);
       assert.ok(logs.entries.some((e) => e.message.includes("requestTimeout")));
-      const [, multi] = await get(`${server.base}/t/settings`);
+      const [, multi] = await get(`${base}/t/settings`);
       assert.match(
         multi,
         /\|True\|False$/,
@@ -154,8 +149,7 @@ Deno.test({
       );
     } finally {
       logs.stop();
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -228,18 +222,16 @@ Deno.test({
   name: "maximumRequests recycles the worker without failing a request",
   ...options,
   fn: async () => {
-    const group = defineGroup("groups-maxreq", {
+    const { base, group, close } = await serveGroup("groups-maxreq", {
       processes: 1,
       maximumRequests: 3,
-    });
-    const router = createRouter();
-    mountWsgi(router, "/m", app, { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    }, [
+      ["/m", app],
+    ]);
     try {
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) {
-        const [status, id] = await get(`${server.base}/m/id`);
+        const [status, id] = await get(`${base}/m/id`);
         assert.equal(status, 200);
         ids.push(id);
       }
@@ -250,14 +242,13 @@ Deno.test({
       const burst = await Promise.all(
         Array.from(
           { length: 8 },
-          () => get(`${server.base}/m/id`).then((r) => r[0]),
+          () => get(`${base}/m/id`).then((r) => r[0]),
         ),
       );
       assert.deepEqual(burst, Array(8).fill(200));
       assert.ok(group.metrics().restarts >= 4);
     } finally {
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -267,16 +258,14 @@ Deno.test({
     "inactivityTimeout releases idle workers; the next request brings one back",
   ...options,
   fn: async () => {
-    const group = defineGroup("groups-idle", {
+    const { base, group, close } = await serveGroup("groups-idle", {
       processes: 1,
       inactivityTimeout: 1,
-    });
-    const router = createRouter();
-    mountWsgi(router, "/i", app, { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    }, [
+      ["/i", app],
+    ]);
     try {
-      const [, first] = await get(`${server.base}/i/id`);
+      const [, first] = await get(`${base}/i/id`);
       await waitFor(
         () => {
           const { idle, busy, starting } = group.metrics().workers;
@@ -285,12 +274,11 @@ Deno.test({
         5000,
         "the idle worker to be released",
       );
-      const [status, second] = await get(`${server.base}/i/id`);
+      const [status, second] = await get(`${base}/i/id`);
       assert.equal(status, 200);
       assert.notEqual(first, second, "a fresh interpreter");
     } finally {
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -301,18 +289,16 @@ Deno.test({
   ...options,
   fn: async () => {
     const logs = collectLogs();
-    const group = defineGroup("groups-crash", {
+    const { base, group, close } = await serveGroup("groups-crash", {
       processes: 1,
       requestTimeout: 20,
-    });
-    const router = createRouter();
-    mountWsgi(router, "/broken", appPath("groups_broken.wsgi"), { group });
-    mountWsgi(router, "/crash", appPath("groups_crash.wsgi"), { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    }, [
+      ["/broken", appPath("groups_broken.wsgi")],
+      ["/crash", appPath("groups_crash.wsgi")],
+    ]);
     try {
       for (let i = 0; i < 5; i++) {
-        const [status, body] = await get(`${server.base}/broken/`);
+        const [status, body] = await get(`${base}/broken/`);
         assert.equal(status, 500);
         assert.ok(!body.includes("broken on purpose"));
       }
@@ -324,10 +310,10 @@ Deno.test({
         0,
         "a bad script does not restart workers",
       );
-      assert.equal((await get(`${server.base}/crash/`))[1], "alive");
+      assert.equal((await get(`${base}/crash/`))[1], "alive");
 
       const started = performance.now();
-      const [status] = await get(`${server.base}/crash/crash`, {
+      const [status] = await get(`${base}/crash/crash`, {
         method: "POST",
         body: new Uint8Array(300 * 1024),
       });
@@ -336,7 +322,7 @@ Deno.test({
         `in-flight request got ${status}`,
       );
       assert.ok(performance.now() - started < 2500, "no hang");
-      const [after, body] = await get(`${server.base}/crash/`);
+      const [after, body] = await get(`${base}/crash/`);
       assert.equal(after, 200);
       assert.equal(body, "alive");
       assert.equal(group.metrics().crashes, 1);
@@ -345,8 +331,7 @@ Deno.test({
       );
     } finally {
       logs.stop();
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -356,25 +341,24 @@ Deno.test({
     "graceful restart: in-flight requests finish on the old worker, new ones get the new",
   ...options,
   fn: async () => {
-    const group = defineGroup("groups-restart", { processes: 1 });
-    const router = createRouter();
-    mountWsgi(router, "/r", app, { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    const { base, group, close } = await serveGroup("groups-restart", {
+      processes: 1,
+    }, [
+      ["/r", app],
+    ]);
     try {
-      const [, before] = await get(`${server.base}/r/id`);
-      const slow = get(`${server.base}/r/sleep?s=1.5`);
+      const [, before] = await get(`${base}/r/id`);
+      const slow = get(`${base}/r/sleep?s=1.5`);
       await new Promise((resolve) => setTimeout(resolve, 200));
       const restarted = group.restart();
-      const during = get(`${server.base}/r/id`);
+      const during = get(`${base}/r/id`);
       assert.deepEqual((await slow).slice(0, 2), [200, "slept"]);
       await restarted;
       const [status, after] = await during;
       assert.equal(status, 200);
       assert.notEqual(after, before);
     } finally {
-      await server.close();
-      await group.shutdown();
+      await close();
     }
   },
 });
@@ -383,20 +367,18 @@ Deno.test({
   name: "shutdown lets in-flight requests finish, then stops the workers",
   ...options,
   fn: async () => {
-    const group = defineGroup("groups-shutdown", {
+    const { base, group, close } = await serveGroup("groups-shutdown", {
       processes: 1,
       gracefulTimeout: 5,
-    });
-    const router = createRouter();
-    mountWsgi(router, "/s", app, { group });
-    await group.ready();
-    const server = serve(router.fetch);
+    }, [
+      ["/s", app],
+    ]);
     try {
-      const slow = get(`${server.base}/s/sleep?s=1`);
+      const slow = get(`${base}/s/sleep?s=1`);
       await new Promise((resolve) => setTimeout(resolve, 200));
       await group.shutdown();
       assert.deepEqual((await slow).slice(0, 2), [200, "slept"]);
-      const [status] = await get(`${server.base}/s/id`);
+      const [status] = await get(`${base}/s/id`);
       assert.equal(status, 503);
       assert.deepEqual(group.metrics().workers, {
         idle: 0,
@@ -404,7 +386,7 @@ Deno.test({
         starting: 0,
       });
     } finally {
-      await server.close();
+      await close();
     }
   },
 });

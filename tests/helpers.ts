@@ -5,7 +5,15 @@
  * @module
  */
 
-import { configureLogging, type LogEntry } from "../mod.ts";
+import {
+  configureLogging,
+  createRouter,
+  defineGroup,
+  type GroupOptions,
+  type LogEntry,
+  type MountOptions,
+  mountWsgi,
+} from "../mod.ts";
 
 /** Absolute path of a file under tests/apps/. */
 export function appPath(name: string): string {
@@ -167,4 +175,38 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** A group with mounts, ready, behind a server on loopback. */
+export interface GroupServer {
+  base: string;
+  group: ReturnType<typeof defineGroup>;
+  /** Stops the server, then the group. */
+  close(): Promise<void>;
+}
+
+/**
+ * Defines a group, mounts scripts in it on a fresh router, waits until its
+ * workers are ready and serves the router on loopback.
+ */
+export async function serveGroup(
+  name: string,
+  options: GroupOptions,
+  mounts: [prefix: string, script: string, mountOptions?: MountOptions][],
+): Promise<GroupServer> {
+  const group = defineGroup(name, options);
+  const router = createRouter();
+  for (const [prefix, script, mountOptions] of mounts) {
+    mountWsgi(router, prefix, script, { group, ...mountOptions });
+  }
+  await group.ready();
+  const server = serve(router.fetch);
+  return {
+    base: server.base,
+    group,
+    close: async () => {
+      await server.close();
+      await group.shutdown();
+    },
+  };
 }
