@@ -53,14 +53,18 @@ def application(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = _pbkdf2(json.loads(environ["wsgi.input"].read(length)))
     elif path == "/scrypt":
-        body = hashlib.scrypt(b"password", salt=b"NaCl", n=1024, r=8, p=16).hex()
+        body = hashlib.scrypt(
+            b"password", salt=b"NaCl", n=1024, r=8, p=16
+        ).hex()
     elif path == "/loop":
         body = _loop()
     elif path == "/import":
         body = _import(environ["QUERY_STRING"])
     elif path == "/stream-loop":
+
         def generate():
             yield json.dumps(_loop()).encode()
+
         start_response("200 OK", [("Content-Type", "application/json")])
         return generate()
     else:
