@@ -280,11 +280,15 @@ def explain(error):
                         "pyodide_*_wasm32); a host build cannot load."
                         % (item.name, shipped)
                     )
+    # A refusal that an import statement turned into another error, such as
+    # "cannot import name 'fast' from 'pkg'": both names are in the text.
     joined = "\n".join(text)
     for module, message, package in reversed(_refused):
-        tail = module.rpartition(".")[2]
-        if message not in lines and (
-            package in joined or re.search(r"\b%s\b" % re.escape(tail), joined)
+        package_name, _, tail = module.rpartition(".")
+        if (
+            message not in lines
+            and "'%s'" % tail in joined
+            and (package_name or package) in joined
         ):
             lines.append(message)
     unique = []
@@ -322,7 +326,7 @@ class ApplicationCall:
         if self._loop is not None:
             asyncio.events._set_running_loop(self._loop)
             self._loop = None
-        if error is not None and not isinstance(error, (KeyboardInterrupt,)):
+        if error is not None and not isinstance(error, KeyboardInterrupt):
             try:
                 lines = explain(error)
             except Exception:
