@@ -8,6 +8,7 @@
  * Installs apache2 and wrk with apt-get when they are missing (as root).
  *
  * Usage: deno run -A bench/static_bench.ts [--connections 32] [--duration 5]
+ *   [--threads 2] [--warmup 1] [--rounds 3]
  *
  * @module
  */
@@ -21,12 +22,14 @@ const { values } = parseArgs({
     duration: { type: "string", default: "5" },
     threads: { type: "string", default: "2" },
     warmup: { type: "string", default: "1" },
+    rounds: { type: "string", default: "3" },
   },
 });
 const CONNECTIONS = Number(values.connections);
 const DURATION_SECONDS = Number(values.duration);
 const WRK_THREADS = Number(values.threads);
 const WARMUP_SECONDS = Number(values.warmup);
+const ROUNDS = Number(values.rounds);
 const APACHE = "/usr/sbin/apache2";
 const APACHE_MODULES = "/usr/lib/apache2/modules";
 const FILES = [
@@ -389,7 +392,7 @@ await ensureTools();
 const { dir, media } = await makeSite();
 const apacheVersion = (await run(APACHE, ["-v"], { quiet: true }))
   .split("\n")[0].replace("Server version: ", "");
-const results: Measurement[] = [];
+const rounds: Measurement[] = [];
 try {
   const starters: (() => Promise<RunningServer>)[] = [
     () => startDeno("Deno serveAlias", media, "bare"),
@@ -397,22 +400,43 @@ try {
     () => startDenoParallel(media),
     () => startApache(dir, media),
   ];
-  // One server at a time, so that none competes with another for the CPU.
-  for (const start of starters) {
-    const server = await start();
-    try {
-      for (const file of FILES) {
-        console.error(`measuring ${server.name}, ${file.label} ...`);
-        results.push(await measure(server, file));
+  // All servers run for the whole benchmark, idle while another is
+  // measured, and the rounds take turns, so that a burst of load from
+  // elsewhere on the machine hits every server alike; each row is the
+  // round with the median req/s.
+  const servers: RunningServer[] = [];
+  try {
+    for (const start of starters) servers.push(await start());
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const server of servers) {
+        for (const file of FILES) {
+          console.error(
+            `round ${round}/${ROUNDS}: ${server.name}, ${file.label} ...`,
+          );
+          rounds.push(await measure(server, file));
+        }
       }
-    } finally {
-      await server.stop();
     }
+  } finally {
+    for (const server of servers) await server.stop();
   }
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
 
+function median(of: Measurement[]): Measurement {
+  const sorted = [...of].sort((a, b) =>
+    a.requestsPerSecond - b.requestsPerSecond
+  );
+  return sorted[Math.floor(sorted.length / 2)];
+}
+const results: Measurement[] = [];
+for (const measured of rounds) {
+  const same = (r: Measurement) =>
+    r.server === measured.server && r.file === measured.file;
+  if (!results.some(same)) results.push(median(rounds.filter(same)));
+}
+results.sort((a, b) => a.file.localeCompare(b.file));
 const apacheRate = (file: string) =>
   results.find((r) => r.server === "Apache Alias" && r.file === file)!
     .requestsPerSecond;
@@ -425,7 +449,7 @@ const rows = results.map((r) =>
 );
 const date = new Date().toISOString().slice(0, 10);
 const setup =
-  `wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${DURATION_SECONDS}s, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, ${apacheVersion} (mpm_event)`;
+  `wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${DURATION_SECONDS}s, median of ${ROUNDS} rounds, ${navigator.hardwareConcurrency} CPUs, Deno ${Deno.version.deno}, ${apacheVersion} (mpm_event)`;
 console.log(`Static files, ${date}: ${setup}
 
 | file | server | req/s | p50 ms | p99 ms | MB/s | req/s vs Apache |
@@ -444,11 +468,13 @@ await Deno.writeTextFile(
         connections: CONNECTIONS,
         durationSeconds: DURATION_SECONDS,
         warmupSeconds: WARMUP_SECONDS,
+        rounds: ROUNDS,
       },
       cpus: navigator.hardwareConcurrency,
       deno: Deno.version.deno,
       apache: apacheVersion,
       results,
+      everyRound: rounds,
     },
     null,
     2,

@@ -67,6 +67,9 @@ await Deno.writeTextFile(`${outside}/passwd`, "root:x:0:0\n");
 await Deno.symlink(`${outside}/passwd`, `${media}/escape.txt`);
 await Deno.symlink(outside, `${media}/escape-dir`);
 await Deno.symlink(`${media}/site.css`, `${media}/inside-link.css`);
+await Deno.symlink(`${media}/sub`, `${media}/sub-link`);
+// A link inside the root to a link that leads out of it.
+await Deno.symlink(`${media}/escape-dir`, `${media}/via-inside`);
 await Deno.symlink(media, `${site}/media-link`);
 
 // ----------------------------------------------------------------- helpers
@@ -935,11 +938,18 @@ Deno.test("security: malformed escapes answer 400", async () => {
 });
 
 Deno.test("security: symlinks leading out of the root are refused; those inside work", async () => {
-  await assertRefused(["/media/escape.txt", "/media/escape-dir/passwd"], 404);
+  await assertRefused([
+    "/media/escape.txt",
+    "/media/escape-dir/passwd",
+    "/media/via-inside/passwd",
+    "/media/sub/../escape.txt",
+  ], 404);
   await withServer(standardAliases(), async ({ base }) => {
     const inside = await fetchText(`${base}/media/inside-link.css`);
     assert.equal(inside.response.status, 200);
     assert.equal(inside.text, CSS, "symlinks inside the root are served");
+    const folderLink = await fetchText(`${base}/media/sub-link/index.html`);
+    assert.equal(folderLink.text, "<h1>sub index</h1>\n");
   });
 });
 
