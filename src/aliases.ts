@@ -16,10 +16,9 @@
  * synchronous calls: on a local disk they are answered from the kernel's
  * caches in microseconds, while each asynchronous call costs a trip through
  * Deno's thread pool, which halved the requests per second for small
- * files. Large bodies
- * are streamed asynchronously, so a slow client never blocks the server.
- * On a network file system where a lookup can take milliseconds, those
- * milliseconds block the event loop.
+ * files. Large bodies are streamed asynchronously, so a slow client never
+ * blocks the server. On a network file system where a lookup can take
+ * milliseconds, those milliseconds block the event loop.
  *
  * @module
  */
