@@ -333,10 +333,19 @@ class Exchange:
             self.close()
             return [self._status, json.dumps(self._headers), chunk, True]
         self._headers_sent = True
-        done = chunk is None
+        # Like mod_wsgi, stop once the declared Content-Length is sent: a
+        # Flask response is then done in one round trip instead of two.
+        length = self._declared_length()
+        done = chunk is None or (length is not None and len(chunk) >= length)
         if done:
             self.close()
         return [self._status, json.dumps(self._headers), chunk, done]
+
+    def _declared_length(self):
+        for name, value in self._headers:
+            if name.lower() == "content-length" and value.strip().isdigit():
+                return int(value)
+        return None
 
     def next(self):
         """Return ``[chunk_or_None, done]``; closes the iterable at the end."""

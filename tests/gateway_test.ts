@@ -418,6 +418,21 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(text(created.body), "status");
   });
 
+  test("output stops at the declared Content-Length and close() is called", async ({ server }) => {
+    const count = async () =>
+      Number(await (await fetch(`${server.base}/app/closed`)).text());
+    const before = await count();
+    for (const mount of ["/app", "/valid"]) {
+      const response = await rawRequest(
+        server.port,
+        `GET ${mount}/overlong HTTP/1.1`,
+      );
+      assert.equal(text(response.body), "hello");
+    }
+    // /valid runs in an interpreter of its own: only /app's close counts.
+    assert.equal(await count(), before + 1);
+  });
+
   test("wsgi.file_wrapper streams a file-like object", async ({ server }) => {
     const response = await fetch(`${server.base}/app/file`);
     const body = await response.text();

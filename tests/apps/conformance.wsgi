@@ -175,6 +175,11 @@ def app(environ, start_response):
             ],
         )
         return environ["wsgi.file_wrapper"](io.BytesIO(data), 4096)
+    if path == "/overlong":
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")]
+        )
+        return ClosingBody([b"hello", b" world"])
     if path == "/status":
         code = query.get("code", "200")
         return _text(start_response, "status", status=code + " Custom Reason")
