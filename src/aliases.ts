@@ -604,8 +604,8 @@ function requestedRanges(
   header: string,
   size: number,
 ): ByteRange[] | "unsatisfiable" | null {
-  // The unit is case-insensitive (RFC 9110 §14.1); range-parser compares it
-  // as written, so it gets the spec in lower case.
+  // The unit is case-insensitive (RFC 9110 §14.1) but range-parser reports
+  // it as written, so it is matched here and handed over as "bytes=".
   const unit = /^\s*bytes\s*=/i.exec(header);
   if (!unit) return null;
   const spec = header.slice(unit[0].length).replace(
