@@ -24,6 +24,8 @@ export interface ApacheWsgiOptions {
   binary?: string;
   /** Where Debian keeps Apache's modules. Default /usr/lib/apache2/modules. */
   modules?: string;
+  /** More configuration lines, e.g. `Alias /media/ /srv/media/` and its `<Directory>`. */
+  extraConfig?: string[];
 }
 
 /** A running Apache; stop() ends it and removes its folder. */
@@ -123,6 +125,7 @@ export async function startApacheWsgi(
     } python-path=${pythonPath} display-name=%{GROUP}`,
     "WSGIProcessGroup bench",
     "WSGIApplicationGroup %{GLOBAL}",
+    ...(options.extraConfig ?? []),
     `WSGIScriptAlias ${options.prefix} ${options.script}`,
     `<Directory ${scriptFolder}>`,
     "  Require all granted",

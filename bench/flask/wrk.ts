@@ -25,7 +25,13 @@ export interface WrkResult {
  */
 export async function runWrk(
   url: string,
-  options: { seconds?: number; connections?: number; threads?: number } = {},
+  options: {
+    seconds?: number;
+    connections?: number;
+    threads?: number;
+    /** A wrk Lua script, e.g. to POST a body. */
+    script?: string;
+  } = {},
 ): Promise<WrkResult> {
   let output: Deno.CommandOutput;
   try {
@@ -35,6 +41,7 @@ export async function runWrk(
         `-c${options.connections ?? 16}`,
         `-d${options.seconds ?? 5}s`,
         "--latency",
+        ...(options.script ? ["-s", options.script] : []),
         url,
       ],
       stdout: "piped",
