@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runWrk } from "./flask/wrk.ts";
 import { createRouter, defineGroup, mountWsgi, shutdown } from "../mod.ts";
 
 const { values } = parseArgs({
@@ -36,30 +37,12 @@ async function settle(): Promise<void> {
 async function wrk(
   url: string,
 ): Promise<{ rps: number; p50: string; p99: string }> {
-  const output = await new Deno.Command("wrk", {
-    args: [
-      "-t1",
-      `-c${values.connections}`,
-      `-d${values.duration}s`,
-      "--latency",
-      url,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(
-      `wrk failed (${
-        new TextDecoder().decode(output.stderr).trim()
-      }); install it with apt-get install -y wrk`,
-    );
-  }
-  const text = new TextDecoder().decode(output.stdout);
-  return {
-    rps: Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1]),
-    p50: text.match(/\s50%\s+(\S+)/)?.[1] ?? "?",
-    p99: text.match(/\s99%\s+(\S+)/)?.[1] ?? "?",
-  };
+  const result = await runWrk(url, {
+    threads: 1,
+    connections: Number(values.connections),
+    seconds: Number(values.duration),
+  });
+  return { rps: result.requestsPerSecond, p50: result.p50, p99: result.p99 };
 }
 
 const script = new URL("../tests/apps/groups_app.wsgi", import.meta.url)

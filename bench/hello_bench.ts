@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runWrk } from "./flask/wrk.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -50,30 +51,12 @@ async function waitUntilServing(url: string, seconds: number): Promise<void> {
 }
 
 async function wrk(url: string): Promise<Omit<Result, "setup">> {
-  const output = await new Deno.Command("wrk", {
-    args: [
-      "-t2",
-      `-c${values.connections}`,
-      `-d${values.duration}s`,
-      "--latency",
-      url,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(
-      `wrk failed: ${
-        new TextDecoder().decode(output.stderr)
-      }; install it with apt-get install -y wrk`,
-    );
-  }
-  const text = new TextDecoder().decode(output.stdout);
-  return {
-    requestsPerSecond: Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1]),
-    p50: text.match(/\s50%\s+(\S+)/)?.[1] ?? "?",
-    p99: text.match(/\s99%\s+(\S+)/)?.[1] ?? "?",
-  };
+  const { requestsPerSecond, p50, p99 } = await runWrk(url, {
+    threads: 2,
+    connections: Number(values.connections),
+    seconds: Number(values.duration),
+  });
+  return { requestsPerSecond, p50, p99 };
 }
 
 async function measure(
