@@ -249,7 +249,10 @@ function serveMount(
     JSON.stringify(cgi),
     () => takeRequestBody(request),
   ).catch((error) => {
-    console.error(error);
+    log("error", `gateway error: ${error?.stack ?? error}`, {
+      mount: entry.prefix,
+      group: group.config.name,
+    });
     return errorResponse(500, "Internal Server Error");
   });
 }
