@@ -255,6 +255,59 @@ function signal(id: ProcessId, name: Deno.Signal): void {
   }
 }
 
+/** CPU time counters at one moment, in clock ticks (USER_HZ). */
+export interface CpuTicks {
+  /**
+   * The whole machine's time in user and system mode and stolen by the
+   * hypervisor (interrupts left out).
+   */
+  busy: number;
+  /** The whole machine's time, idle included. */
+  total: number;
+  /**
+   * This process and its whole tree, children that were waited for
+   * included (so a finished wrk counts).
+   */
+  ours: number;
+}
+
+/** Reads the machine's and this process tree's CPU time now (Linux only). */
+export function cpuTicks(): CpuTicks {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim().split(/\s+/).slice(1).map(Number);
+  // Interrupts are left out: loopback traffic is handled in softirqs
+  // that no process is charged for.
+  const busy = user + nice + system + (steal ?? 0);
+  let ours = 0;
+  for (const pid of processTree(Deno.pid)) {
+    try {
+      const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      // After "(comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      ours += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) +
+        Number(fields[14]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { busy, total: busy + idle + iowait + irq + softirq, ours };
+}
+
+/**
+ * The share of the machine's CPU time (0-100 %) between two `cpuTicks()`
+ * readings that went to processes outside this process tree (other users
+ * of the machine, the kernel's own threads, a hypervisor's steal): how
+ * much a neighbour may have disturbed a measurement.
+ */
+export function otherCpuPercent(before: CpuTicks, after: CpuTicks): number {
+  const total = after.total - before.total;
+  if (total <= 0) return 0;
+  const other = (after.busy - before.busy) - (after.ours - before.ours);
+  return Math.max(0, (other / total) * 100);
+}
+
 /** Memory of a process tree at one moment. */
 export interface TreeMemory {
   /** Sum of VmRSS over the processes (shared pages count once per process). */

@@ -1,428 +1,1083 @@
 /**
- * The benchmark command (`deno task bench`): the gateway, Apache with
- * Debian's mod_wsgi in daemon mode, and gunicorn, with the same number of
- * processes, in one run, driven by the same wrk settings, on loopback.
- * Installs what it needs from Debian's packages when missing. Writes
- * bench/results/results.json, results.md and chart.svg (req/s as a ratio of
- * mod_wsgi's, since absolute figures drift on shared machines).
+ * The benchmark command (issue 6), `npx -y deno@2.9.6 task bench`: every
+ * scenario against every server, on loopback, in one run, with the same
+ * load generator, connections and duration; Apache + mod_wsgi is the
+ * reference every ratio is taken against.
  *
- * Run: npx -y deno@2.9.6 task bench [--processes 2] [--seconds 5] [--connections 64] [--only hello,flask-json]
+ * Servers, each with the same number of processes (`--processes`, default
+ * 2):
+ *
+ * - `mod_wsgi`: Debian's Apache (event MPM) with Debian's mod_wsgi in
+ *   daemon mode, `processes=N threads=15`;
+ * - `gunicorn`: Debian's gunicorn with N sync workers;
+ * - `gateway`: this library, started by `startGateway()` below.
+ *
+ * Scenarios: hello world; the Flask example's plain, JSON and template
+ * routes; a 1 MiB response; a 1 MiB upload; a static file through an
+ * alias. The apps are plain Python files in bench/apps/ (and
+ * examples/flask-beside-hono/ for Flask), the same files for CPython and
+ * Pyodide. Each server's answer is checked once before it is loaded.
+ *
+ * Writes bench/results/results.json, results.md (a Markdown table) and
+ * chart.svg (req/s as a ratio to mod_wsgi, per scenario). `--help` lists
+ * the options.
+ *
+ * Run: npx -y deno@2.9.6 run -A bench/run.ts [--quick] [--duration 5]
+ *      [--warmup 2] [--connections 64] [--threads 2] [--processes 2]
+ *      [--rounds 1] [--scenarios hello,1MiB-response]
+ *      [--servers mod_wsgi,gunicorn,gateway] [--gateway bench]
+ *      [--out bench/results] [--no-install]
+ *
+ * Installs Debian's apache2, libapache2-mod-wsgi-py3, gunicorn and wrk
+ * with apt-get when they are missing (as root), and the Flask example's
+ * pinned packages from PyPI into .cache/ for the Flask scenarios.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { startApacheWsgi } from "./flask/apache.ts";
-import { runWrk, type WrkResult } from "./flask/wrk.ts";
+import {
+  cpuTicks,
+  DEBIAN_PATHS,
+  ensureReferencePackages,
+  freePort,
+  type MemoryWatch,
+  otherCpuPercent,
+  referenceVersions,
+  type RunningServer,
+  startApacheWsgi,
+  startCommandServer,
+  startGunicorn,
+  watchTreeMemory,
+} from "./reference.ts";
+import { runWrk, type WrkResult } from "./wrk.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    processes: { type: "string", default: "2" },
-    seconds: { type: "string", default: "5" },
-    connections: { type: "string", default: "64" },
-    only: { type: "string" },
-  },
-});
-const processes = Number(values.processes);
-const seconds = Number(values.seconds);
-const connections = Number(values.connections);
-const root = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-const results = `${root}/bench/results`;
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const APPS = `${ROOT}bench/apps`;
+const FLASK_EXAMPLE = `${ROOT}examples/flask-beside-hono`;
 
-interface Scenario {
-  name: string;
+// ===========================================================================
+// THE GATEWAY HOOK. How the library's server is started: edit this table
+// (and only this) when the CLI of a gateway server changes. Each entry names
+// a Deno script (relative to the repository root) and returns its arguments
+// for an app, or undefined when that server cannot serve the app (the
+// table then shows a "skipped" row). The server must listen on
+// 127.0.0.1:port with `processes` worker processes, mount `app.script` at
+// `app.prefix` with `gatewayPythonPath` importable, serve `app.aliases`
+// itself, and answer `app.readyPath` with 200 once Python is ready.
+// `--gateway NAME` picks the entry; the default is "bench".
+// ===========================================================================
+
+/** What a gateway command gets. */
+interface GatewayArgs {
+  /** The port on 127.0.0.1. */
+  port: number;
+  /** Worker processes (Web Workers), like the reference servers' processes. */
+  processes: number;
+  /** Folders for the app's imports inside Pyodide (like python-path). */
+  pythonPath: string[];
+}
+
+/** How to start the gateway. */
+interface GatewayCommand {
+  /** The Deno script, relative to the repository root. */
   script: string;
-  prefix: string;
-  path: string;
-  /** A wrk Lua script, for POSTs. */
-  lua?: string;
-  flask?: boolean;
-  /** Served from disk: gateway alias, Apache Alias; gunicorn has none. */
-  static?: boolean;
+  /** The script's arguments, or undefined when it cannot serve `app`. */
+  args(app: AppSpec, options: GatewayArgs): string[] | undefined;
 }
 
-const flaskScript = `${root}/examples/flask-beside-hono/app.wsgi`;
-const payload = `${root}/bench/apps/payload.wsgi`;
-const mediaFolder = `${root}/examples/hello/static/media/`;
-const scenarios: Scenario[] = [
-  {
-    name: "hello",
-    script: `${root}/examples/hello/app.wsgi`,
-    prefix: "/myapp",
-    path: "/myapp/",
-  },
-  {
-    name: "flask-plain",
-    script: flaskScript,
-    prefix: "/app",
-    path: "/app/api/whoami",
-    flask: true,
-  },
-  {
-    name: "flask-json",
-    script: flaskScript,
-    prefix: "/app",
-    path: "/app/api/items",
-    flask: true,
-  },
-  {
-    name: "flask-template",
-    script: flaskScript,
-    prefix: "/app",
-    path: "/app/hello/world",
-    flask: true,
-  },
-  { name: "1MiB-response", script: payload, prefix: "/p", path: "/p/" },
-  {
-    name: "1MiB-upload",
-    script: payload,
-    prefix: "/p",
-    path: "/p/",
-    lua: 'wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\n' +
-      'wrk.headers["Content-Type"] = "application/octet-stream"\n',
-  },
-  {
-    name: "static-alias",
-    script: payload,
-    prefix: "/p",
-    path: "/media/site.css",
-    static: true,
-  },
-].filter((s) => !values.only || values.only.split(",").includes(s.name));
-
-async function run(command: string, args: string[]): Promise<boolean> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdout: "null",
-    stderr: "inherit",
-  }).output().catch(() => undefined);
-  return output?.success ?? false;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
-/** Installs wrk, apache2, mod_wsgi and gunicorn from Debian when missing. */
-async function ensureReferenceServers(): Promise<void> {
-  const missing: string[] = [];
-  if (!await exists("/usr/bin/wrk")) missing.push("wrk");
-  if (!await exists("/usr/sbin/apache2")) missing.push("apache2");
-  if (!await exists("/usr/lib/apache2/modules/mod_wsgi.so")) {
-    missing.push("libapache2-mod-wsgi-py3");
-  }
-  if (!await exists("/usr/bin/gunicorn")) missing.push("gunicorn");
-  if (missing.length === 0) return;
-  console.log(`installing ${missing.join(", ")} from Debian's packages`);
-  if (
-    !await run("apt-get", ["update", "-qq"]) ||
-    !await run("apt-get", ["install", "-y", "-qq", ...missing])
-  ) {
-    throw new Error(
-      `could not install ${missing.join(" ")}; run apt-get install -y ${
-        missing.join(" ")
-      } as root`,
-    );
-  }
-}
-
-/** RSS of a process and all its descendants, in MiB. */
-function treeRssMiB(pid: number): number {
-  const children = new Map<number, number[]>();
-  const rss = new Map<number, number>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const id = Number(entry.name);
-      const parent = Number(fields[1]);
-      rss.set(id, Number(fields[21]) * 4096);
-      children.set(parent, [...(children.get(parent) ?? []), id]);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  let total = 0;
-  const stack = [pid];
-  while (stack.length) {
-    const id = stack.pop()!;
-    total += rss.get(id) ?? 0;
-    stack.push(...(children.get(id) ?? []));
-  }
-  return total / 1024 / 1024;
-}
-
-async function waitFor(url: string, timeoutSeconds = 90): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url);
-      await response.body?.cancel();
-      if (response.status < 500) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not answer within ${timeoutSeconds} s`);
-}
-
-interface Server {
-  pid: number;
-  stop(): Promise<void>;
-}
-
-let nextPort = 8600;
-
-function startGateway(
-  scenario: Scenario,
-  port: number,
-  sitePackages: string,
-): Promise<Server> {
-  const args = [
-    "run",
-    "-A",
-    `${root}/bench/gateway_server.ts`,
-    "--port",
-    String(port),
-    "--processes",
-    String(processes),
-    "--app",
-    scenario.script,
-    "--prefix",
-    scenario.prefix,
-    "--alias",
-    `/media/=${mediaFolder}`,
-  ];
-  if (scenario.flask) args.push("--python-path", sitePackages);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  return Promise.resolve({
-    pid: child.pid,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await child.status;
-    },
-  });
-}
-
-async function startApache(
-  scenario: Scenario,
-  port: number,
-  sitePackages: string,
-): Promise<Server> {
-  const apache = await startApacheWsgi({
-    port,
-    prefix: scenario.prefix,
-    script: scenario.script,
-    processes,
-    threads: 15,
-    pythonPath: scenario.flask ? [sitePackages] : [],
-    extraConfig: [
-      "LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so",
-      `Alias /media/ ${mediaFolder}`,
-      `<Directory ${mediaFolder}>`,
-      "  Require all granted",
-      "</Directory>",
-    ],
-  });
-  const pid = Number(
-    (await Deno.readTextFile(`${apache.folder}/httpd.pid`).catch(() => "0"))
-      .trim(),
-  );
-  return { pid, stop: () => apache.stop() };
-}
-
-async function startGunicorn(
-  scenario: Scenario,
-  port: number,
-  sitePackages: string,
-): Promise<Server> {
-  // gunicorn imports a module: a small one that loads the .wsgi file.
-  const folder = await Deno.makeTempDir({ prefix: "bench-gunicorn-" });
-  await Deno.writeTextFile(
-    `${folder}/bench_entry.py`,
-    `import importlib.machinery, importlib.util\n` +
-      `loader = importlib.machinery.SourceFileLoader("bench_wsgi", ${
-        JSON.stringify(scenario.script)
-      })\n` +
-      `spec = importlib.util.spec_from_loader("bench_wsgi", loader)\n` +
-      `module = importlib.util.module_from_spec(spec)\nloader.exec_module(module)\n` +
-      `application = module.application\n`,
-  );
-  const pythonPath = [
-    folder,
-    scenario.script.slice(0, scenario.script.lastIndexOf("/")),
-  ];
-  if (scenario.flask) pythonPath.push(sitePackages);
-  const child = new Deno.Command("/usr/bin/gunicorn", {
-    args: [
-      "--workers",
+const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
+  // Any WSGI script at any prefix, its python-path and aliases, behind
+  // Deno.serve and the library's own router.
+  bench: {
+    script: "bench/gateway_server.ts",
+    args: (app, { port, processes, pythonPath }) => [
+      "--port",
+      String(port),
+      "--processes",
       String(processes),
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--log-level",
-      "warning",
-      "--pythonpath",
-      pythonPath.join(","),
-      "bench_entry:application",
+      "--app",
+      app.script,
+      "--prefix",
+      app.prefix,
+      ...pythonPath.flatMap((folder) => ["--python-path", folder]),
+      ...(app.aliases ?? []).flatMap(({ urlPath, directory }) => [
+        "--alias",
+        `${urlPath}=${directory}`,
+      ]),
     ],
-    env: { SCRIPT_NAME: scenario.prefix },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  return {
-    pid: child.pid,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(folder, { recursive: true });
-    },
-  };
+  },
+  // The demo server (Hono): any WSGI script without extra packages; it
+  // serves examples/hello/static/media/ at /media/ itself.
+  demo: {
+    script: "examples/server.ts",
+    args: (app, { port, processes, pythonPath }) =>
+      pythonPath.length > 0 ? undefined : [
+        "--port",
+        String(port),
+        "--processes",
+        String(processes),
+        "--app",
+        app.script,
+        "--prefix",
+        app.prefix,
+      ],
+  },
+  // The Flask example's own server (Hono, Flask at /app): the Flask app only.
+  "flask-example": {
+    script: "examples/flask-beside-hono/server.ts",
+    args: (app, { port, processes }) =>
+      app.id !== "flask" ? undefined : [
+        "--port",
+        String(port),
+        "--processes",
+        String(processes),
+      ],
+  },
+};
+
+/** The entry of `GATEWAY_COMMANDS` in use (--gateway). */
+let gatewayName = "bench";
+
+/** A scenario's row when a server is not run for it. */
+interface Skipped {
+  /** Why, for the table. */
+  skipped: string;
 }
 
-interface Row extends WrkResult {
-  scenario: string;
-  server: string;
-  peakRssMiB: number;
-  ratio?: number;
-}
-
-async function measure(
-  scenario: Scenario,
-  server: string,
-  start: (s: Scenario, port: number, site: string) => Promise<Server>,
-  sitePackages: string,
-): Promise<Row> {
-  const port = nextPort++;
-  const running = await start(scenario, port, sitePackages);
-  const url = `http://127.0.0.1:${port}${scenario.path}`;
-  let peak = 0;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, treeRssMiB(running.pid));
-  }, 200);
+/**
+ * Starts the gateway for `app` on 127.0.0.1:`port` with `processes` worker
+ * processes, with `GATEWAY_COMMANDS[gatewayName]`, and resolves once it
+ * answers `app.readyPath` with 200 (Pyodide's start included, 180 s at
+ * most). Resolves to `{ skipped }` instead, for a "gateway not available
+ * yet" row, when the command's script does not exist or cannot serve the
+ * app; throws when the server fails to start.
+ */
+async function startGateway(
+  app: AppSpec,
+  port: number,
+  processes: number,
+): Promise<RunningServer | Skipped> {
+  const command = GATEWAY_COMMANDS[gatewayName];
   try {
-    await waitFor(url);
-    let luaFile: string | undefined;
-    if (scenario.lua) {
-      luaFile = await Deno.makeTempFile({ suffix: ".lua" });
-      await Deno.writeTextFile(luaFile, scenario.lua);
-    }
-    const options = { seconds, connections, threads: 2, script: luaFile };
-    await runWrk(url, { ...options, seconds: 2 }); // warm-up
-    const result = await runWrk(url, options);
-    if (luaFile) await Deno.remove(luaFile);
+    await Deno.stat(`${ROOT}${command.script}`);
+  } catch {
     return {
-      scenario: scenario.name,
-      server,
-      peakRssMiB: Math.round(peak),
-      ...result,
+      skipped: `gateway not available yet (${command.script} does not exist)`,
     };
-  } finally {
-    clearInterval(sampler);
-    await running.stop();
   }
+  const pythonPath = await app.gatewayPythonPath?.() ?? [];
+  const args = command.args(app, { port, processes, pythonPath });
+  if (!args) {
+    return {
+      skipped:
+        `gateway not available yet (${command.script} cannot serve the ${app.id} app)`,
+    };
+  }
+  return await startCommandServer(
+    [Deno.execPath(), "run", "-A", `${ROOT}${command.script}`, ...args],
+    {
+      port,
+      name: "gateway",
+      description: `the gateway (${command.script}), ${processes} Web Worker${
+        processes === 1 ? "" : "s"
+      }, Deno ${Deno.version.deno}, ${await pyodideVersion()}`,
+      cwd: ROOT,
+      readyPath: app.readyPath,
+      accept: (status) => status === 200,
+      timeoutSeconds: 180,
+    },
+  );
 }
 
-function chart(rows: Row[]): string {
-  const names = [...new Set(rows.map((r) => r.scenario))];
-  const servers = ["gateway", "gunicorn"];
-  const colors: Record<string, string> = {
-    gateway: "#2a7ae2",
-    gunicorn: "#e2862a",
+// ===========================================================================
+// Apps and scenarios
+// ===========================================================================
+
+/** The servers, in the order of the table. */
+const SERVERS = ["mod_wsgi", "gunicorn", "gateway"] as const;
+/** One of `SERVERS`. */
+type ServerName = typeof SERVERS[number];
+
+/**
+ * A WSGI app as every server loads it. Scenarios that share an app share
+ * its servers: they start once for all of them.
+ */
+interface AppSpec {
+  /** Short name. */
+  id: string;
+  /**
+   * The app's folder: gunicorn's --chdir, first on Apache's python-path.
+   */
+  directory: string;
+  /** The WSGI file: Apache's WSGIScriptAlias target and the gateway's app. */
+  script: string;
+  /** gunicorn's app, importable from `directory`: "module:callable". */
+  gunicornApp: string;
+  /** Where the app is mounted: "/" or a prefix like "/app". */
+  prefix: string;
+  /** A GET path that answers 200 once the app is ready. */
+  readyPath: string;
+  /**
+   * More import folders for CPython (Apache's python-path, gunicorn's
+   * --pythonpath), like a `pip install --target` folder of the app's
+   * packages; called (and may install them) before the servers start.
+   */
+  cpythonPath?: () => Promise<string[]>;
+  /**
+   * Import folders for Pyodide (the gateway's python-path), like a
+   * `pip install --target` folder of pure-Python wheels for Python 3.14.
+   */
+  gatewayPythonPath?: () => Promise<string[]>;
+  /** Static folders: `Alias urlPath directory` on Apache and the gateway. */
+  aliases?: { urlPath: string; directory: string }[];
+}
+
+/** One measured request against every server. */
+interface Scenario {
+  /** Short name, for --scenarios. */
+  id: string;
+  /** Name in the table. */
+  title: string;
+  /** The app that answers it. */
+  app: AppSpec;
+  /** The URL path (with the query). */
+  path: string;
+  /** A request body of this many bytes, POSTed. */
+  bodyBytes?: number;
+  /** Checks one response before the load; returns what is wrong, if anything. */
+  check(status: number, body: Uint8Array): string | undefined;
+  /** Servers that cannot run this scenario, with the reason. */
+  notApplicable?: Partial<Record<ServerName, string>>;
+}
+
+const MIB = 1024 * 1024;
+const text = (body: Uint8Array) => new TextDecoder().decode(body);
+const expectStatus = (status: number, wanted = 200) =>
+  status === wanted ? undefined : `status ${status}, wanted ${wanted}`;
+
+/** A WSGI file of bench/apps/, at `/`. */
+function benchApp(id: string, module: string): AppSpec {
+  return {
+    id,
+    directory: APPS,
+    script: `${APPS}/${module}.py`,
+    gunicornApp: `${module}:application`,
+    prefix: "/",
+    readyPath: "/",
   };
-  const max = Math.max(1.5, ...rows.map((r) => r.ratio ?? 0));
-  const width = 760, rowHeight = 44, left = 150, plot = width - left - 40;
-  const height = 60 + names.length * rowHeight;
-  const x = (value: number) => left + (value / max) * plot;
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
-    `<text x="${left}" y="18" font-size="14">req/s as a ratio of Apache + mod_wsgi (daemon mode), ${processes} processes</text>`,
-    `<line x1="${x(1)}" y1="26" x2="${x(1)}" y2="${
-      height - 10
-    }" stroke="#444" stroke-dasharray="4 3"/>`,
-    `<text x="${x(1) + 3}" y="38" fill="#444">mod_wsgi = 1.0</text>`,
+}
+
+const HELLO_STATIC = `${ROOT}examples/hello/static/media`;
+const HELLO: AppSpec = {
+  ...benchApp("hello", "hello"),
+  // The demo server serves this folder at /media/.
+  aliases: [{ urlPath: "/media/", directory: `${HELLO_STATIC}/` }],
+};
+
+/**
+ * The Flask example (examples/flask-beside-hono/, mounted at /app), with
+ * the pinned packages of tests/requirements.txt installed by pip from
+ * PyPI: for Debian's python3 (which mod_wsgi and gunicorn run) into
+ * .cache/site-packages-cpython, for Pyodide into .cache/site-packages.
+ *
+ * The hook for framework apps: another app needs its folder, its WSGI file
+ * there, its gunicorn module and its packages' folders for both Pythons.
+ */
+function flaskApp(options: {
+  directory?: string;
+  cpythonPath?: () => Promise<string[]>;
+  gatewayPythonPath?: () => Promise<string[]>;
+} = {}): AppSpec {
+  const directory = options.directory ?? FLASK_EXAMPLE;
+  return {
+    id: "flask",
+    directory,
+    script: `${directory}/app.wsgi`,
+    gunicornApp: "flask_example:create_app()",
+    prefix: "/app",
+    readyPath: "/app/api/items",
+    cpythonPath: options.cpythonPath ?? (async () => [
+      await ensurePythonPackages({
+        forHost: true,
+        python: DEBIAN_PATHS.python,
+      }),
+    ]),
+    gatewayPythonPath: options.gatewayPythonPath ??
+      (async () => [await ensurePythonPackages()]),
+  };
+}
+
+const FLASK = flaskApp();
+
+const notDifferent = (body: Uint8Array, wanted: string) =>
+  text(body) === wanted ? undefined : `body "${text(body).slice(0, 80)}"`;
+
+function jsonCheck(
+  test: (json: Record<string, unknown>) => boolean,
+): Scenario["check"] {
+  return (status, body) => {
+    if (status !== 200) return expectStatus(status);
+    try {
+      return test(JSON.parse(text(body)))
+        ? undefined
+        : `unexpected JSON ${text(body).slice(0, 120)}`;
+    } catch {
+      return `not JSON: ${text(body).slice(0, 80)}`;
+    }
+  };
+}
+
+/** Every scenario, in the order of the table (issue 6's order). */
+const SCENARIOS: Scenario[] = [
+  {
+    id: "hello",
+    title: "hello world",
+    app: HELLO,
+    path: "/",
+    check: (status, body) =>
+      expectStatus(status) ?? notDifferent(body, "Hello World!"),
+  },
+  {
+    // The example has no text route: its smallest one, a 2-key JSON.
+    id: "flask-plain",
+    title: "Flask plain (/api/whoami)",
+    app: FLASK,
+    path: "/app/api/whoami",
+    check: jsonCheck((json) => json.visits === 0 && json.user === null),
+  },
+  {
+    id: "flask-json",
+    title: "Flask JSON (/api/items)",
+    app: FLASK,
+    path: "/app/api/items",
+    check: jsonCheck((json) =>
+      json.count === 4 && json.link === "/app/api/items"
+    ),
+  },
+  {
+    id: "flask-template",
+    title: "Flask template (/hello/world)",
+    app: FLASK,
+    path: "/app/hello/world",
+    check: (status, body) =>
+      expectStatus(status) ??
+        (text(body).includes("Hello, world!") &&
+            text(body).includes("Teapot")
+          ? undefined
+          : `body "${text(body).slice(0, 80)}"`),
+  },
+  {
+    id: "1MiB-response",
+    title: "1 MiB response",
+    app: benchApp("big-response", "big_response"),
+    path: "/",
+    check: (status, body) =>
+      expectStatus(status) ??
+        (body.length === MIB
+          ? undefined
+          : `${body.length} bytes, wanted ${MIB}`),
+  },
+  {
+    id: "1MiB-upload",
+    title: "1 MiB upload",
+    app: benchApp("upload", "upload"),
+    path: "/",
+    bodyBytes: MIB,
+    check: (status, body) =>
+      expectStatus(status) ?? notDifferent(body, String(MIB)),
+  },
+  {
+    id: "static-alias",
+    title: "static file (36 B) through an alias",
+    app: HELLO,
+    path: "/media/site.css",
+    check: (status, body) =>
+      expectStatus(status) ??
+        notDifferent(body, Deno.readTextFileSync(`${HELLO_STATIC}/site.css`)),
+    notApplicable: { gunicorn: "gunicorn serves no static files" },
+  },
+];
+
+// ===========================================================================
+// Results
+// ===========================================================================
+
+/** One row of the table: a scenario on a server. */
+export interface ResultRow {
+  scenario: string;
+  title: string;
+  server: ServerName;
+  /** "ok", or why there is no measurement. */
+  status: "ok" | "skipped" | "failed";
+  reason?: string;
+  /** The median round's figures (by req/s). */
+  requestsPerSecond?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Peak over the scenario's runs of the sums over the server's process tree. */
+  peakRssBytes?: number;
+  peakPssBytes?: number;
+  /** The most processes the server's tree had meanwhile. */
+  processes?: number;
+  /** Responses that were not 2xx/3xx, and socket errors, over all rounds. */
+  non2xx?: number;
+  socketErrors?: number;
+  /**
+   * The most CPU (% of the machine) that processes outside the benchmark
+   * used during one of the measured runs: a busy neighbour's mark.
+   */
+  otherCpuPercent?: number;
+  /** req/s divided by mod_wsgi's on the same scenario. */
+  ratioVsModWsgi?: number;
+  /** Every round's wrk result. */
+  rounds?: WrkResult[];
+}
+
+/** The whole result file. */
+export interface BenchResults {
+  date: string;
+  machine: {
+    nproc: number;
+    cpu: string;
+    kernel: string;
+    memoryBytes: number;
+  };
+  settings: {
+    connections: number;
+    threads: number;
+    durationSeconds: number;
+    warmupSeconds: number;
+    rounds: number;
+    processes: number;
+  };
+  versions: Record<string, string>;
+  servers: Partial<Record<ServerName, string>>;
+  rows: ResultRow[];
+}
+
+let pyodide: string | undefined;
+async function pyodideVersion(): Promise<string> {
+  if (!pyodide) {
+    try {
+      const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+      const spec: string = config.imports?.pyodide ?? "";
+      pyodide = `Pyodide ${spec.split("@").pop() || "?"}`;
+    } catch {
+      pyodide = "Pyodide ?";
+    }
+  }
+  return pyodide;
+}
+
+async function machine(): Promise<BenchResults["machine"]> {
+  const nproc = await new Deno.Command("nproc", { stdout: "piped" }).output()
+    .then((o) => Number(new TextDecoder().decode(o.stdout).trim()))
+    .catch(() => navigator.hardwareConcurrency);
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  return {
+    nproc,
+    cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1]?.trim() ?? "unknown CPU",
+    kernel: `${Deno.build.os} ${Deno.osRelease()}`,
+    memoryBytes: Number(meminfo.match(/MemTotal:\s+(\d+) kB/)?.[1] ?? 0) * 1024,
+  };
+}
+
+function mib(bytes?: number): string {
+  return bytes === undefined ? "–" : `${(bytes / MIB).toFixed(1)} MiB`;
+}
+
+function ms(value?: number): string {
+  if (value === undefined || Number.isNaN(value)) return "–";
+  return value >= 100 ? `${Math.round(value)} ms` : `${value.toFixed(2)} ms`;
+}
+
+/** The Markdown report: settings, servers and one table row per result. */
+function renderMarkdown(results: BenchResults): string {
+  const { settings, machine, versions } = results;
+  const lines = [
+    "# Benchmark: the gateway against Apache + mod_wsgi and gunicorn",
+    "",
+    `${
+      results.date.slice(0, 16).replace("T", " ")
+    } UTC, ${machine.nproc} cores (${machine.cpu}), ${
+      (machine.memoryBytes / 1024 ** 3).toFixed(1)
+    } GiB RAM, ${machine.kernel}.`,
+    `Load: wrk ${versions.wrk} -t${settings.threads} -c${settings.connections} -d${settings.durationSeconds}s --latency on 127.0.0.1, after a ${settings.warmupSeconds} s warm-up; ${settings.rounds} round${
+      settings.rounds === 1 ? "" : "s"
+    } (median by req/s). Every server has ${settings.processes} processes. CPU used by processes other than the benchmark's during the measured runs: at most ${
+      Math.max(0, ...results.rows.map((row) => row.otherCpuPercent ?? 0))
+        .toFixed(1)
+    }% of the machine.`,
+    "",
+    ...SERVERS.filter((name) => results.servers[name]).map((name) =>
+      `- **${name}**: ${results.servers[name]}`
+    ),
+    "",
+    "| scenario | server | req/s | p50 | p99 | peak RSS | peak PSS | ratio vs mod_wsgi | errors |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  names.forEach((name, i) => {
-    const y = 46 + i * rowHeight;
-    parts.push(
-      `<text x="${left - 8}" y="${y + 18}" text-anchor="end">${name}</text>`,
+  for (const row of results.rows) {
+    if (row.status !== "ok") {
+      lines.push(
+        `| ${row.title} | ${row.server} | ${row.status}: ${
+          (row.reason ?? "").split("\n")[0].replace(/\|/g, "\\|").slice(0, 160)
+        } | | | | | | |`,
+      );
+      continue;
+    }
+    const errors = (row.non2xx ?? 0) + (row.socketErrors ?? 0);
+    lines.push(
+      `| ${row.title} | ${row.server} | ${
+        Math.round(row.requestsPerSecond ?? 0).toLocaleString("en")
+      } | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ${mib(row.peakRssBytes)} | ${
+        mib(row.peakPssBytes)
+      } | ${
+        row.ratioVsModWsgi === undefined
+          ? "–"
+          : `${row.ratioVsModWsgi.toFixed(2)}x`
+      } | ${
+        errors === 0 ? "0" : `${row.non2xx} non-2xx, ${row.socketErrors} socket`
+      } |`,
     );
+  }
+  lines.push(
+    "",
+    "Peak RSS is the highest sum of VmRSS over the server's whole process tree " +
+      "(sampled every 200 ms from /proc during the warm-up and the measured runs); " +
+      "pages shared between forked processes count once per process. Peak PSS " +
+      "splits shared pages between the processes that share them. " +
+      "Errors are wrk's non-2xx responses and socket errors (connect, read, write, timeout).",
+    "",
+  );
+  return lines.join("\n");
+}
+
+function escapeXml(value: string): string {
+  return value.replace(
+    /[<>&"]/g,
+    (c) => `&${{ "<": "lt", ">": "gt", "&": "amp", '"': "quot" }[c]};`,
+  );
+}
+
+const COLORS: Record<ServerName, string> = {
+  mod_wsgi: "#9e9e9e",
+  gunicorn: "#5b8def",
+  gateway: "#e8833a",
+};
+
+/**
+ * A bar chart of req/s as a ratio to mod_wsgi, one group of bars per
+ * scenario, one bar per server, with a line at 1.0: plain SVG.
+ */
+function renderChart(results: BenchResults): string {
+  const scenarios = [...new Set(results.rows.map((row) => row.scenario))];
+  const servers = SERVERS.filter((name) =>
+    results.rows.some((row) => row.server === name)
+  );
+  const ratio = (scenario: string, server: ServerName) =>
+    results.rows.find((row) =>
+      row.scenario === scenario && row.server === server
+    )
+      ?.ratioVsModWsgi;
+  const values = results.rows.map((row) => row.ratioVsModWsgi ?? 0);
+  const top = Math.max(1.5, Math.ceil(Math.max(...values, 0) * 2) / 2);
+  const bar = 28;
+  const gap = 44;
+  const groupWidth = servers.length * bar + gap;
+  const left = 50;
+  const plotTop = 60;
+  const plotHeight = 260;
+  const width = Math.max(640, left + scenarios.length * groupWidth + 20);
+  const height = plotTop + plotHeight + 70;
+  const y = (value: number) =>
+    plotTop + plotHeight - (value / top) * plotHeight;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">req/s as a ratio of Apache + mod_wsgi's (daemon mode)</text>`,
+    `<text x="${left}" y="38" fill="#555">${
+      escapeXml(
+        `${
+          results.date.slice(0, 10)
+        }, ${results.machine.nproc} cores (${results.machine.cpu}), ${results.settings.processes} processes each, wrk -c${results.settings.connections} -d${results.settings.durationSeconds}s`,
+      )
+    }</text>`,
+  ];
+  for (let tick = 0; tick <= top + 1e-9; tick += 0.5) {
+    out.push(
+      `<line x1="${left}" x2="${width - 10}" y1="${y(tick)}" y2="${
+        y(tick)
+      }" stroke="${tick === 1 ? "#333" : "#e4e4e4"}"${
+        tick === 1 ? ' stroke-dasharray="4 3"' : ""
+      }/>`,
+      `<text x="${left - 6}" y="${y(tick) + 4}" text-anchor="end" fill="#555">${
+        tick.toFixed(1)
+      }</text>`,
+    );
+  }
+  scenarios.forEach((scenario, i) => {
+    const x0 = left + gap / 2 + i * groupWidth;
     servers.forEach((server, j) => {
-      const row = rows.find((r) => r.scenario === name && r.server === server);
-      if (!row?.ratio) return;
-      const top = y + j * 17;
-      parts.push(
-        `<rect x="${left}" y="${top}" width="${
-          x(row.ratio) - left
-        }" height="15" fill="${colors[server]}"/>`,
-        `<text x="${x(row.ratio) + 4}" y="${top + 12}">${server} ${
-          row.ratio.toFixed(2)
-        }x</text>`,
+      const value = ratio(scenario, server);
+      const x = x0 + j * bar;
+      if (value === undefined) {
+        out.push(
+          `<text x="${x + bar / 2}" y="${
+            y(0) - 4
+          }" text-anchor="middle" font-size="9" fill="#999">n/a</text>`,
+        );
+        return;
+      }
+      out.push(
+        `<rect x="${x + 2}" y="${y(value)}" width="${bar - 4}" height="${
+          y(0) - y(value)
+        }" fill="${COLORS[server]}"><title>${
+          escapeXml(`${server}: ${value.toFixed(2)}x`)
+        }</title></rect>`,
+        `<text x="${x + bar / 2}" y="${
+          y(value) - 3
+        }" text-anchor="middle" font-size="9">${value.toFixed(2)}</text>`,
       );
     });
+    out.push(
+      `<text x="${x0 + (servers.length * bar) / 2}" y="${
+        y(0) + 16
+      }" text-anchor="middle">${escapeXml(scenario)}</text>`,
+    );
   });
-  parts.push("</svg>");
-  return parts.join("\n") + "\n";
+  servers.forEach((server, j) => {
+    const x = left + j * 110;
+    out.push(
+      `<rect x="${x}" y="${height - 24}" width="12" height="12" fill="${
+        COLORS[server]
+      }"/>`,
+      `<text x="${x + 17}" y="${height - 14}">${server}</text>`,
+    );
+  });
+  out.push("</svg>", "");
+  return out.join("\n");
 }
 
-await ensureReferenceServers();
-const sitePackages = await ensurePythonPackages();
-const hostSitePackages = await ensurePythonPackages({ forHost: true });
-const rows: Row[] = [];
-for (const scenario of scenarios) {
-  const servers: [string, typeof startGateway, string][] = [
-    ["gateway", startGateway, sitePackages],
-    ["mod_wsgi", startApache, hostSitePackages],
-  ];
-  if (!scenario.static) {
-    servers.push(["gunicorn", startGunicorn, hostSitePackages]);
-  }
-  const these: Row[] = [];
-  for (const [name, start, site] of servers) {
-    console.log(`${scenario.name}: ${name}`);
-    these.push(await measure(scenario, name, start, site));
-  }
-  const reference = these.find((r) => r.server === "mod_wsgi")!;
-  for (const row of these) {
-    row.ratio = row.requestsPerSecond / reference.requestsPerSecond;
-  }
-  rows.push(...these);
+// ===========================================================================
+// The run
+// ===========================================================================
+
+interface Running {
+  name: ServerName;
+  server: RunningServer;
+  watch: MemoryWatch;
 }
 
-const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(
-  /model name\s*:\s*(.*)/,
-)?.[1];
-const heading =
-  `${
-    new Date().toISOString().slice(0, 10)
-  }, ${navigator.hardwareConcurrency} cores (${cpu}), ` +
-  `${processes} processes each (mod_wsgi daemon mode with 15 threads, gunicorn sync workers, gateway Web Workers), ` +
-  `wrk -t2 -c${connections} -d${seconds}s on loopback`;
-const table = [
-  `Benchmark of ${heading}.`,
-  "",
-  "| scenario | server | req/s | vs mod_wsgi | p50 | p99 | peak RSS MiB | errors |",
-  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ...rows.map((r) =>
-    `| ${r.scenario} | ${r.server} | ${
-      Math.round(r.requestsPerSecond).toLocaleString("en")
-    } | ${r.ratio?.toFixed(2)}x | ${r.p50} | ${r.p99} | ${r.peakRssMiB} | ${
-      r.non2xx + r.socketErrors
-    } |`
-  ),
-].join("\n") + "\n";
-await Deno.mkdir(results, { recursive: true });
-await Deno.writeTextFile(
-  `${results}/results.json`,
-  JSON.stringify({ heading, rows }, null, 2) + "\n",
-);
-await Deno.writeTextFile(`${results}/results.md`, table);
-await Deno.writeTextFile(`${results}/chart.svg`, chart(rows));
-console.log("\n" + table);
+const active = new Set<RunningServer>();
+
+async function startServer(
+  name: ServerName,
+  app: AppSpec,
+  processes: number,
+  cpythonPath: string[],
+): Promise<RunningServer | Skipped> {
+  const port = freePort();
+  switch (name) {
+    case "mod_wsgi":
+      return await startApacheWsgi(port, {
+        script: app.script,
+        prefix: app.prefix,
+        processes,
+        threads: 15,
+        pythonPath: cpythonPath,
+        aliases: app.aliases,
+        readyPath: app.readyPath,
+      });
+    case "gunicorn":
+      return await startGunicorn(port, {
+        directory: app.directory,
+        app: app.gunicornApp,
+        workers: processes,
+        pythonPath: cpythonPath,
+        prefix: app.prefix,
+        readyPath: app.readyPath,
+      });
+    case "gateway":
+      return await startGateway(app, port, processes);
+  }
+}
+
+async function checkOnce(
+  server: RunningServer,
+  scenario: Scenario,
+): Promise<string | undefined> {
+  try {
+    const response = await fetch(server.baseUrl + scenario.path, {
+      method: scenario.bodyBytes ? "POST" : "GET",
+      body: scenario.bodyBytes
+        ? new Uint8Array(scenario.bodyBytes).fill(0x78)
+        : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = new Uint8Array(await response.arrayBuffer());
+    return scenario.check(response.status, body);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function median(runs: WrkResult[]): WrkResult {
+  const sorted = [...runs].sort((a, b) =>
+    a.requestsPerSecond - b.requestsPerSecond
+  );
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      quick: { type: "boolean", default: false },
+      duration: { type: "string" },
+      seconds: { type: "string" },
+      warmup: { type: "string" },
+      connections: { type: "string", default: "64" },
+      threads: { type: "string", default: "2" },
+      processes: { type: "string", default: "2" },
+      rounds: { type: "string", default: "1" },
+      scenarios: { type: "string" },
+      only: { type: "string" },
+      gateway: { type: "string", default: "bench" },
+      servers: { type: "string" },
+      out: { type: "string", default: `${ROOT}bench/results` },
+      "no-install": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      `Usage: npx -y deno@2.9.6 run -A bench/run.ts [options]
+  --quick               2 s runs, 1 s warm-up (unless --duration/--warmup)
+  --duration S          seconds of load per run (default 5; also --seconds)
+  --warmup S            seconds of warm-up per server and scenario (default 2; 0: none)
+  --connections N       wrk connections (default 64)
+  --threads N           wrk threads (default 2)
+  --processes N         processes of every server (default 2)
+  --rounds N            measure each server N times, in turn; report the median (default 1)
+  --scenarios a,b       (also --only) among: ${
+        SCENARIOS.map((s) => s.id).join(", ")
+      }
+  --servers a,b         among: ${SERVERS.join(", ")}
+  --gateway NAME        how the gateway starts: ${
+        Object.keys(GATEWAY_COMMANDS).join(", ")
+      } (default bench)
+  --out DIR             where results.json, results.md and chart.svg go (default bench/results)
+  --no-install          do not apt-get missing Debian packages; fail instead`,
+    );
+    return;
+  }
+  const number = (value: string, flag: string, min: number) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) {
+      throw new Error(
+        `--${flag} must be a whole number >= ${min}, not "${value}"`,
+      );
+    }
+    return n;
+  };
+  const settings: BenchResults["settings"] = {
+    connections: number(values.connections, "connections", 1),
+    threads: number(values.threads, "threads", 1),
+    durationSeconds: number(
+      values.duration ?? values.seconds ?? (values.quick ? "2" : "5"),
+      "duration",
+      1,
+    ),
+    warmupSeconds: number(
+      values.warmup ?? (values.quick ? "1" : "2"),
+      "warmup",
+      0,
+    ),
+    rounds: number(values.rounds, "rounds", 1),
+    processes: number(values.processes, "processes", 1),
+  };
+  const pick = <T extends string>(
+    list: string | undefined,
+    known: readonly T[],
+    flag: string,
+  ) => {
+    if (!list) return [...known];
+    const chosen = list.split(",").map((s) => s.trim()).filter(Boolean);
+    const unknown = chosen.filter((s) => !known.includes(s as T));
+    if (unknown.length) {
+      throw new Error(
+        `--${flag}: unknown ${unknown.join(", ")}; known: ${known.join(", ")}`,
+      );
+    }
+    return chosen as T[];
+  };
+  const scenarioIds = pick(
+    values.scenarios ?? values.only,
+    SCENARIOS.map((s) => s.id),
+    "scenarios",
+  );
+  const serverNames = pick(values.servers, SERVERS, "servers");
+  if (!GATEWAY_COMMANDS[values.gateway]) {
+    throw new Error(
+      `--gateway: unknown "${values.gateway}"; known: ${
+        Object.keys(GATEWAY_COMMANDS).join(", ")
+      }`,
+    );
+  }
+  gatewayName = values.gateway;
+  const scenarios = SCENARIOS.filter((s) => scenarioIds.includes(s.id));
+  const log = (message: string) => console.error(`[bench] ${message}`);
+
+  const installed = await ensureReferencePackages({
+    install: !values["no-install"],
+    log,
+  });
+  if (installed.length) log(`installed ${installed.join(", ")}`);
+
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: await machine(),
+    settings,
+    versions: {
+      ...await referenceVersions(),
+      deno: Deno.version.deno,
+      pyodide: (await pyodideVersion()).replace("Pyodide ", ""),
+    },
+    servers: {},
+    rows: [],
+  };
+  const rowFor = new Map<string, ResultRow>();
+  const row = (scenario: Scenario, server: ServerName) => {
+    const key = `${scenario.id}|${server}`;
+    let found = rowFor.get(key);
+    if (!found) {
+      found = {
+        scenario: scenario.id,
+        title: scenario.title,
+        server,
+        status: "ok",
+      };
+      rowFor.set(key, found);
+    }
+    return found;
+  };
+  const fail = (
+    scenario: Scenario,
+    server: ServerName,
+    status: "skipped" | "failed",
+    reason: string,
+  ) => {
+    Object.assign(row(scenario, server), { status, reason });
+    log(`${scenario.id} on ${server}: ${status}: ${reason.split("\n")[0]}`);
+  };
+
+  const apps = [...new Set(scenarios.map((s) => s.app))];
+  for (const app of apps) {
+    const appScenarios = scenarios.filter((s) => s.app === app);
+    let cpythonPath: string[] = [];
+    let pathError: string | undefined;
+    try {
+      cpythonPath = await app.cpythonPath?.() ?? [];
+    } catch (error) {
+      pathError = `could not prepare the CPython packages: ${
+        (error as Error).message
+      }`;
+    }
+    const running: Running[] = [];
+    try {
+      for (const name of serverNames) {
+        const wanted = appScenarios.filter((s) => {
+          const reason = s.notApplicable?.[name];
+          if (reason) fail(s, name, "skipped", reason);
+          return !reason;
+        });
+        if (wanted.length === 0) continue;
+        if (pathError && name !== "gateway") {
+          for (const s of wanted) fail(s, name, "failed", pathError);
+          continue;
+        }
+        log(`starting ${name} for ${app.id}`);
+        let started: RunningServer | Skipped;
+        try {
+          started = await startServer(
+            name,
+            app,
+            settings.processes,
+            cpythonPath,
+          );
+        } catch (error) {
+          for (const s of wanted) {
+            fail(s, name, "failed", (error as Error).message);
+          }
+          continue;
+        }
+        if ("skipped" in started) {
+          for (const s of wanted) fail(s, name, "skipped", started.skipped);
+          continue;
+        }
+        active.add(started);
+        const v = results.versions;
+        results.servers[name] ??= started.description + {
+          mod_wsgi:
+            `; Apache ${v.apache}, mod_wsgi ${v.modWsgi} (Debian), Python ${v.python}`,
+          gunicorn: `; gunicorn ${v.gunicorn} (Debian), Python ${v.python}`,
+          gateway: "",
+        }[name];
+        running.push({
+          name,
+          server: started,
+          watch: watchTreeMemory(started.pid),
+        });
+        // Every process answers once before the load; each scenario's
+        // response is checked.
+        for (const s of wanted) {
+          for (let i = 0; i < 2 * settings.processes; i++) {
+            await checkOnce(started, s);
+          }
+          const problem = await checkOnce(started, s);
+          if (problem) fail(s, name, "failed", `wrong response: ${problem}`);
+        }
+      }
+      for (let round = 0; round < settings.rounds; round++) {
+        for (const scenario of appScenarios) {
+          for (const { name, server, watch } of running) {
+            const target = row(scenario, name);
+            if (target.status !== "ok" || scenario.notApplicable?.[name]) {
+              continue;
+            }
+            const url = server.baseUrl + scenario.path;
+            const load = {
+              connections: settings.connections,
+              threads: settings.threads,
+              bodyBytes: scenario.bodyBytes,
+            };
+            try {
+              watch.reset();
+              if (round === 0 && settings.warmupSeconds > 0) {
+                await runWrk(url, {
+                  ...load,
+                  durationSeconds: settings.warmupSeconds,
+                });
+              }
+              const before = cpuTicks();
+              const result = await runWrk(url, {
+                ...load,
+                durationSeconds: settings.durationSeconds,
+              });
+              const others = otherCpuPercent(before, cpuTicks());
+              target.otherCpuPercent = Math.max(
+                target.otherCpuPercent ?? 0,
+                others,
+              );
+              const memory = watch.peak();
+              target.rounds = [...target.rounds ?? [], result];
+              target.peakRssBytes = Math.max(
+                target.peakRssBytes ?? 0,
+                memory.rssBytes,
+              );
+              if (memory.pssBytes !== undefined) {
+                target.peakPssBytes = Math.max(
+                  target.peakPssBytes ?? 0,
+                  memory.pssBytes,
+                );
+              }
+              target.processes = Math.max(
+                target.processes ?? 0,
+                memory.processes,
+              );
+              log(
+                `round ${
+                  round + 1
+                }/${settings.rounds} ${scenario.id} on ${name}: ${
+                  Math.round(result.requestsPerSecond)
+                } req/s, p99 ${ms(result.latencyMs.p99)}, peak RSS ${
+                  mib(memory.rssBytes)
+                }, other processes ${others.toFixed(1)}% CPU`,
+              );
+            } catch (error) {
+              fail(scenario, name, "failed", (error as Error).message);
+            }
+          }
+        }
+      }
+    } finally {
+      for (const { server, watch } of running) {
+        watch.stop();
+        log(`stopping ${server.name} for ${app.id}`);
+        await server.stop().catch((error) =>
+          log(`stopping ${server.name}: ${error.message}`)
+        );
+        active.delete(server);
+      }
+    }
+  }
+
+  // Medians, ratios, table order.
+  for (const scenario of scenarios) {
+    for (const name of serverNames) {
+      const target = row(scenario, name);
+      if (target.status !== "ok") continue;
+      if (!target.rounds?.length) {
+        Object.assign(target, { status: "failed", reason: "no measurement" });
+        continue;
+      }
+      const mid = median(target.rounds);
+      target.requestsPerSecond = mid.requestsPerSecond;
+      target.p50Ms = mid.latencyMs.p50;
+      target.p99Ms = mid.latencyMs.p99;
+      target.non2xx = target.rounds.reduce((n, r) => n + r.non2xx, 0);
+      target.socketErrors = target.rounds.reduce(
+        (n, r) =>
+          n + r.socketErrors.connect + r.socketErrors.read +
+          r.socketErrors.write + r.socketErrors.timeout,
+        0,
+      );
+    }
+    const reference = rowFor.get(`${scenario.id}|mod_wsgi`);
+    for (const name of serverNames) {
+      const target = row(scenario, name);
+      if (
+        target.status === "ok" && reference?.status === "ok" &&
+        reference.requestsPerSecond
+      ) {
+        target.ratioVsModWsgi = target.requestsPerSecond! /
+          reference.requestsPerSecond;
+      }
+      results.rows.push(target);
+    }
+  }
+
+  await Deno.mkdir(values.out, { recursive: true });
+  const outDir = values.out.replace(/\/$/, "");
+  await Deno.writeTextFile(
+    `${outDir}/results.json`,
+    JSON.stringify(results, null, 2) + "\n",
+  );
+  const markdown = renderMarkdown(results);
+  await Deno.writeTextFile(`${outDir}/results.md`, markdown);
+  await Deno.writeTextFile(`${outDir}/chart.svg`, renderChart(results));
+  console.log(markdown);
+  log(`wrote ${outDir}/results.json, results.md and chart.svg`);
+  if (results.rows.some((r) => r.status === "failed")) Deno.exitCode = 1;
+}
+
+if (import.meta.main) {
+  // Ctrl-C: stop the servers started so far before leaving.
+  const interrupt = async () => {
+    console.error("[bench] interrupted: stopping the servers");
+    await Promise.allSettled([...active].map((server) => server.stop()));
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
+  Deno.addSignalListener("SIGTERM", interrupt);
+  try {
+    await main();
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupt);
+    Deno.removeSignalListener("SIGTERM", interrupt);
+  }
+}
