@@ -62,10 +62,14 @@ interface LoadedApplication {
 export class ApplicationError extends Error {
   /** True when the script itself failed to load (as opposed to a request). */
   readonly loading: boolean;
-  constructor(message: string, loading: boolean) {
+  /** True when Pyodide itself failed (abort, wasm trap): the interpreter is done for. */
+  readonly fatal: boolean;
+  constructor(message: string, loading: boolean, cause?: unknown) {
     super(message);
     this.name = "ApplicationError";
     this.loading = loading;
+    this.fatal = (cause as { pyodide_fatal_error?: boolean })
+      ?.pyodide_fatal_error === true;
   }
 }
 
@@ -302,7 +306,7 @@ export class InterpreterHost {
           (error as Error).message.trimEnd()
         }`;
       this.#emit("error", message, spec.prefix);
-      throw new ApplicationError(message, true);
+      throw new ApplicationError(message, true, error);
     } finally {
       this.#active = undefined;
       bridge.destroy();
@@ -345,7 +349,7 @@ export class InterpreterHost {
           (error as Error).message.trimEnd()
         }`;
       this.#emit("error", message, spec.prefix);
-      throw new ApplicationError(message, false);
+      throw new ApplicationError(message, false, error);
     }
     const [status, headersJson, chunk, done] = result;
     if (done) this.#active = undefined;
@@ -375,7 +379,7 @@ export class InterpreterHost {
           (error as Error).message.trimEnd()
         }`;
       this.#emit("error", message, active.mount.prefix);
-      throw new ApplicationError(message, false);
+      throw new ApplicationError(message, false, error);
     }
     if (result[1]) this.#active = undefined;
     return { chunk: result[0] ?? undefined, done: result[1] };
