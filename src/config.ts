@@ -19,6 +19,26 @@ export interface GroupOptions {
    * server's own isolate (mod_wsgi's embedded mode). Default 1.
    */
   processes?: number;
+  /**
+   * Where each worker runs. `"thread"` (default): a Web Worker in the
+   * server's process; light (about 70 MB each) and fast to reach. Deno
+   * cannot stop a Web Worker stuck where Python cannot be interrupted (a
+   * loop in C code, or one that catches KeyboardInterrupt): it keeps a core
+   * busy until the server exits. `"process"`: a child Deno process that
+   * runs the Web Worker; killing it always works and gives its memory back,
+   * and it can run with narrower permissions; it costs more memory and a
+   * little time per request. No mod_wsgi equivalent (its daemons are
+   * always processes).
+   */
+  isolation?: "thread" | "process";
+  /**
+   * Deno permission flags of a `"process"` worker, e.g.
+   * `["--allow-net=db.internal:5432", "--allow-write=/srv/app/data"]`
+   * (think `user=`: what the app may touch). Read access to Pyodide, this
+   * library, the scripts, pythonPath, pythonHome and home is always added.
+   * Default: every permission the server holds in full.
+   */
+  permissions?: string[];
   /** Replace a worker after it served this many requests (`maximum-requests=`). 0 = never. */
   maximumRequests?: number;
   /** Answer 504 and replace the worker when a request runs longer (`request-timeout=`). 0 = never. Default 60. */
@@ -29,7 +49,12 @@ export interface GroupOptions {
   queueLimit?: number;
   /** Release workers idle this long; they come back on the next request (`inactivity-timeout=`). 0 = never. */
   inactivityTimeout?: number;
-  /** Give up on a worker that has not loaded within this time (`startup-timeout=`). Default 60. */
+  /**
+   * Replace a worker that has not started within this time, or whose script
+   * failed to load and has not loaded since, on later requests, within this
+   * time (`startup-timeout=`). Restarts back off (0.5 s doubling to 30 s)
+   * while they keep failing. 0 = never. Default 60.
+   */
   startupTimeout?: number;
   /** On shutdown or restart, let in-flight requests run this long (`graceful-timeout=`). Default 10. */
   gracefulTimeout?: number;
@@ -49,6 +74,9 @@ export interface GroupOptions {
 export interface GroupConfig {
   name: string;
   processes: number;
+  isolation: "thread" | "process";
+  /** Undefined: inherit the server's permissions. */
+  permissions?: string[];
   maximumRequests: number;
   requestTimeout: number;
   queueTimeout: number;
@@ -160,6 +188,8 @@ export function folder(where: string, option: string, path: string): string {
 
 const GROUP_OPTION_NAMES = new Set([
   "processes",
+  "isolation",
+  "permissions",
   "maximumRequests",
   "requestTimeout",
   "queueTimeout",
@@ -233,9 +263,42 @@ export function resolveGroupOptions(
     }
     home = folder(where, "home", options.home);
   }
+  const isolation = options.isolation ?? "thread";
+  if (isolation !== "thread" && isolation !== "process") {
+    throw fail(where, "isolation", '"thread" or "process"', isolation);
+  }
+  const permissions = options.permissions;
+  if (
+    permissions !== undefined &&
+    (!Array.isArray(permissions) ||
+      permissions.some((flag) =>
+        typeof flag !== "string" ||
+        !/^(-A|--allow-[a-z-]+(=.*)?|--deny-[a-z-]+(=.*)?)$/.test(flag)
+      ))
+  ) {
+    throw fail(
+      where,
+      "permissions",
+      'an array of Deno permission flags such as "--allow-net=example.com"',
+      permissions,
+    );
+  }
+  if (permissions !== undefined && isolation !== "process") {
+    throw new TypeError(
+      `${where}: option "permissions" applies to workers that are processes; add isolation: "process" or drop it`,
+    );
+  }
+  const processes = count(where, raw, "processes", 1);
+  if (processes === 0 && options.isolation === "process") {
+    throw new TypeError(
+      `${where}: processes: 0 runs Python embedded in the server, which contradicts isolation: "process"; set processes to 1 or more`,
+    );
+  }
   return {
     name,
-    processes: count(where, raw, "processes", 1),
+    processes,
+    isolation,
+    permissions: permissions && [...permissions],
     maximumRequests: count(where, raw, "maximumRequests", 0),
     requestTimeout: seconds(where, raw, "requestTimeout", 60),
     queueTimeout: seconds(where, raw, "queueTimeout", 30),

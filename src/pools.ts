@@ -1,12 +1,13 @@
 /**
- * Process groups: a pool of slots (Web Workers, or the embedded isolate)
- * with a fair queue and mod_wsgi's daemon-mode controls: maximum requests,
- * request, queue, inactivity and startup timeouts, crash restarts with
- * back-off, graceful restarts and shutdown.
+ * Process groups: a pool of slots (Web Workers, child processes, or the
+ * embedded isolate) with a fair queue and mod_wsgi's daemon-mode controls:
+ * maximum requests, request, queue, inactivity and startup timeouts, crash
+ * restarts with back-off, graceful restarts and shutdown.
  *
  * @module
  */
 
+import { dirname } from "node:path";
 import type { GroupConfig, MountSpec } from "./config.ts";
 import type { InterpreterSettings } from "./interpreters.ts";
 import { log } from "./logging.ts";
@@ -21,16 +22,37 @@ import {
 
 /** A snapshot of a group's state, for status pages and metrics. */
 export interface GroupMetrics {
+  /** The group's name. */
   name: string;
-  mode: "workers" | "embedded";
+  /** Where Python runs: Web Workers, child processes, or the server's isolate. */
+  mode: "workers" | "processes" | "embedded";
+  /** The configured number of workers. */
+  processes: number;
+  /** Live workers by state; one finishing its last request before a restart counts as busy. */
   workers: { idle: number; busy: number; starting: number };
+  /** Requests waiting for a worker now. */
   queueLength: number;
+  /** Requests handed to a worker so far. */
   requests: number;
+  /** Workers started so far, the first ones included. */
+  starts: number;
+  /** Workers replaced: recycled, timed out, crashed, restarted or failing to load. */
   restarts: number;
+  /** Requests answered 504 after requestTimeout. */
   timeouts: number;
+  /** Requests answered 503 after queueTimeout. */
   queueTimeouts: number;
+  /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
   rejected: number;
+  /** Workers that died on their own or never started. */
   crashes: number;
+  /**
+   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
+   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
+   */
+  stuck: number;
+  /** Resident memory of the workers in bytes, where they are processes. */
+  rss?: number;
 }
 
 interface Member {
@@ -39,19 +61,114 @@ interface Member {
   served: number;
   idleTimer?: ReturnType<typeof setTimeout>;
   generation: number;
+  /** Mounts whose script failed to load here, and since when. */
+  failing: Set<string>;
+  failingTimer?: ReturnType<typeof setTimeout>;
+  /** When the worker was started (ms since the epoch). */
+  startedAt: number;
+  /** Folders a process worker may read; undefined: anything. */
+  reads?: string[];
+  /** Set when the worker must go once its request is done, and why. */
+  condemned?: string;
 }
 
 interface Waiter {
   resolve: (member: Member) => void;
   reject: (error: SlotFailure) => void;
   timer?: ReturnType<typeof setTimeout>;
+  /** When queueTimeout ends its wait (ms since the epoch). */
+  deadline: number;
 }
 
 const MAX_BACKOFF_MS = 30_000;
 
+/** Seconds a client is told to wait before trying an overloaded group again. */
+const OVERLOAD_RETRY_AFTER = 5;
+
+const PERMISSION_NAMES = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "sys",
+  "run",
+  "ffi",
+  "import",
+] as const;
+
+/** The permissions this process holds in full, as flags for a child. */
+function inheritedPermissions(): string[] {
+  const flags: string[] = [];
+  for (const name of PERMISSION_NAMES) {
+    try {
+      const status = Deno.permissions.querySync(
+        { name } as Deno.PermissionDescriptor,
+      );
+      if (status.state === "granted") flags.push(`--allow-${name}`);
+    } catch {
+      // A permission this Deno does not know.
+    }
+  }
+  return flags;
+}
+
+/** What a process worker must read: Pyodide, this library, the apps. */
+function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
+  const reads = new Set<string>([
+    new URL("../", import.meta.url).pathname.replace(/\/$/, ""),
+    dirname(new URL(import.meta.resolve("pyodide")).pathname),
+    ...config.pythonPath,
+  ]);
+  if (config.home) reads.add(config.home);
+  if (config.pythonHome) reads.add(config.pythonHome);
+  for (const spec of mounts) {
+    reads.add(dirname(spec.scriptPath));
+    for (const path of spec.pythonPath) reads.add(path);
+  }
+  return [...reads];
+}
+
+function covered(path: string, reads: string[]): boolean {
+  return reads.some((read) => path === read || path.startsWith(read + "/"));
+}
+
+/**
+ * The Deno flags of a process worker: the group's permissions (or the
+ * server's), with read access to what it needs merged in. Returns the reads
+ * granted, or undefined when reading is unrestricted.
+ */
+function processPermissions(
+  config: GroupConfig,
+  mounts: MountSpec[],
+): { flags: string[]; reads?: string[] } {
+  const given = config.permissions ?? inheritedPermissions();
+  if (given.includes("-A") || given.includes("--allow-all")) {
+    return { flags: ["--allow-all"] };
+  }
+  if (given.includes("--allow-read")) return { flags: given };
+  const reads = neededReads(config, mounts);
+  const flags: string[] = [];
+  for (const flag of given) {
+    if (flag.startsWith("--allow-read=")) {
+      reads.push(...flag.slice("--allow-read=".length).split(","));
+    } else {
+      flags.push(flag);
+    }
+  }
+  flags.push(`--allow-read=${reads.join(",")}`);
+  return { flags, reads };
+}
+
 /**
  * A named pool of interpreters that mounts are routed to: mod_wsgi's
  * `WSGIDaemonProcess`. Create one with `defineGroup()`.
+ *
+ * @example A status endpoint
+ * ```ts ignore
+ * import { defineGroup } from "./mod.ts";
+ * const shop = defineGroup("shop", { processes: 2 });
+ * app.get("/status/shop", (c) => c.json(shop.metrics()));
+ * ```
  */
 export class ProcessGroup {
   /** The validated options. */
@@ -61,15 +178,20 @@ export class ProcessGroup {
   readonly #queue: Waiter[] = [];
   #generation = 0;
   #stopping = false;
+  /** Workers in a row that crashed or could not load their scripts. */
   #failures = 0;
   #restartTimer?: ReturnType<typeof setTimeout>;
+  #restartAt = 0;
+  #fillScheduled = false;
   #counters = {
     requests: 0,
+    starts: 0,
     restarts: 0,
     timeouts: 0,
     queueTimeouts: 0,
     rejected: 0,
     crashes: 0,
+    stuck: 0,
   };
 
   constructor(config: GroupConfig) {
@@ -86,82 +208,188 @@ export class ProcessGroup {
     return { group: name, pythonPath, pythonHome, home, env, preload };
   }
 
-  /** Adds a mount; running workers load it at once. */
+  /**
+   * Adds a mount. Running workers load it at once; the first workers start
+   * after the current task, so that mounts added together start together.
+   */
   attach(spec: MountSpec): void {
     this.#mounts.push(spec);
-    for (const member of this.#members) member.slot.load(spec);
-    this.#fill();
+    let unreadable = false;
+    for (const member of this.#members) {
+      const folders = [dirname(spec.scriptPath), ...spec.pythonPath];
+      if (member.reads && !folders.every((f) => covered(f, member.reads!))) {
+        unreadable = true;
+      } else {
+        member.slot.load(spec);
+      }
+    }
+    // A process worker started before this mount cannot read its folder.
+    if (unreadable) this.restart().catch(() => {});
+    if (!this.#fillScheduled) {
+      this.#fillScheduled = true;
+      queueMicrotask(() => {
+        this.#fillScheduled = false;
+        this.#fill();
+      });
+    }
   }
 
   /** Starts slots until the pool has its configured size. */
   #fill(): void {
     if (this.#stopping || this.#mounts.length === 0) return;
+    // While backing off after crashes, only the restart timer starts workers.
+    if (this.#restartTimer !== undefined) return;
     const wanted = Math.max(1, this.config.processes);
     let current = 0;
     for (const member of this.#members) {
       if (member.state !== "retiring") current++;
     }
-    // With an inactivity timeout, workers start on demand, not eagerly.
-    const onDemand = this.config.inactivityTimeout > 0 &&
-      this.#queue.length === 0;
-    if (onDemand && current > 0) return;
-    for (; current < wanted; current++) {
-      if (onDemand && current > 0) break;
-      this.#start();
+    // With an inactivity timeout, workers start on demand, not eagerly:
+    // one, and then one more for each request that waits.
+    let target = wanted;
+    if (this.config.inactivityTimeout > 0) {
+      let busy = 0;
+      for (const member of this.#members) {
+        if (member.state === "busy") busy++;
+      }
+      target = Math.min(wanted, busy + Math.max(1, this.#queue.length));
     }
+    for (; current < target; current++) this.#start();
   }
 
   #start(): void {
     const settings = this.#settings();
-    const slot: Slot = this.embedded
-      ? new EmbeddedSlot(settings, [...this.#mounts])
-      : new WorkerSlot(settings, [...this.#mounts]);
+    this.#counters.starts++;
+    let slot: Slot;
+    let reads: string[] | undefined;
+    if (this.embedded) {
+      slot = new EmbeddedSlot(settings, [...this.#mounts]);
+    } else if (this.config.isolation === "process") {
+      const permissions = processPermissions(this.config, this.#mounts);
+      reads = permissions.reads;
+      slot = new WorkerSlot(settings, [...this.#mounts], {
+        isolation: "process",
+        permissions: permissions.flags,
+      });
+    } else {
+      slot = new WorkerSlot(settings, [...this.#mounts]);
+    }
     const member: Member = {
       slot,
       state: "starting",
       served: 0,
       generation: this.#generation,
+      failing: new Set(),
+      startedAt: Date.now(),
+      reads,
     };
     this.#members.add(member);
     slot.onExit = (reason) => this.#crashed(member, reason);
+    slot.onLoad = (mountId, ok) => this.#loaded(member, mountId, ok);
+    slot.onStuck = (cpu) => {
+      this.#counters.stuck++;
+      log(
+        "error",
+        `a terminated worker thread keeps running (${cpu} ms of CPU per second): Python is stuck where it cannot be interrupted, and Deno cannot stop a Web Worker; it holds a core until the server restarts. Use isolation: "process" for this group.`,
+        { group: this.config.name },
+      );
+    };
     const startup = this.config.startupTimeout * 1000;
     const timer = startup > 0
       ? setTimeout(() => {
         if (member.state !== "starting") return;
-        log(
-          "error",
-          `A worker did not start within startupTimeout (${this.config.startupTimeout} s); replacing it`,
-          { group: this.config.name },
+        this.#crashed(
+          member,
+          `it did not start within startupTimeout (${this.config.startupTimeout} s)`,
         );
-        this.#crashed(member, "startup timeout");
       }, startup)
       : undefined;
     slot.ready.then(() => {
       clearTimeout(timer);
-      if (member.state !== "starting") return;
+      if (member.state !== "starting" || !this.#members.has(member)) return;
+      // Up and running: the next crash restarts at once again. A script
+      // that failed to load is startupTimeout's business (#loaded).
       this.#failures = 0;
       log("info", "worker ready", { group: this.config.name });
       this.#release(member);
     }, (error) => {
       clearTimeout(timer);
-      this.#crashed(member, `failed to start: ${error?.message ?? error}`);
+      this.#crashed(member, `it failed to start: ${error?.message ?? error}`);
     });
+  }
+
+  /**
+   * Tracks scripts that fail to load. Like mod_wsgi's startup-timeout, a
+   * worker whose script has not loaded successfully within startupTimeout
+   * is replaced: maybe what the script needed at import (a database, a
+   * file) is back. Until then it answers 500 for that mount, and each
+   * request retries the load (at most once a second). The clock starts
+   * with the worker for the scripts it starts with, and at the failure for
+   * a script mounted later.
+   */
+  #loaded(member: Member, mountId: string, ok: boolean): void {
+    if (ok) {
+      if (!member.failing.delete(mountId)) return;
+      if (member.failing.size === 0) {
+        clearTimeout(member.failingTimer);
+        member.failingTimer = undefined;
+      }
+      return;
+    }
+    member.failing.add(mountId);
+    const limit = this.config.startupTimeout * 1000;
+    if (member.failingTimer !== undefined || limit === 0) return;
+    const due = member.state === "starting"
+      ? member.startedAt + limit
+      : Date.now() + limit;
+    member.failingTimer = setTimeout(() => {
+      member.failingTimer = undefined;
+      if (member.failing.size === 0 || !this.#members.has(member)) return;
+      const scripts = this.#mounts.filter((m) => member.failing.has(m.id))
+        .map((m) => m.scriptPath).join(", ");
+      const reason =
+        `its WSGI script ${scripts} did not load within startupTimeout (${this.config.startupTimeout} s)`;
+      if (member.state === "idle") {
+        this.#crashed(member, reason);
+      } else {
+        // The request in flight finishes first; see #release.
+        member.condemned = reason;
+      }
+    }, Math.max(0, due - Date.now()));
+  }
+
+  #backoff(): number {
+    return Math.min(
+      MAX_BACKOFF_MS,
+      this.#failures <= 1 ? 0 : 500 * 2 ** (this.#failures - 2),
+    );
   }
 
   #crashed(member: Member, reason: string): void {
     if (!this.#members.has(member)) return;
-    this.#members.delete(member);
-    clearTimeout(member.idleTimer);
+    this.#forget(member);
     member.slot.terminate();
+    this.#failed(reason);
+  }
+
+  /** Counts a failed worker and schedules its replacement, backing off. */
+  #failed(reason: string): void {
     if (this.#stopping) return;
     this.#counters.crashes++;
     this.#failures++;
-    log("error", `worker stopped: ${reason}`, { group: this.config.name });
-    const delay = Math.min(
-      MAX_BACKOFF_MS,
-      this.#failures <= 1 ? 0 : 500 * 2 ** (this.#failures - 2),
+    const delay = this.#backoff();
+    log(
+      "error",
+      `worker stopped: ${reason}; restarting it${
+        delay ? ` in ${delay / 1000} s` : ""
+      }`,
+      { group: this.config.name },
     );
     clearTimeout(this.#restartTimer);
+    this.#restartAt = Date.now() + delay;
+    // Requests whose queueTimeout ends before the restart cannot be served:
+    // say so now rather than let them wait it out.
+    if (!this.#serving()) this.#rejectQueue();
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       this.#counters.restarts++;
@@ -169,9 +397,47 @@ export class ProcessGroup {
     }, delay);
   }
 
+  /** True when some worker is up (idle or busy), so the queue will move. */
+  #serving(): boolean {
+    for (const member of this.#members) {
+      if (member.state === "idle" || member.state === "busy") return true;
+    }
+    return false;
+  }
+
+  #rejectQueue(): void {
+    const hopeless = this.#queue.filter((w) => w.deadline < this.#restartAt);
+    for (const waiter of hopeless) {
+      this.#queue.splice(this.#queue.indexOf(waiter), 1);
+      clearTimeout(waiter.timer);
+      this.#counters.rejected++;
+      waiter.reject(this.#backingOff());
+    }
+  }
+
+  #backingOff(): SlotFailure {
+    const seconds = Math.ceil((this.#restartAt - Date.now()) / 1000);
+    return new SlotFailure(
+      503,
+      `the group's workers keep failing; next start in ${seconds} s`,
+    );
+  }
+
+  #forget(member: Member): void {
+    this.#members.delete(member);
+    clearTimeout(member.idleTimer);
+    clearTimeout(member.failingTimer);
+  }
+
   /** Hands a free member to the first waiter, or marks it idle. */
   #release(member: Member): void {
     if (!this.#members.has(member)) return;
+    if (member.condemned !== undefined) {
+      this.#forget(member);
+      member.slot.terminate();
+      this.#failed(member.condemned);
+      return;
+    }
     if (
       member.generation !== this.#generation ||
       (this.config.maximumRequests > 0 &&
@@ -195,7 +461,7 @@ export class ProcessGroup {
         log("info", "idle worker released (inactivityTimeout)", {
           group: this.config.name,
         });
-        this.#members.delete(member);
+        this.#forget(member);
         member.slot.terminate();
       }, idle);
     }
@@ -203,8 +469,7 @@ export class ProcessGroup {
 
   /** Replaces a member: the new one starts, the old one goes. */
   #retire(member: Member): void {
-    this.#members.delete(member);
-    clearTimeout(member.idleTimer);
+    this.#forget(member);
     member.slot.terminate();
     // Restarts of an older generation were counted by restart().
     if (member.generation === this.#generation) this.#counters.restarts++;
@@ -225,9 +490,17 @@ export class ProcessGroup {
         new SlotFailure(503, `queue full (${this.config.queueLimit})`),
       );
     }
+    const wait = this.config.queueTimeout * 1000;
+    const deadline = wait > 0 ? Date.now() + wait : Infinity;
+    if (
+      this.#restartTimer !== undefined && !this.#serving() &&
+      deadline < this.#restartAt
+    ) {
+      this.#counters.rejected++;
+      return Promise.reject(this.#backingOff());
+    }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
-      const wait = this.config.queueTimeout * 1000;
+      const waiter: Waiter = { resolve, reject, deadline };
       if (wait > 0) {
         waiter.timer = setTimeout(() => {
           const index = this.#queue.indexOf(waiter);
@@ -251,6 +524,15 @@ export class ProcessGroup {
     if (this.#stopping) {
       return errorResponse(503, "Service Unavailable", { "retry-after": "1" });
     }
+    // A small body is read before a worker is taken: a slow client then
+    // holds no worker, and its upload time does not count against
+    // requestTimeout. A large one streams, as the worker reads it.
+    let requestBody: RequestBody;
+    try {
+      requestBody = await body();
+    } catch {
+      return errorResponse(400, "Bad Request");
+    }
     let member: Member;
     try {
       member = await this.#acquire();
@@ -259,7 +541,12 @@ export class ProcessGroup {
         group: this.config.name,
         mount: spec.prefix,
       });
-      return errorResponse(503, "Service Unavailable", { "retry-after": "5" });
+      const retryAfter = this.#restartTimer !== undefined
+        ? Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000))
+        : OVERLOAD_RETRY_AFTER;
+      return errorResponse(503, "Service Unavailable", {
+        "retry-after": String(retryAfter),
+      });
     }
     this.#counters.requests++;
     member.served++;
@@ -283,9 +570,11 @@ export class ProcessGroup {
           `request exceeded requestTimeout (${this.config.requestTimeout} s); the worker is replaced`,
           { group: this.config.name, mount: spec.prefix },
         );
+        // KeyboardInterrupt first, so that finally blocks and close() run;
+        // then the worker goes anyway, as mod_wsgi restarts the process:
+        // the app's state after an interrupt cannot be trusted.
         slot.interrupt();
-        this.#members.delete(member);
-        // Give Python a moment to unwind from KeyboardInterrupt, then stop.
+        this.#forget(member);
         setTimeout(() => slot.terminate(), 200);
         this.#counters.restarts++;
         this.#fill();
@@ -294,7 +583,7 @@ export class ProcessGroup {
       : undefined;
     try {
       const head = await Promise.race([
-        slot.begin(spec, cgiJson, await body()),
+        slot.begin(spec, cgiJson, requestBody),
         new Promise<never>((_, reject) => {
           onTimeout = () => reject(new SlotFailure(504, "request timeout"));
         }),
@@ -332,20 +621,27 @@ export class ProcessGroup {
   /**
    * Graceful restart: new workers start at once; requests in flight finish
    * on the old ones, which then stop. Resolves when the new ones are ready.
+   *
+   * @example Reload the apps after a deploy
+   * ```ts ignore
+   * await getGroup("shop")!.restart();
+   * ```
    */
   async restart(): Promise<void> {
     this.#generation++;
     const old = [...this.#members];
     for (const member of old) {
       if (member.state === "idle" || member.state === "starting") {
-        this.#members.delete(member);
-        clearTimeout(member.idleTimer);
+        this.#forget(member);
         member.slot.terminate();
       } else {
         member.state = "retiring";
       }
     }
     this.#counters.restarts += old.length;
+    // A restart asked for by hand does not wait out a crash back-off.
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
     this.#fill();
     await Promise.all(
       [...this.#members].filter((m) => m.generation === this.#generation)
@@ -353,7 +649,7 @@ export class ProcessGroup {
     );
   }
 
-  /** Waits until at least one worker is ready (or failed to start). */
+  /** Waits until the workers have started (or failed to). */
   async ready(): Promise<void> {
     this.#fill();
     await Promise.all(
@@ -364,10 +660,17 @@ export class ProcessGroup {
   /**
    * Stops taking requests, lets those in flight run up to gracefulTimeout,
    * then terminates every worker.
+   *
+   * @example
+   * ```ts ignore
+   * await server.shutdown();
+   * await group.shutdown();
+   * ```
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
     for (const waiter of this.#queue.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(new SlotFailure(503, "shutting down"));
@@ -381,26 +684,34 @@ export class ProcessGroup {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     for (const member of this.#members) {
-      clearTimeout(member.idleTimer);
+      this.#forget(member);
       member.slot.terminate();
     }
-    this.#members.clear();
   }
 
   /** Counts for a status page or a Prometheus export. */
   metrics(): GroupMetrics {
     const workers = { idle: 0, busy: 0, starting: 0 };
+    let rss: number | undefined;
     for (const member of this.#members) {
       if (member.state === "idle") workers.idle++;
       else if (member.state === "starting") workers.starting++;
       else workers.busy++;
+      const bytes = member.slot.rss?.();
+      if (bytes !== undefined) rss = (rss ?? 0) + bytes;
     }
     return {
       name: this.config.name,
-      mode: this.embedded ? "embedded" : "workers",
+      mode: this.embedded
+        ? "embedded"
+        : this.config.isolation === "process"
+        ? "processes"
+        : "workers",
+      processes: this.config.processes,
       workers,
       queueLength: this.#queue.length,
       ...this.#counters,
+      ...(rss === undefined ? {} : { rss }),
     };
   }
 }

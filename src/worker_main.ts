@@ -15,6 +15,16 @@ import {
 import type { FromWorker, ToWorker } from "./workers.ts";
 import type { MountSpec } from "./config.ts";
 
+// Pyodide turns a host file error into an OSError only when the error has
+// an errno-style `code`; Deno's permission errors have none, so a write the
+// worker may not do would be a fatal Pyodide error that kills the worker.
+// With a code it is a PermissionError the app can catch.
+if (!("code" in Deno.errors.NotCapable.prototype)) {
+  Object.defineProperty(Deno.errors.NotCapable.prototype, "code", {
+    value: "EACCES",
+  });
+}
+
 let host: InterpreterHost | undefined;
 const mounts = new Map<string, MountSpec>();
 let bodyWaiter: ((chunk: Uint8Array | undefined) => void) | undefined;
@@ -22,6 +32,32 @@ let currentId = -1;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
+}
+
+/**
+ * After a fatal error (an abort() in C, a wasm trap) Pyodide's memory can
+ * no longer be trusted, whatever it still answers: say so, and stop, so
+ * that the pool replaces this worker.
+ */
+function fatal(error: unknown): boolean {
+  if (!(error instanceof ApplicationError && error.fatal)) return false;
+  post({
+    t: "fatal",
+    reason: `the Python interpreter suffered a fatal error: ${
+      error.message.split("\n").at(-1)
+    }`,
+  });
+  self.close();
+  return true;
+}
+
+/** The id of this thread in /proc, so the pool can see if it outlives terminate(). */
+function threadId(): number | undefined {
+  try {
+    return Number(Deno.readLinkSync("/proc/thread-self").split("/").at(-1));
+  } catch {
+    return undefined; // not Linux, or no read permission on /proc
+  }
 }
 
 function ownBuffer(chunk: Uint8Array | undefined): Transferable[] {
@@ -34,22 +70,39 @@ function ownBuffer(chunk: Uint8Array | undefined): Transferable[] {
 async function handle(message: ToWorker): Promise<void> {
   switch (message.t) {
     case "init": {
+      post({ t: "thread", tid: threadId() });
       host = new InterpreterHost(
         message.settings,
         (level, text, mount) => post({ t: "log", level, message: text, mount }),
       );
       host.setInterruptBuffer(new Int32Array(message.interrupt));
       for (const spec of message.mounts) mounts.set(spec.id, spec);
-      // Failures are logged by the host and answered per request with 500.
+      // Failures are logged by the host and answered per request with 500;
+      // the pool learns which mounts failed, for startupTimeout.
+      const failed: string[] = [];
+      const errors: unknown[] = [];
       await Promise.all(
-        message.mounts.map((spec) => host!.load(spec).catch(() => {})),
+        message.mounts.map((spec) =>
+          host!.load(spec).catch((error) => {
+            failed.push(spec.id);
+            errors.push(error);
+          })
+        ),
       );
-      post({ t: "ready" });
+      if (errors.some(fatal)) return;
+      post({ t: "ready", failed });
       return;
     }
     case "load":
       mounts.set(message.spec.id, message.spec);
-      await host!.load(message.spec).catch(() => {});
+      await host!.load(message.spec).then(
+        () => post({ t: "loaded", mountId: message.spec.id, ok: true }),
+        (error) => {
+          if (!fatal(error)) {
+            post({ t: "loaded", mountId: message.spec.id, ok: false });
+          }
+        },
+      );
       return;
     case "begin": {
       currentId = message.id;
@@ -74,6 +127,7 @@ async function handle(message: ToWorker): Promise<void> {
         const head = await host!.begin(spec, message.cgi, body);
         post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
       } catch (error) {
+        if (fatal(error)) return;
         post({
           t: "failed",
           id: message.id,
@@ -92,7 +146,8 @@ async function handle(message: ToWorker): Promise<void> {
       try {
         const { chunk, done } = await host!.next();
         post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
-      } catch {
+      } catch (error) {
+        if (fatal(error)) return;
         post({ t: "failed", id: message.id, loading: false });
       }
       return;

@@ -14,6 +14,7 @@ import {
   type ResponseHead,
 } from "./interpreters.ts";
 import { InterpreterHost } from "./interpreters.ts";
+import { encodeFrame, readFrames } from "./frames.ts";
 import { log, type LogLevel } from "./logging.ts";
 
 /** Messages from the pool to a worker. */
@@ -34,16 +35,21 @@ export type ToWorker =
   }
   | { t: "body"; id: number; chunk?: Uint8Array }
   | { t: "next"; id: number }
-  | { t: "close"; id: number };
+  | { t: "close"; id: number }
+  | { t: "interrupt" };
 
 /** Messages from a worker to the pool. */
 export type FromWorker =
-  | { t: "ready" }
+  | { t: "thread"; tid?: number }
+  | { t: "ready"; failed: string[] }
+  | { t: "loaded"; mountId: string; ok: boolean }
   | { t: "log"; level: LogLevel; message: string; mount?: string }
   | { t: "head"; id: number; head: ResponseHead }
   | { t: "chunk"; id: number; chunk?: Uint8Array; done: boolean }
   | { t: "pull"; id: number }
-  | { t: "failed"; id: number; loading: boolean };
+  | { t: "failed"; id: number; loading: boolean }
+  | { t: "fatal"; reason: string }
+  | { t: "exit"; reason: string };
 
 /** Bodies up to this size are read whole before Python starts: no suspending. */
 const INLINE_BODY_LIMIT = 256 * 1024;
@@ -116,6 +122,16 @@ export interface Slot {
   readonly ready: Promise<void>;
   /** Called when the slot dies on its own (a crash, not terminate()). */
   onExit?: (reason: string) => void;
+  /**
+   * Called when a terminated slot could not be stopped and keeps burning a
+   * CPU core (a Web Worker stuck where Python cannot be interrupted).
+   */
+  onStuck?: (cpuMsPerSecond: number) => void;
+  /**
+   * Called when a mount's script failed to load in this slot, or loaded:
+   * at start, when a mount is added, and when a request retried the load.
+   */
+  onLoad?: (mountId: string, ok: boolean) => void;
   /** Loads one more mount's script. */
   load(spec: MountSpec): void;
   /** Runs a request to its first chunk; rejects with SlotFailure. */
@@ -132,16 +148,241 @@ export interface Slot {
   interrupt(): void;
   /** Stops the slot for good. */
   terminate(): void;
+  /** Resident memory of the slot's own process in bytes, if it has one. */
+  rss?(): number | undefined;
+}
+
+/** How a WorkerSlot reaches its worker: a thread or a child process. */
+interface Channel {
+  send(message: ToWorker, transfer: Transferable[]): void;
+  interrupt(): void;
+  /** Stops the worker; no more events after this. */
+  kill(): void;
+  onmessage?: (message: FromWorker) => void;
+  /** The worker died on its own. */
+  onexit?: (reason: string) => void;
 }
 
 const WORKER_URL = new URL("./worker_main.ts", import.meta.url);
+const PROCESS_URL = new URL("./process_main.ts", import.meta.url);
 
-/** A Web Worker with its own Pyodide interpreters. */
+/** Where a Web Worker's thread shows in /proc (Linux). */
+function threadCpuMs(tid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime, fields 14 and 15 of stat, in clock ticks (1/100 s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined; // the thread is gone (or this is not Linux)
+  }
+}
+
+/**
+ * A Web Worker in the server's process. terminate() cannot stop one that
+ * is busy in a loop (Deno 2.9), so after kill() the thread is watched, and
+ * one that keeps burning CPU is reported through onStuck.
+ */
+class ThreadChannel implements Channel {
+  onmessage?: (message: FromWorker) => void;
+  onexit?: (reason: string) => void;
+  onStuck?: (cpuMsPerSecond: number) => void;
+  readonly #worker: Worker;
+  readonly #flag = new SharedArrayBuffer(4);
+  #tid?: number;
+  #busy = false;
+
+  constructor(group: string) {
+    this.#worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `wsgi:${group}`,
+    });
+    this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.t === "thread") this.#tid = message.tid;
+      this.onmessage?.(message);
+    };
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.onexit?.(`the worker crashed: ${event.message}`);
+    };
+    this.#worker.onmessageerror = () =>
+      this.onexit?.("a message could not be read");
+  }
+
+  send(message: ToWorker, transfer: Transferable[]): void {
+    if (message.t === "init") message.interrupt = this.#flag;
+    if (message.t === "begin") this.#busy = true;
+    this.#worker.postMessage(message, transfer);
+  }
+
+  /** Marks the end of a request, so kill() knows whether to watch. */
+  idle(): void {
+    this.#busy = false;
+  }
+
+  interrupt(): void {
+    const flag = new Int32Array(this.#flag);
+    Atomics.store(flag, 0, 2);
+    // Wakes a time.sleep() waiting on the same flag (see interpreters.ts).
+    Atomics.notify(flag, 0);
+  }
+
+  kill(): void {
+    this.onmessage = undefined;
+    this.onexit = undefined;
+    // Wakes a sleep (Atomics.wait), which terminate() alone would not end.
+    this.interrupt();
+    this.#worker.terminate();
+    if (this.#busy && this.#tid !== undefined) this.#watch(this.#tid);
+  }
+
+  #watch(tid: number): void {
+    // The thread may take a moment to notice terminate(); measure after.
+    const first = setTimeout(() => {
+      const start = threadCpuMs(tid);
+      if (start === undefined) return;
+      const second = setTimeout(() => {
+        const end = threadCpuMs(tid);
+        if (end === undefined) return;
+        const used = end - start;
+        if (used > 500) this.onStuck?.(used);
+      }, 1000);
+      Deno.unrefTimer(second);
+    }, 1000);
+    Deno.unrefTimer(first);
+  }
+}
+
+/**
+ * A child process (src/process_main.ts) that runs the Web Worker and relays
+ * its messages over stdin/stdout. Killing it ends Python wherever it is
+ * stuck, and gives its memory back to the system.
+ */
+class ProcessChannel implements Channel {
+  onmessage?: (message: FromWorker) => void;
+  onexit?: (reason: string) => void;
+  readonly #child: Deno.ChildProcess;
+  readonly #input: WritableStreamDefaultWriter<Uint8Array>;
+  #writing: Promise<void> = Promise.resolve();
+  #exitReason?: string;
+  #killed = false;
+
+  constructor(group: string, permissions: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-prompt", ...permissions, PROCESS_URL.href],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#input = this.#child.stdin.getWriter();
+    this.#readMessages();
+    this.#readErrors(group);
+    this.#child.status.then((status) => {
+      if (this.#killed) return;
+      const how = status.signal
+        ? `was killed by ${status.signal}`
+        : `exited with code ${status.code}`;
+      this.onexit?.(
+        this.#exitReason ?? `the worker process ${how}`,
+      );
+    });
+  }
+
+  /** The child's process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #readMessages(): Promise<void> {
+    try {
+      for await (const frame of readFrames(this.#child.stdout)) {
+        const message = frame as FromWorker;
+        if (message.t === "exit") this.#exitReason = message.reason;
+        else this.onmessage?.(message);
+      }
+    } catch {
+      // The pipe broke: the exit status tells what happened.
+    }
+  }
+
+  async #readErrors(group: string): Promise<void> {
+    // What Pyodide or Deno print outside the protocol (fatal errors, panics).
+    try {
+      let pending = "";
+      for await (
+        const text of this.#child.stderr.pipeThrough(new TextDecoderStream())
+      ) {
+        pending += text;
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) {
+          if (line.trim()) log("error", line, { group });
+        }
+      }
+      if (pending.trim()) log("error", pending, { group });
+    } catch {
+      // The pipe broke with the process: nothing more to read.
+    }
+  }
+
+  send(message: ToWorker, _transfer: Transferable[]): void {
+    if (this.#killed) return;
+    const frame = encodeFrame(message);
+    this.#writing = this.#writing.then(() => this.#input.write(frame)).catch(
+      () => {
+        // The process is gone; its exit status reports why.
+      },
+    );
+  }
+
+  interrupt(): void {
+    this.send({ t: "interrupt" }, []);
+  }
+
+  kill(): void {
+    if (this.#killed) return;
+    this.#killed = true;
+    this.onmessage = undefined;
+    this.onexit = undefined;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    this.#input.close().catch(() => {});
+  }
+
+  /** The child's resident memory, from /proc (Linux). */
+  rss(): number | undefined {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${this.#child.pid}/status`);
+      const kb = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]);
+      return Number.isFinite(kb) ? kb * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Where a pool's workers run: a Web Worker thread, or a child process. */
+export type Isolation = "thread" | "process";
+
+/** Options of a WorkerSlot. */
+export interface WorkerSlotOptions {
+  /** Thread (Web Worker in this process) or child process. Default "thread". */
+  isolation?: Isolation;
+  /** Deno permission flags of a child process. */
+  permissions?: string[];
+}
+
+/** A worker with its own Pyodide interpreters: a Web Worker or a child process. */
 export class WorkerSlot implements Slot {
   readonly ready: Promise<void>;
   onExit?: (reason: string) => void;
-  readonly #worker: Worker;
-  readonly #interrupt = new SharedArrayBuffer(4);
+  onStuck?: (cpuMsPerSecond: number) => void;
+  onLoad?: (mountId: string, ok: boolean) => void;
+  readonly #channel: ThreadChannel | ProcessChannel;
   readonly #group: string;
   #nextId = 0;
   #id = -1;
@@ -152,12 +393,22 @@ export class WorkerSlot implements Slot {
   #reader?: ReadableStreamDefaultReader<Uint8Array>;
   #dead = false;
 
-  constructor(settings: InterpreterSettings, mounts: MountSpec[]) {
+  constructor(
+    settings: InterpreterSettings,
+    mounts: MountSpec[],
+    options: WorkerSlotOptions = {},
+  ) {
     this.#group = settings.group;
-    this.#worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `wsgi:${settings.group}`,
-    });
+    if (options.isolation === "process") {
+      this.#channel = new ProcessChannel(
+        settings.group,
+        options.permissions ?? [],
+      );
+    } else {
+      const thread = new ThreadChannel(settings.group);
+      thread.onStuck = (cpu) => this.onStuck?.(cpu);
+      this.#channel = thread;
+    }
     let started!: () => void;
     let failed!: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
@@ -165,11 +416,16 @@ export class WorkerSlot implements Slot {
       failed = reject;
     });
     this.ready.catch(() => {});
-    this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
+    this.#channel.onmessage = (message) => {
       switch (message.t) {
+        case "thread":
+          return;
         case "ready":
+          for (const id of message.failed) this.onLoad?.(id, false);
           started();
+          return;
+        case "loaded":
+          this.onLoad?.(message.mountId, message.ok);
           return;
         case "log":
           log(message.level, message.message, {
@@ -180,6 +436,11 @@ export class WorkerSlot implements Slot {
         case "pull":
           if (message.id === this.#id) this.#sendBodyChunk(message.id);
           return;
+        case "fatal":
+        case "exit":
+          this.#die(message.reason);
+          failed(new Error(message.reason));
+          return;
         default:
           if (message.id === this.#id && this.#waiting) {
             const waiting = this.#waiting;
@@ -188,27 +449,26 @@ export class WorkerSlot implements Slot {
           }
       }
     };
-    this.#worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      this.#die(`the worker crashed: ${event.message}`);
-      failed(new Error(event.message));
+    this.#channel.onexit = (reason) => {
+      this.#die(reason);
+      failed(new Error(reason));
     };
-    this.#worker.onmessageerror = () =>
-      this.#die("a message could not be read");
-    this.#worker.postMessage(
+    this.#channel.send(
       {
         t: "init",
         settings,
         mounts,
-        interrupt: this.#interrupt,
+        // Each channel puts in its own flag (a child process has its own).
+        interrupt: new SharedArrayBuffer(4),
       } satisfies ToWorker,
+      [],
     );
   }
 
   #die(reason: string): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.#worker.terminate();
+    this.#channel.kill();
     this.#waiting?.reject(new SlotFailure(502, reason));
     this.#waiting = undefined;
     this.onExit?.(reason);
@@ -217,7 +477,7 @@ export class WorkerSlot implements Slot {
   async #sendBodyChunk(id: number): Promise<void> {
     const chunk = await readBodyBatch(this.#reader!);
     if (id === this.#id && !this.#dead) {
-      this.#worker.postMessage(
+      this.#channel.send(
         { t: "body", id, chunk } satisfies ToWorker,
         chunk && chunk.buffer instanceof ArrayBuffer &&
           chunk.byteLength === chunk.buffer.byteLength
@@ -233,12 +493,12 @@ export class WorkerSlot implements Slot {
     }
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject };
-      this.#worker.postMessage(message);
+      this.#channel.send(message, []);
     });
   }
 
   load(spec: MountSpec): void {
-    if (!this.#dead) this.#worker.postMessage({ t: "load", spec });
+    if (!this.#dead) this.#channel.send({ t: "load", spec }, []);
   }
 
   async begin(
@@ -259,32 +519,51 @@ export class WorkerSlot implements Slot {
         ? body.data
         : null,
     });
-    if (reply.t === "head") return reply.head;
+    if (reply.t === "head") {
+      if (reply.head.done) this.#idle();
+      this.onLoad?.(spec.id, true);
+      return reply.head;
+    }
+    this.#idle();
+    if (reply.t === "failed" && reply.loading) this.onLoad?.(spec.id, false);
+    else this.onLoad?.(spec.id, true);
     throw new SlotFailure(500, "the application failed; see the log");
   }
 
   async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
     const reply = await this.#ask({ t: "next", id: this.#id });
-    if (reply.t === "chunk") return reply;
+    if (reply.t === "chunk") {
+      if (reply.done) this.#idle();
+      return reply;
+    }
+    this.#idle();
     throw new SlotFailure(500, "the application failed mid-response");
   }
 
+  #idle(): void {
+    if (this.#channel instanceof ThreadChannel) this.#channel.idle();
+  }
+
   close(): void {
-    if (!this.#dead) this.#worker.postMessage({ t: "close", id: this.#id });
+    if (!this.#dead) this.#channel.send({ t: "close", id: this.#id }, []);
+    this.#idle();
   }
 
   interrupt(): void {
-    const flag = new Int32Array(this.#interrupt);
-    Atomics.store(flag, 0, 2);
-    // Wakes a time.sleep() waiting on the same flag (see interpreters.ts).
-    Atomics.notify(flag, 0);
+    if (!this.#dead) this.#channel.interrupt();
   }
 
   terminate(): void {
     this.#dead = true;
     this.#waiting?.reject(new SlotFailure(503, "the worker was stopped"));
     this.#waiting = undefined;
-    this.#worker.terminate();
+    this.#channel.kill();
+  }
+
+  rss(): number | undefined {
+    return this.#channel instanceof ProcessChannel
+      ? this.#channel.rss()
+      : undefined;
   }
 }
 
@@ -295,7 +574,9 @@ export class WorkerSlot implements Slot {
 export class EmbeddedSlot implements Slot {
   readonly ready: Promise<void>;
   onExit?: (reason: string) => void;
+  onLoad?: (mountId: string, ok: boolean) => void;
   readonly #host: InterpreterHost;
+  #dead = false;
 
   constructor(settings: InterpreterSettings, mounts: MountSpec[]) {
     this.#host = new InterpreterHost(
@@ -303,13 +584,35 @@ export class EmbeddedSlot implements Slot {
       (level, message, mount) =>
         log(level, message, { mount, group: settings.group }),
     );
-    this.ready = Promise.all(
-      mounts.map((spec) => this.#host.load(spec).catch(() => {})),
-    ).then(() => {});
+    this.ready = Promise.all(mounts.map((spec) => this.#load(spec))).then(
+      () => {},
+    );
+  }
+
+  #load(spec: MountSpec): Promise<void> {
+    return this.#host.load(spec).then(
+      () => this.onLoad?.(spec.id, true),
+      (error) => {
+        if (!this.#fatal(error)) this.onLoad?.(spec.id, false);
+      },
+    );
+  }
+
+  /**
+   * A fatal Pyodide error leaves this interpreter unusable: the pool
+   * replaces the slot, which means a fresh Pyodide in this same isolate.
+   */
+  #fatal(error: unknown): boolean {
+    if (!(error instanceof ApplicationError && error.fatal)) return false;
+    if (!this.#dead) {
+      this.#dead = true;
+      this.onExit?.("the Python interpreter suffered a fatal error");
+    }
+    return true;
   }
 
   load(spec: MountSpec): void {
-    this.#host.load(spec).catch(() => {});
+    this.#load(spec);
   }
 
   async begin(
@@ -317,6 +620,7 @@ export class EmbeddedSlot implements Slot {
     cgiJson: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
+    if (this.#dead) throw new SlotFailure(502, "the interpreter is gone");
     let source: BodySource;
     if (body.kind === "stream") {
       const reader = body.reader;
@@ -325,9 +629,15 @@ export class EmbeddedSlot implements Slot {
       source = body;
     }
     try {
-      return await this.#host.begin(spec, cgiJson, source);
+      const head = await this.#host.begin(spec, cgiJson, source);
+      this.onLoad?.(spec.id, true);
+      return head;
     } catch (error) {
+      if (this.#fatal(error)) {
+        throw new SlotFailure(502, "the Python interpreter failed");
+      }
       if (error instanceof ApplicationError) {
+        this.onLoad?.(spec.id, !error.loading);
         throw new SlotFailure(500, "the application failed; see the log");
       }
       throw error;
@@ -341,6 +651,9 @@ export class EmbeddedSlot implements Slot {
     try {
       return await this.#host.next();
     } catch (error) {
+      if (this.#fatal(error)) {
+        throw new SlotFailure(502, "the Python interpreter failed");
+      }
       if (error instanceof ApplicationError) {
         throw new SlotFailure(500, "the application failed mid-response");
       }
@@ -357,6 +670,7 @@ export class EmbeddedSlot implements Slot {
   }
 
   terminate(): void {
+    this.#dead = true;
     this.#host.close();
   }
 }

@@ -27,6 +27,8 @@ def application(environ, start_response):
     )
     if path == "/id":
         return _text(start_response, IDENTITY)
+    if path == "/interpreter":
+        return _text(start_response, groups_shared.INTERPRETER)
     if path == "/set":
         state["value"] = query.get("v")
         groups_shared.value = query.get("v")
@@ -43,6 +45,25 @@ def application(environ, start_response):
     if path == "/loop":
         while True:
             pass
+    if path == "/swallow":
+        # Catches the KeyboardInterrupt that a request timeout raises, so
+        # only killing the worker can end it.
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:
+                pass
+    if path == "/abort":
+        # A C-level abort(): Pyodide's fatal error, the interpreter is done.
+        os.abort()
+    if path == "/write":
+        try:
+            with open(query.get("name", "probe.txt"), "w") as f:
+                f.write("written")
+            return _text(start_response, "written")
+        except OSError as error:
+            return _text(start_response, "denied: %s" % type(error).__name__)
     if path == "/sleep":
         time.sleep(float(query.get("s", "1")))
         return _text(start_response, "slept")

@@ -1,0 +1,64 @@
+/**
+ * Entry point of a pool worker that is a child process (`isolation:
+ * "process"`). Python runs in a Web Worker inside this process, exactly as
+ * in a thread worker; this main thread only relays the pool's framed
+ * messages between stdin/stdout and that Web Worker. Keeping the main
+ * thread free of Python is what lets it, while Python is stuck, still
+ * raise KeyboardInterrupt (through the interrupt flag), notice that the
+ * server went away (stdin ends) and exit.
+ *
+ * @module
+ */
+
+import { encodeFrame, readFrames } from "./frames.ts";
+import type { FromWorker, ToWorker } from "./workers.ts";
+
+const interrupt = new SharedArrayBuffer(4);
+const worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
+  type: "module",
+  name: "wsgi-process",
+});
+
+// Frames go out one at a time, in order, without blocking this thread.
+let writing: Promise<void> = Promise.resolve();
+const output = Deno.stdout.writable.getWriter();
+function send(message: FromWorker | { t: "exit"; reason: string }): void {
+  const frame = encodeFrame(message);
+  writing = writing.then(() => output.write(frame)).catch(() => {
+    // The server is gone: nothing to tell it; stdin's end makes us exit.
+  });
+}
+
+async function exit(code: number, reason: string): Promise<never> {
+  send({ t: "exit", reason });
+  await writing;
+  Deno.exit(code);
+}
+
+worker.onmessage = (event: MessageEvent<FromWorker>) => send(event.data);
+worker.onerror = (event: ErrorEvent) => {
+  event.preventDefault();
+  exit(70, `the worker crashed: ${event.message}`);
+};
+worker.onmessageerror = () => exit(70, "a message could not be read");
+
+// The terminal's Ctrl-C reaches the whole process group: the server decides
+// when its workers stop (after in-flight requests), so ignore it here.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {});
+}
+
+for await (const frame of readFrames(Deno.stdin.readable)) {
+  const message = frame as ToWorker | { t: "interrupt" };
+  if (message.t === "interrupt") {
+    const flag = new Int32Array(interrupt);
+    Atomics.store(flag, 0, 2);
+    Atomics.notify(flag, 0);
+    continue;
+  }
+  if (message.t === "init") message.interrupt = interrupt;
+  worker.postMessage(message);
+}
+// stdin ended: the server stopped or died. Exiting also ends a Web Worker
+// stuck in a loop, which terminate() could not.
+Deno.exit(0);
