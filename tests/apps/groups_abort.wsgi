@@ -1,5 +1,0 @@
-"""Kills its interpreter while loading: a C-level abort() at import."""
-
-import os
-
-os.abort()
