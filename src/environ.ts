@@ -190,3 +190,18 @@ export function buildCgiVariables(
   }
   return environ;
 }
+
+/**
+ * Joins CGI variables into the form python/wsgi_bridge.py reads: keys and
+ * values separated by NUL, which neither can contain (HTTP forbids it in
+ * header values and targets, and mountWsgi refuses it in `environ`).
+ */
+export function packEnviron(variables: Record<string, string>): string {
+  let packed = "";
+  for (const key in variables) {
+    packed += packed
+      ? `\0${key}\0${variables[key]}`
+      : `${key}\0${variables[key]}`;
+  }
+  return packed;
+}

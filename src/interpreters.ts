@@ -73,6 +73,41 @@ export class ApplicationError extends Error {
   }
 }
 
+/**
+ * Reads the head that python/wsgi_bridge.py packs into one str (its
+ * `_pack_head`): `<length>:<done flag><status>\0<name>\0<value>...`,
+ * followed, when `inline`, by a small first chunk as latin-1 text.
+ */
+export function unpackHead(
+  packed: string,
+  inline: boolean,
+  chunk?: Uint8Array,
+): ResponseHead {
+  const colon = packed.indexOf(":");
+  const start = colon + 1;
+  const end = start + Number(packed.slice(0, colon));
+  const fields = packed.slice(start, end).split("\0");
+  const statusLine = fields[0];
+  const space = statusLine.indexOf(" ");
+  const headers: [string, string][] = [];
+  for (let i = 1; i + 1 < fields.length; i += 2) {
+    headers.push([fields[i], fields[i + 1]]);
+  }
+  if (inline && end < packed.length) {
+    chunk = new Uint8Array(packed.length - end);
+    for (let i = 0; i < chunk.length; i++) {
+      chunk[i] = packed.charCodeAt(end + i);
+    }
+  }
+  return {
+    status: Number(statusLine.slice(1, space)),
+    statusText: statusLine.slice(space + 1),
+    headers,
+    chunk,
+    done: statusLine[0] === "1",
+  };
+}
+
 function sitePackagesOf(venv: string): string[] {
   const found: string[] = [];
   for (const lib of ["lib", "lib64"]) {
@@ -319,7 +354,7 @@ export class InterpreterHost {
    */
   async begin(
     spec: MountSpec,
-    cgiJson: string,
+    cgi: string,
     body: BodySource,
   ): Promise<ResponseHead> {
     const { interpreter, application } = await this.load(spec);
@@ -327,21 +362,11 @@ export class InterpreterHost {
     this.#active = { interpreter, mount: spec, streaming };
     const source = streaming ? { read: body.read } : undefined;
     const bytes = body.kind === "bytes" ? body.data : undefined;
-    let result: [string, string, Uint8Array | undefined, boolean];
+    let result: string | [string, Uint8Array];
     try {
       result = streaming
-        ? await interpreter.begin.callPromising(
-          application,
-          cgiJson,
-          source,
-          bytes,
-        )
-        : interpreter.begin(
-          application,
-          cgiJson,
-          source,
-          bytes,
-        ) as typeof result;
+        ? await interpreter.begin.callPromising(application, cgi, source, bytes)
+        : interpreter.begin(application, cgi, source, bytes) as typeof result;
     } catch (error) {
       this.#active = undefined;
       const message =
@@ -351,16 +376,11 @@ export class InterpreterHost {
       this.#emit("error", message, spec.prefix);
       throw new ApplicationError(message, false, error);
     }
-    const [status, headersJson, chunk, done] = result;
-    if (done) this.#active = undefined;
-    const space = status.indexOf(" ");
-    return {
-      status: Number(status.slice(0, space)),
-      statusText: status.slice(space + 1),
-      headers: JSON.parse(headersJson),
-      chunk: chunk ?? undefined,
-      done,
-    };
+    const head = typeof result === "string"
+      ? unpackHead(result, true)
+      : unpackHead(result[0], false, result[1]);
+    if (head.done) this.#active = undefined;
+    return head;
   }
 
   /** The next body chunk of the running request; throws (logged) on failure. */

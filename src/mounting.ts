@@ -20,6 +20,7 @@ import {
   buildCgiVariables,
   type ConnectionInfo,
   encodePath,
+  packEnviron,
   parseTarget,
   type RequestTarget,
 } from "./environ.ts";
@@ -224,7 +225,7 @@ function serveMount(
 ): Promise<Response> {
   const { spec, group } = entry;
   if (entry.reload) reloadIfTouched(entry);
-  const cgi: Record<string, string | boolean> = {
+  const cgi: Record<string, string> = {
     ...entry.environ,
     ...buildCgiVariables(
       request,
@@ -246,7 +247,7 @@ function serveMount(
   return group.handle(
     spec,
     request.method,
-    JSON.stringify(cgi),
+    packEnviron(cgi),
     () => takeRequestBody(request),
   ).catch((error) => {
     log("error", `gateway error: ${error?.stack ?? error}`, {
@@ -373,6 +374,15 @@ export function mountWsgi(
     throw new TypeError(
       `${where}: option "environ" must be an object of string values, like Apache's SetEnv`,
     );
+  }
+  for (const [key, value] of Object.entries(environ)) {
+    if (key.includes("\0") || value.includes("\0")) {
+      throw new TypeError(
+        `${where}: option "environ" has a NUL character in ${
+          JSON.stringify(key)
+        }; remove it (environ keys and values cannot hold NUL)`,
+      );
+    }
   }
   const reload = options.reload ?? true;
   if (typeof reload !== "boolean") {

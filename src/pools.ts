@@ -518,7 +518,7 @@ export class ProcessGroup {
   async handle(
     spec: MountSpec,
     method: string,
-    cgiJson: string,
+    cgi: string,
     body: () => Promise<RequestBody>,
   ): Promise<Response> {
     if (this.#stopping) {
@@ -583,7 +583,7 @@ export class ProcessGroup {
       : undefined;
     try {
       const head = await Promise.race([
-        slot.begin(spec, cgiJson, requestBody),
+        slot.begin(spec, cgi, requestBody),
         new Promise<never>((_, reject) => {
           onTimeout = () => reject(new SlotFailure(504, "request timeout"));
         }),

@@ -137,7 +137,7 @@ export interface Slot {
   /** Runs a request to its first chunk; rejects with SlotFailure. */
   begin(
     spec: MountSpec,
-    cgiJson: string,
+    cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead>;
   /** The next chunk of the running request. */
@@ -503,7 +503,7 @@ export class WorkerSlot implements Slot {
 
   async begin(
     spec: MountSpec,
-    cgiJson: string,
+    cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
     const id = this.#id = this.#nextId++;
@@ -512,7 +512,7 @@ export class WorkerSlot implements Slot {
       t: "begin",
       id,
       mountId: spec.id,
-      cgi: cgiJson,
+      cgi,
       body: body.kind === "stream"
         ? "stream"
         : body.kind === "bytes"
@@ -617,7 +617,7 @@ export class EmbeddedSlot implements Slot {
 
   async begin(
     spec: MountSpec,
-    cgiJson: string,
+    cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
     if (this.#dead) throw new SlotFailure(502, "the interpreter is gone");
@@ -629,7 +629,7 @@ export class EmbeddedSlot implements Slot {
       source = body;
     }
     try {
-      const head = await this.#host.begin(spec, cgiJson, source);
+      const head = await this.#host.begin(spec, cgi, source);
       this.onLoad?.(spec.id, true);
       return head;
     } catch (error) {
