@@ -10,7 +10,11 @@
  * - `mod_wsgi`: Debian's Apache (event MPM) with Debian's mod_wsgi in
  *   daemon mode, `processes=N threads=15`;
  * - `gunicorn`: Debian's gunicorn with N sync workers;
- * - `gateway`: this library, started by `startGateway()` below.
+ * - `gateway`: this library, started by `startGateway()` below: one
+ *   Deno.serve with the app in a group of N Web Workers;
+ * - `gateway-parallel`: this library in throughput mode,
+ *   `deno serve --parallel` with N isolates, each with an embedded
+ *   interpreter, the kernel spreading connections over them (SO_REUSEPORT).
  *
  * Scenarios: hello world; the Flask example's plain, JSON and template
  * routes; a 1 MiB response; a 1 MiB upload; a static file through an
@@ -25,7 +29,7 @@
  * Run: npx -y deno@2.9.6 run -A bench/run.ts [--quick] [--duration 5]
  *      [--warmup 2] [--connections 64] [--threads 2] [--processes 2]
  *      [--rounds 1] [--scenarios hello,1MiB-response]
- *      [--servers mod_wsgi,gunicorn,gateway] [--gateway bench]
+ *      [--servers mod_wsgi,gunicorn,gateway,gateway-parallel] [--gateway bench]
  *      [--out bench/results] [--no-install]
  *
  * Installs Debian's apache2, libapache2-mod-wsgi-py3, gunicorn and wrk
@@ -45,6 +49,7 @@ import {
   freePort,
   type MemoryWatch,
   otherCpuPercent,
+  processTree,
   referenceVersions,
   type RunningServer,
   startApacheWsgi,
@@ -59,62 +64,77 @@ const APPS = `${ROOT}bench/apps`;
 const FLASK_EXAMPLE = `${ROOT}examples/flask-beside-hono`;
 
 // ===========================================================================
-// THE GATEWAY HOOK. How the library's server is started: edit this table
-// (and only this) when the CLI of a gateway server changes. Each entry names
-// a Deno script (relative to the repository root) and returns its arguments
-// for an app, or undefined when that server cannot serve the app (the
+// THE GATEWAY HOOK. How the library's servers are started: edit these
+// tables (and only these) when the CLI of a gateway server changes.
+//
+// GATEWAY_COMMANDS: each entry names a Deno script (relative to the
+// repository root) and returns how Deno runs it for an app (`deno run`
+// with arguments, or `deno serve --parallel` with settings in the
+// environment), or undefined when that server cannot serve the app (the
 // table then shows a "skipped" row). The server must listen on
-// 127.0.0.1:port with `processes` worker processes, mount `app.script` at
-// `app.prefix` with `gatewayPythonPath` importable, serve `app.aliases`
-// itself, and answer `app.readyPath` with 200 once Python is ready.
-// `--gateway NAME` picks the entry; the default is "bench".
+// 127.0.0.1:port with `processes` workers (Web Workers or isolates), mount
+// `app.script` at `app.prefix` with `gatewayPythonPath` importable, serve
+// `app.aliases` itself, and answer `app.readyPath` with 200 once Python is
+// ready.
+//
+// GATEWAY_SERVERS: the library's rows of the table (servers of `SERVERS`)
+// and the entry of GATEWAY_COMMANDS each one starts. `gateway` takes the
+// entry that `--gateway NAME` picks (default "bench"); `gateway-parallel`
+// is always the "parallel" entry.
 // ===========================================================================
 
 /** What a gateway command gets. */
 interface GatewayArgs {
   /** The port on 127.0.0.1. */
   port: number;
-  /** Worker processes (Web Workers), like the reference servers' processes. */
+  /**
+   * Worker processes (Web Workers, or isolates of `deno serve --parallel`),
+   * like the reference servers' processes.
+   */
   processes: number;
   /** Folders for the app's imports inside Pyodide (like python-path). */
   pythonPath: string[];
 }
 
-/** How to start the gateway. */
+/** How Deno runs a gateway script for one app. */
+interface GatewayLaunch {
+  /** Deno's arguments, from the subcommand on ("run", "-A", script, ...). */
+  args: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /**
+   * With `deno serve --parallel`: a file (set by `startGateway()`) that
+   * each of the `processes` isolates appends one line to once its
+   * interpreter is ready; the server counts as started when it has them
+   * all.
+   */
+  readyFileEnv?: string;
+}
+
+/** How to start a gateway server. */
 interface GatewayCommand {
   /** The Deno script, relative to the repository root. */
   script: string;
-  /** The script's arguments, or undefined when it cannot serve `app`. */
-  args(app: AppSpec, options: GatewayArgs): string[] | undefined;
+  /** How it runs for `app`, or undefined when it cannot serve `app`. */
+  launch(app: AppSpec, options: GatewayArgs): GatewayLaunch | undefined;
+  /** The report's description, before the Deno and Pyodide versions. */
+  describe(processes: number): string;
 }
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const webWorkers = (script: string) => (processes: number) =>
+  `the gateway (${script}), ${plural(processes, "Web Worker")}`;
 
 const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
   // Any WSGI script at any prefix, its python-path and aliases, behind
   // Deno.serve and the library's own router.
   bench: {
     script: "bench/gateway_server.ts",
-    args: (app, { port, processes, pythonPath }) => [
-      "--port",
-      String(port),
-      "--processes",
-      String(processes),
-      "--app",
-      app.script,
-      "--prefix",
-      app.prefix,
-      ...pythonPath.flatMap((folder) => ["--python-path", folder]),
-      ...(app.aliases ?? []).flatMap(({ urlPath, directory }) => [
-        "--alias",
-        `${urlPath}=${directory}`,
-      ]),
-    ],
-  },
-  // The demo server (Hono): any WSGI script without extra packages; it
-  // serves examples/hello/static/media/ at /media/ itself.
-  demo: {
-    script: "examples/server.ts",
-    args: (app, { port, processes, pythonPath }) =>
-      pythonPath.length > 0 ? undefined : [
+    launch: (app, { port, processes, pythonPath }) => ({
+      args: [
+        "run",
+        "-A",
+        `${ROOT}bench/gateway_server.ts`,
         "--port",
         String(port),
         "--processes",
@@ -123,23 +143,96 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
         app.script,
         "--prefix",
         app.prefix,
+        ...pythonPath.flatMap((folder) => ["--python-path", folder]),
+        ...(app.aliases ?? []).flatMap(({ urlPath, directory }) => [
+          "--alias",
+          `${urlPath}=${directory}`,
+        ]),
       ],
+    }),
+    describe: webWorkers("bench/gateway_server.ts"),
+  },
+  // The same job in throughput mode: `deno serve --parallel`, one isolate
+  // with an embedded interpreter per process, the kernel spreading the
+  // connections over them (SO_REUSEPORT); settings in the environment.
+  parallel: {
+    script: "bench/parallel_server.ts",
+    launch: (app, { port, processes, pythonPath }) => ({
+      args: [
+        "serve",
+        "--parallel",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "-A",
+        `${ROOT}bench/parallel_server.ts`,
+      ],
+      env: {
+        DENO_JOBS: String(processes),
+        WSGI_BENCH_APP: app.script,
+        WSGI_BENCH_PREFIX: app.prefix,
+        WSGI_BENCH_PYTHON_PATH: pythonPath.join(":"),
+        WSGI_BENCH_ALIASES: (app.aliases ?? []).map(({ urlPath, directory }) =>
+          `${urlPath}=${directory}`
+        ).join(","),
+      },
+      readyFileEnv: "WSGI_BENCH_READY_FILE",
+    }),
+    describe: (processes) =>
+      `the gateway in throughput mode (bench/parallel_server.ts): deno serve --parallel, ${
+        plural(processes, "isolate")
+      }, embedded interpreters`,
+  },
+  // The demo server (Hono): any WSGI script without extra packages; it
+  // serves examples/hello/static/media/ at /media/ itself.
+  demo: {
+    script: "examples/server.ts",
+    launch: (app, { port, processes, pythonPath }) =>
+      pythonPath.length > 0 ? undefined : {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}examples/server.ts`,
+          "--port",
+          String(port),
+          "--processes",
+          String(processes),
+          "--app",
+          app.script,
+          "--prefix",
+          app.prefix,
+        ],
+      },
+    describe: webWorkers("examples/server.ts"),
   },
   // The Flask example's own server (Hono, Flask at /app): the Flask app only.
   "flask-example": {
     script: "examples/flask-beside-hono/server.ts",
-    args: (app, { port, processes }) =>
-      app.id !== "flask" ? undefined : [
-        "--port",
-        String(port),
-        "--processes",
-        String(processes),
-      ],
+    launch: (app, { port, processes }) =>
+      app.id !== "flask" ? undefined : {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}examples/flask-beside-hono/server.ts`,
+          "--port",
+          String(port),
+          "--processes",
+          String(processes),
+        ],
+      },
+    describe: webWorkers("examples/flask-beside-hono/server.ts"),
   },
 };
 
-/** The entry of `GATEWAY_COMMANDS` in use (--gateway). */
+/** The entry of `GATEWAY_COMMANDS` of the `gateway` row (--gateway). */
 let gatewayName = "bench";
+
+/** The library's servers in the table, and the command each one runs. */
+const GATEWAY_SERVERS = {
+  gateway: { command: () => gatewayName },
+  "gateway-parallel": { command: () => "parallel" },
+} as const;
 
 /** A scenario's row when a server is not run for it. */
 interface Skipped {
@@ -147,20 +240,28 @@ interface Skipped {
   skipped: string;
 }
 
+/** How long a gateway may take to answer (Pyodide's start included). */
+const GATEWAY_TIMEOUT_SECONDS = 180;
+
 /**
- * Starts the gateway for `app` on 127.0.0.1:`port` with `processes` worker
- * processes, with `GATEWAY_COMMANDS[gatewayName]`, and resolves once it
- * answers `app.readyPath` with 200 (Pyodide's start included, 180 s at
- * most). Resolves to `{ skipped }` instead, for a "gateway not available
- * yet" row, when the command's script does not exist or cannot serve the
- * app; throws when the server fails to start.
+ * Starts the gateway server `server` (a key of `GATEWAY_SERVERS`) for `app`
+ * on 127.0.0.1:`port` with `processes` workers, with its entry of
+ * `GATEWAY_COMMANDS`, and resolves once it answers `app.readyPath` with 200
+ * (Pyodide's start included, 180 s at most). For `deno serve --parallel`,
+ * one 200 comes from the first isolate that is ready: it then also waits
+ * until every isolate has reported its interpreter ready, and checks that
+ * 20 more requests, each on a new connection (so the kernel spreads them),
+ * all answer 200. Resolves to `{ skipped }` instead, for a "gateway not
+ * available yet" row, when the command's script does not exist or cannot
+ * serve the app; throws when the server fails to start.
  */
 async function startGateway(
+  server: keyof typeof GATEWAY_SERVERS,
   app: AppSpec,
   port: number,
   processes: number,
 ): Promise<RunningServer | Skipped> {
-  const command = GATEWAY_COMMANDS[gatewayName];
+  const command = GATEWAY_COMMANDS[GATEWAY_SERVERS[server].command()];
   try {
     await Deno.stat(`${ROOT}${command.script}`);
   } catch {
@@ -169,27 +270,109 @@ async function startGateway(
     };
   }
   const pythonPath = await app.gatewayPythonPath?.() ?? [];
-  const args = command.args(app, { port, processes, pythonPath });
-  if (!args) {
+  const launch = command.launch(app, { port, processes, pythonPath });
+  if (!launch) {
     return {
       skipped:
         `gateway not available yet (${command.script} cannot serve the ${app.id} app)`,
     };
   }
-  return await startCommandServer(
-    [Deno.execPath(), "run", "-A", `${ROOT}${command.script}`, ...args],
-    {
-      port,
-      name: "gateway",
-      description: `the gateway (${command.script}), ${processes} Web Worker${
-        processes === 1 ? "" : "s"
-      }, Deno ${Deno.version.deno}, ${await pyodideVersion()}`,
-      cwd: ROOT,
-      readyPath: app.readyPath,
-      accept: (status) => status === 200,
-      timeoutSeconds: 180,
-    },
-  );
+  const env = { ...launch.env };
+  let readyFile: string | undefined;
+  if (launch.readyFileEnv) {
+    readyFile = await Deno.makeTempFile({ prefix: "bench-ready-" });
+    env[launch.readyFileEnv] = readyFile;
+  }
+  const deadline = Date.now() + GATEWAY_TIMEOUT_SECONDS * 1000;
+  try {
+    const running = await startCommandServer(
+      [Deno.execPath(), ...launch.args],
+      {
+        port,
+        name: server,
+        description: `${
+          command.describe(processes)
+        }, Deno ${Deno.version.deno}, ${await pyodideVersion()}`,
+        cwd: ROOT,
+        env,
+        readyPath: app.readyPath,
+        accept: (status) => status === 200,
+        timeoutSeconds: GATEWAY_TIMEOUT_SECONDS,
+      },
+    );
+    if (readyFile) {
+      try {
+        await waitForIsolates(running, readyFile, processes, deadline);
+        await checkSpread(running.baseUrl + app.readyPath, 20);
+      } catch (error) {
+        await running.stop().catch(() => {});
+        throw new Error(
+          `${server} (${command.script}) did not start on port ${port}: ${
+            (error as Error).message
+          }`,
+        );
+      }
+    }
+    return running;
+  } finally {
+    if (readyFile) await Deno.remove(readyFile).catch(() => {});
+  }
+}
+
+/**
+ * Waits until `file` has `count` lines (one per ready isolate), until
+ * `deadline` (a Date.now() value) at most; throws when the server's
+ * process is gone or the time is up.
+ */
+async function waitForIsolates(
+  server: RunningServer,
+  file: string,
+  count: number,
+  deadline: number,
+): Promise<void> {
+  let ready = 0;
+  while (true) {
+    const text = await Deno.readTextFile(file).catch(() => "");
+    ready = text.split("\n").filter(Boolean).length;
+    if (ready >= count) return;
+    if (processTree(server.pid).length === 0) {
+      throw new Error(
+        `the server exited with ${ready}/${count} isolates ready`,
+      );
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${ready}/${count} isolates were ready after ${GATEWAY_TIMEOUT_SECONDS} s`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * GETs `url` `times` times, each on a new connection (no idle connection
+ * is kept), and throws unless all answer 200: with SO_REUSEPORT the kernel
+ * picks a listening socket per connection, so the requests reach the
+ * isolates at random.
+ */
+async function checkSpread(url: string, times: number): Promise<void> {
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  try {
+    for (let i = 0; i < times; i++) {
+      const response = await fetch(url, {
+        client,
+        signal: AbortSignal.timeout(30_000),
+      });
+      await response.body?.cancel();
+      if (response.status !== 200) {
+        throw new Error(
+          `request ${i + 2} to ${url} answered ${response.status}, wanted 200`,
+        );
+      }
+    }
+  } finally {
+    client.close();
+  }
 }
 
 // ===========================================================================
@@ -197,7 +380,12 @@ async function startGateway(
 // ===========================================================================
 
 /** The servers, in the order of the table. */
-const SERVERS = ["mod_wsgi", "gunicorn", "gateway"] as const;
+const SERVERS = [
+  "mod_wsgi",
+  "gunicorn",
+  "gateway",
+  "gateway-parallel",
+] as const;
 /** One of `SERVERS`. */
 type ServerName = typeof SERVERS[number];
 
@@ -567,6 +755,7 @@ const COLORS: Record<ServerName, string> = {
   mod_wsgi: "#9e9e9e",
   gunicorn: "#5b8def",
   gateway: "#e8833a",
+  "gateway-parallel": "#c0392b",
 };
 
 /**
@@ -650,7 +839,7 @@ function renderChart(results: BenchResults): string {
     );
   });
   servers.forEach((server, j) => {
-    const x = left + j * 110;
+    const x = left + j * 130;
     out.push(
       `<rect x="${x}" y="${height - 24}" width="12" height="12" fill="${
         COLORS[server]
@@ -702,7 +891,8 @@ async function startServer(
         readyPath: app.readyPath,
       });
     case "gateway":
-      return await startGateway(app, port, processes);
+    case "gateway-parallel":
+      return await startGateway(name, app, port, processes);
   }
 }
 
@@ -767,7 +957,7 @@ async function main(): Promise<void> {
         SCENARIOS.map((s) => s.id).join(", ")
       }
   --servers a,b         among: ${SERVERS.join(", ")}
-  --gateway NAME        how the gateway starts: ${
+  --gateway NAME        how the gateway row starts: ${
         Object.keys(GATEWAY_COMMANDS).join(", ")
       } (default bench)
   --out DIR             where results.json, results.md and chart.svg go (default bench/results)
@@ -896,7 +1086,7 @@ async function main(): Promise<void> {
           return !reason;
         });
         if (wanted.length === 0) continue;
-        if (pathError && name !== "gateway") {
+        if (pathError && !(name in GATEWAY_SERVERS)) {
           for (const s of wanted) fail(s, name, "failed", pathError);
           continue;
         }
@@ -926,6 +1116,7 @@ async function main(): Promise<void> {
             `; Apache ${v.apache}, mod_wsgi ${v.modWsgi} (Debian), Python ${v.python}`,
           gunicorn: `; gunicorn ${v.gunicorn} (Debian), Python ${v.python}`,
           gateway: "",
+          "gateway-parallel": "",
         }[name];
         running.push({
           name,
