@@ -70,15 +70,46 @@ interface Member {
   reads?: string[];
   /** Set when the worker must go once its request is done, and why. */
   condemned?: string;
+  /** Requests handed to the worker and not finished: more than 1 when pipelined. */
+  pending: number;
+  /**
+   * The pipelined requests' turns, in order: "start" when the one before
+   * finished, "steal" when an idle worker should take it instead.
+   */
+  turns: ((how: Turn) => void)[];
+  /** Pipelined requests taken back that the worker has not skipped yet. */
+  dropping: number;
+}
+
+/** How a pipelined request's wait ends. */
+type Turn = "start" | "steal";
+
+/** A worker given to a request; `turn` settles when a pipelined one starts. */
+interface Lease {
+  member: Member;
+  turn?: Promise<Turn>;
+  /** When queueTimeout ends its wait (ms since the epoch). */
+  deadline: number;
 }
 
 interface Waiter {
-  resolve: (member: Member) => void;
+  resolve: (lease: Lease) => void;
   reject: (error: SlotFailure) => void;
   timer?: ReturnType<typeof setTimeout>;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
+  /** False for a request whose body streams: it waits for an idle worker. */
+  pipelinable: boolean;
 }
+
+/**
+ * Requests a worker holds at most: the running one and those pipelined
+ * behind it (see #pipelineTarget).
+ */
+const PIPELINE_DEPTH = 4;
+
+/** How often a request that never started is tried on another worker. */
+const MAX_RETRIES = 3;
 
 const MAX_BACKOFF_MS = 30_000;
 
@@ -183,6 +214,7 @@ export class ProcessGroup {
   #restartTimer?: ReturnType<typeof setTimeout>;
   #restartAt = 0;
   #fillScheduled = false;
+  #filling = false;
   #counters = {
     requests: 0,
     starts: 0,
@@ -239,22 +271,39 @@ export class ProcessGroup {
     if (this.#stopping || this.#mounts.length === 0) return;
     // While backing off after crashes, only the restart timer starts workers.
     if (this.#restartTimer !== undefined) return;
-    const wanted = Math.max(1, this.config.processes);
+    // Creating the first Web Worker of the process can run queued
+    // microtasks (Deno loads the Worker code lazily), and one of them may
+    // be another #fill: that one leaves the starting to this one.
+    if (this.#filling) return;
+    this.#filling = true;
+    try {
+      const wanted = Math.max(1, this.config.processes);
+      while (this.#live() < this.#target(wanted)) this.#start();
+    } finally {
+      this.#filling = false;
+    }
+  }
+
+  #live(): number {
     let current = 0;
     for (const member of this.#members) {
       if (member.state !== "retiring") current++;
     }
-    // With an inactivity timeout, workers start on demand, not eagerly:
-    // one, and then one more for each request that waits.
-    let target = wanted;
-    if (this.config.inactivityTimeout > 0) {
-      let busy = 0;
-      for (const member of this.#members) {
-        if (member.state === "busy") busy++;
-      }
-      target = Math.min(wanted, busy + Math.max(1, this.#queue.length));
+    return current;
+  }
+
+  /**
+   * How many workers should be up. With an inactivity timeout, workers
+   * start on demand, not eagerly: one, and one more for each request that
+   * waits.
+   */
+  #target(wanted: number): number {
+    if (this.config.inactivityTimeout === 0) return wanted;
+    let busy = 0;
+    for (const member of this.#members) {
+      if (member.state === "busy") busy++;
     }
-    for (; current < target; current++) this.#start();
+    return Math.min(wanted, busy + Math.max(1, this.#queue.length));
   }
 
   #start(): void {
@@ -282,10 +331,17 @@ export class ProcessGroup {
       failing: new Set(),
       startedAt: Date.now(),
       reads,
+      pending: 0,
+      turns: [],
+      dropping: 0,
     };
     this.#members.add(member);
     slot.onExit = (reason) => this.#crashed(member, reason);
     slot.onLoad = (mountId, ok) => this.#loaded(member, mountId, ok);
+    slot.onDropped = () => {
+      member.dropping--;
+      this.#release(member);
+    };
     slot.onStuck = (cpu) => {
       this.#counters.stuck++;
       log(
@@ -425,13 +481,68 @@ export class ProcessGroup {
 
   #forget(member: Member): void {
     this.#members.delete(member);
+    // Pipelined requests go on, to find their worker gone and retry.
+    for (const turn of member.turns.splice(0)) turn("start");
     clearTimeout(member.idleTimer);
     clearTimeout(member.failingTimer);
   }
 
-  /** Hands a free member to the first waiter, or marks it idle. */
+  /** Requests handed to busy workers ahead of time, not started yet. */
+  #pipelined(): number {
+    let count = 0;
+    for (const member of this.#members) {
+      count += Math.max(0, member.pending - 1 - member.dropping);
+    }
+    return count;
+  }
+
+  /**
+   * A busy worker that can take one more request behind the running one,
+   * so that it goes straight on to it: a worker that falls asleep between
+   * requests costs a thread wake-up per request, which is most of the
+   * main thread's work for a small request. One at most per worker, and
+   * never for a worker about to go.
+   */
+  #pipelineTarget(): Member | undefined {
+    if (this.embedded || this.#pipelined() >= this.config.queueLimit) {
+      return undefined;
+    }
+    const max = this.config.maximumRequests;
+    let best: Member | undefined;
+    for (const member of this.#members) {
+      if (
+        member.state === "busy" && member.pending < PIPELINE_DEPTH &&
+        member.dropping === 0 && member.generation === this.#generation &&
+        member.condemned === undefined &&
+        (max === 0 || member.served + member.pending - 1 < max) &&
+        (!best || member.pending < best.pending)
+      ) best = member;
+    }
+    return best;
+  }
+
+  #pipeline(member: Member, deadline: number): Lease {
+    member.pending++;
+    const turn = new Promise<Turn>((resolve) => member.turns.push(resolve));
+    return { member, turn, deadline };
+  }
+
+  /** A request on `member` is over: hands the worker on, or marks it idle. */
   #release(member: Member): void {
     if (!this.#members.has(member)) return;
+    member.pending = Math.max(0, member.pending - 1);
+    if (member.pending > 0) {
+      // The next pipelined request runs now; keep the worker fed.
+      member.turns.shift()?.("start");
+      while (
+        this.#queue[0]?.pipelinable && this.#pipelineTarget() === member
+      ) {
+        const waiter = this.#queue.shift()!;
+        clearTimeout(waiter.timer);
+        waiter.resolve(this.#pipeline(member, waiter.deadline));
+      }
+      return;
+    }
     if (member.condemned !== undefined) {
       this.#forget(member);
       member.slot.terminate();
@@ -450,10 +561,12 @@ export class ProcessGroup {
     if (waiter) {
       clearTimeout(waiter.timer);
       member.state = "busy";
-      waiter.resolve(member);
+      member.pending = 1;
+      waiter.resolve({ member, deadline: waiter.deadline });
       return;
     }
     member.state = "idle";
+    this.#steal();
     const idle = this.config.inactivityTimeout * 1000;
     if (idle > 0) {
       member.idleTimer = setTimeout(() => {
@@ -476,22 +589,27 @@ export class ProcessGroup {
     this.#fill();
   }
 
-  #acquire(): Promise<Member> {
+  #acquire(pipelinable: boolean): Promise<Lease> {
+    const wait = this.config.queueTimeout * 1000;
+    const deadline = wait > 0 ? Date.now() + wait : Infinity;
     for (const member of this.#members) {
       if (member.state === "idle") {
         clearTimeout(member.idleTimer);
         member.state = "busy";
-        return Promise.resolve(member);
+        member.pending = 1;
+        return Promise.resolve({ member, deadline });
       }
     }
-    if (this.#queue.length >= this.config.queueLimit) {
+    if (pipelinable && this.#queue.length === 0) {
+      const member = this.#pipelineTarget();
+      if (member) return Promise.resolve(this.#pipeline(member, deadline));
+    }
+    if (this.#queue.length + this.#pipelined() >= this.config.queueLimit) {
       this.#counters.rejected++;
       return Promise.reject(
         new SlotFailure(503, `queue full (${this.config.queueLimit})`),
       );
     }
-    const wait = this.config.queueTimeout * 1000;
-    const deadline = wait > 0 ? Date.now() + wait : Infinity;
     if (
       this.#restartTimer !== undefined && !this.#serving() &&
       deadline < this.#restartAt
@@ -500,7 +618,7 @@ export class ProcessGroup {
       return Promise.reject(this.#backingOff());
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, deadline };
+      const waiter: Waiter = { resolve, reject, deadline, pipelinable };
       if (wait > 0) {
         waiter.timer = setTimeout(() => {
           const index = this.#queue.indexOf(waiter);
@@ -512,6 +630,65 @@ export class ProcessGroup {
       this.#queue.push(waiter);
       this.#fill();
     });
+  }
+
+  /**
+   * A worker fell idle while another holds pipelined requests (behind a
+   * slow one, maybe): the last of those moves to the idle worker.
+   */
+  #steal(): void {
+    let busiest: Member | undefined;
+    for (const member of this.#members) {
+      // Several may be taken back from one worker: each request has its
+      // own fate word (see claimPipelined).
+      if (member.turns.length > 0) {
+        if (!busiest || member.turns.length > busiest.turns.length) {
+          busiest = member;
+        }
+      }
+    }
+    busiest?.turns.pop()!("steal");
+  }
+
+  /**
+   * Waits until a pipelined request starts. Resolves "start" then, or
+   * "gone" when the worker gave it back: its queueTimeout ended
+   * (answered 503), or it was stolen by an idle worker (to run there).
+   */
+  async #awaitTurn(
+    lease: Lease,
+    slot: Slot,
+    id: number,
+  ): Promise<"start" | "timeout" | "moved"> {
+    if (!lease.turn) return "start";
+    const left = lease.deadline - Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const how = left === Infinity ? await lease.turn : await Promise.race([
+      lease.turn,
+      new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), Math.max(0, left));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (how === "start") return "start";
+    const { member } = lease;
+    const index = member.turns.length;
+    if (await slot.cancel(id)) {
+      // It still counts as the worker's until the worker has skipped it.
+      member.dropping++;
+      if (how === "late") {
+        this.#counters.queueTimeouts++;
+        return "timeout";
+      }
+      return "moved";
+    }
+    if (how === "steal") {
+      // Too late: it started. Its turn is taken; keep the order of the rest.
+      member.turns.splice(Math.min(index, member.turns.length), 0, () => {});
+      return "start";
+    }
+    await lease.turn;
+    return "start";
   }
 
   /** Runs one request on a free slot and returns its streaming response. */
@@ -533,24 +710,62 @@ export class ProcessGroup {
     } catch {
       return errorResponse(400, "Bad Request");
     }
-    let member: Member;
-    try {
-      member = await this.#acquire();
-    } catch (error) {
-      log("warn", `request rejected: ${(error as Error).message}`, {
+    for (let attempt = 0;; attempt++) {
+      let lease: Lease;
+      try {
+        lease = await this.#acquire(requestBody.kind !== "stream");
+      } catch (error) {
+        log("warn", `request rejected: ${(error as Error).message}`, {
+          group: this.config.name,
+          mount: spec.prefix,
+        });
+        const retryAfter = this.#restartTimer !== undefined
+          ? Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000))
+          : OVERLOAD_RETRY_AFTER;
+        return errorResponse(503, "Service Unavailable", {
+          "retry-after": String(retryAfter),
+        });
+      }
+      const response = await this.#run(lease, spec, method, cgi, requestBody);
+      if (response || attempt + 1 >= MAX_RETRIES) {
+        return response ?? errorResponse(502, "Bad Gateway");
+      }
+    }
+  }
+
+  /**
+   * Runs a request on the worker of `lease`. Resolves undefined when the
+   * request never started because the worker went: the caller tries again.
+   */
+  async #run(
+    lease: Lease,
+    spec: MountSpec,
+    method: string,
+    cgi: string,
+    requestBody: RequestBody,
+  ): Promise<Response | undefined> {
+    const { member } = lease;
+    member.served++;
+    const slot = member.slot;
+    const request = slot.start(
+      spec,
+      cgi,
+      requestBody,
+      lease.turn !== undefined,
+    );
+    request.head.catch(() => {});
+    const turn = await this.#awaitTurn(lease, slot, request.id);
+    if (turn === "moved") return undefined;
+    if (turn === "timeout") {
+      log("warn", "request rejected: queue timeout", {
         group: this.config.name,
         mount: spec.prefix,
       });
-      const retryAfter = this.#restartTimer !== undefined
-        ? Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000))
-        : OVERLOAD_RETRY_AFTER;
       return errorResponse(503, "Service Unavailable", {
-        "retry-after": String(retryAfter),
+        "retry-after": String(OVERLOAD_RETRY_AFTER),
       });
     }
     this.#counters.requests++;
-    member.served++;
-    const slot = member.slot;
     let finished = false;
     let timedOut = false;
     const done = () => {
@@ -583,15 +798,15 @@ export class ProcessGroup {
       : undefined;
     try {
       const head = await Promise.race([
-        slot.begin(spec, cgi, requestBody),
+        request.head,
         new Promise<never>((_, reject) => {
           onTimeout = () => reject(new SlotFailure(504, "request timeout"));
         }),
       ]);
       onTimeout = undefined;
       return buildResponse(head, {
-        next: () => slot.next(),
-        cancel: () => slot.close(),
+        next: () => slot.next(request.id),
+        cancel: () => slot.close(request.id),
       }, {
         method,
         mount: spec.prefix,
@@ -601,6 +816,10 @@ export class ProcessGroup {
     } catch (error) {
       done();
       if (error instanceof SlotFailure) {
+        if (error.retry) {
+          this.#counters.requests--;
+          return undefined;
+        }
         const reason = error.status === 504
           ? "Gateway Timeout"
           : error.status === 502
@@ -709,7 +928,7 @@ export class ProcessGroup {
         : "workers",
       processes: this.config.processes,
       workers,
-      queueLength: this.#queue.length,
+      queueLength: this.#queue.length + this.#pipelined(),
       ...this.#counters,
       ...(rss === undefined ? {} : { rss }),
     };

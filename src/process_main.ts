@@ -11,9 +11,16 @@
  */
 
 import { encodeFrame, readFrames } from "./frames.ts";
-import type { FromWorker, ToWorker } from "./workers.ts";
+import {
+  cancelPipelined,
+  claimPipelined,
+  createFlags,
+  type FromWorker,
+  type ToWorker,
+} from "./workers.ts";
 
-const interrupt = new SharedArrayBuffer(4);
+/** The interrupt flag, then the fates of pipelined requests. */
+const interrupt = createFlags();
 const worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
   type: "module",
   name: "wsgi-process",
@@ -56,7 +63,18 @@ for await (const frame of readFrames(Deno.stdin.readable)) {
     Atomics.notify(flag, 0);
     continue;
   }
+  if (message.t === "cancel") {
+    send({
+      t: "cancelled",
+      id: message.id,
+      ok: cancelPipelined(interrupt, message.id),
+    });
+    continue;
+  }
   if (message.t === "init") message.interrupt = interrupt;
+  if (message.t === "begin" && message.pipelined) {
+    claimPipelined(interrupt, message.id);
+  }
   worker.postMessage(message);
 }
 // stdin ended: the server stopped or died. Exiting also ends a Web Worker

@@ -12,7 +12,7 @@ import {
   type BodySource,
   InterpreterHost,
 } from "./interpreters.ts";
-import type { FromWorker, ToWorker } from "./workers.ts";
+import { type FromWorker, startPipelined, type ToWorker } from "./workers.ts";
 import type { MountSpec } from "./config.ts";
 
 // Pyodide turns a host file error into an OSError only when the error has
@@ -26,9 +26,15 @@ if (!("code" in Deno.errors.NotCapable.prototype)) {
 }
 
 let host: InterpreterHost | undefined;
+/** Shared with the server: the interrupt flag, and pipelined requests' fate. */
+let flags: SharedArrayBuffer | undefined;
 const mounts = new Map<string, MountSpec>();
 let bodyWaiter: ((chunk: Uint8Array | undefined) => void) | undefined;
-let currentId = -1;
+type BeginMessage = Extract<ToWorker, { t: "begin" }>;
+/** The request running now, if any; Python runs one at a time. */
+let running: number | undefined;
+/** Requests handed over while another ran (pipelining), in order. */
+const waiting: BeginMessage[] = [];
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
@@ -67,6 +73,72 @@ function ownBuffer(chunk: Uint8Array | undefined): Transferable[] {
     : [];
 }
 
+/** Takes a request that has not started out of the queue. */
+function drop(id: number): boolean {
+  const index = waiting.findIndex((message) => message.id === id);
+  if (index < 0) return false;
+  waiting.splice(index, 1);
+  return true;
+}
+
+/** The running request is over: the next one waiting starts. */
+function finished(id: number): void {
+  if (id !== running) return;
+  running = undefined;
+  runNext();
+}
+
+function runNext(): void {
+  let message = waiting.shift();
+  // The server took back a request that waited too long here.
+  while (message?.pipelined && !startPipelined(flags!, message.id)) {
+    post({ t: "skipped", id: message.id });
+    message = waiting.shift();
+  }
+  if (!message) return;
+  running = message.id;
+  begin(message).catch((error) => {
+    post({
+      t: "log",
+      level: "error",
+      message: `worker error: ${error?.stack ?? error}`,
+    });
+  });
+}
+
+async function begin(message: BeginMessage): Promise<void> {
+  const spec = mounts.get(message.mountId)!;
+  let body: BodySource;
+  if (message.body === "stream") {
+    const id = message.id;
+    body = {
+      kind: "stream",
+      read: () =>
+        new Promise((resolve) => {
+          bodyWaiter = resolve;
+          post({ t: "pull", id });
+        }),
+    };
+  } else if (message.body) {
+    body = { kind: "bytes", data: message.body };
+  } else {
+    body = { kind: "none" };
+  }
+  try {
+    const head = await host!.begin(spec, message.cgi, body);
+    post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
+    if (head.done) finished(message.id);
+  } catch (error) {
+    if (fatal(error)) return;
+    post({
+      t: "failed",
+      id: message.id,
+      loading: error instanceof ApplicationError && error.loading,
+    });
+    finished(message.id);
+  }
+}
+
 async function handle(message: ToWorker): Promise<void> {
   switch (message.t) {
     case "init": {
@@ -75,7 +147,8 @@ async function handle(message: ToWorker): Promise<void> {
         message.settings,
         (level, text, mount) => post({ t: "log", level, message: text, mount }),
       );
-      host.setInterruptBuffer(new Int32Array(message.interrupt));
+      flags = message.interrupt;
+      host.setInterruptBuffer(new Int32Array(message.interrupt, 0, 1));
       for (const spec of message.mounts) mounts.set(spec.id, spec);
       // Failures are logged by the host and answered per request with 500;
       // the pool learns which mounts failed, for startupTimeout.
@@ -104,56 +177,39 @@ async function handle(message: ToWorker): Promise<void> {
         },
       );
       return;
-    case "begin": {
-      currentId = message.id;
-      const spec = mounts.get(message.mountId)!;
-      let body: BodySource;
-      if (message.body === "stream") {
-        const id = message.id;
-        body = {
-          kind: "stream",
-          read: () =>
-            new Promise((resolve) => {
-              bodyWaiter = resolve;
-              post({ t: "pull", id });
-            }),
-        };
-      } else if (message.body) {
-        body = { kind: "bytes", data: message.body };
-      } else {
-        body = { kind: "none" };
-      }
-      try {
-        const head = await host!.begin(spec, message.cgi, body);
-        post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
-      } catch (error) {
-        if (fatal(error)) return;
-        post({
-          t: "failed",
-          id: message.id,
-          loading: error instanceof ApplicationError && error.loading,
-        });
-      }
+    case "begin":
+      waiting.push(message);
+      if (running === undefined) runNext();
       return;
-    }
     case "body": {
       const waiter = bodyWaiter;
       bodyWaiter = undefined;
-      if (message.id === currentId) waiter?.(message.chunk);
+      if (message.id === running) waiter?.(message.chunk);
       return;
     }
     case "next": {
+      if (message.id !== running) {
+        post({ t: "chunk", id: message.id, done: true });
+        return;
+      }
       try {
         const { chunk, done } = await host!.next();
         post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
+        if (done) finished(message.id);
       } catch (error) {
         if (fatal(error)) return;
         post({ t: "failed", id: message.id, loading: false });
+        finished(message.id);
       }
       return;
     }
     case "close":
-      if (message.id === currentId) host?.close();
+      if (message.id === running) {
+        host?.close();
+        finished(message.id);
+      } else {
+        drop(message.id);
+      }
       return;
   }
 }

@@ -32,10 +32,13 @@ export type ToWorker =
     mountId: string;
     cgi: string;
     body: Uint8Array | "stream" | null;
+    /** Sent ahead, behind a running request: main may still take it back. */
+    pipelined?: boolean;
   }
   | { t: "body"; id: number; chunk?: Uint8Array }
   | { t: "next"; id: number }
   | { t: "close"; id: number }
+  | { t: "cancel"; id: number }
   | { t: "interrupt" };
 
 /** Messages from a worker to the pool. */
@@ -48,6 +51,8 @@ export type FromWorker =
   | { t: "chunk"; id: number; chunk?: Uint8Array; done: boolean }
   | { t: "pull"; id: number }
   | { t: "failed"; id: number; loading: boolean }
+  | { t: "cancelled"; id: number; ok: boolean }
+  | { t: "skipped"; id: number }
   | { t: "fatal"; reason: string }
   | { t: "exit"; reason: string };
 
@@ -109,11 +114,22 @@ export async function readBodyBatch(
 export class SlotFailure extends Error {
   /** The HTTP status that tells the client best what happened. */
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** True when the request never started: another slot may run it. */
+  readonly retry: boolean;
+  constructor(status: number, message: string, retry = false) {
     super(message);
     this.name = "SlotFailure";
     this.status = status;
+    this.retry = retry;
   }
+}
+
+/** A request handed to a slot: its id, and its head once it has one. */
+export interface SlotRequest {
+  /** Names the request in next(), close() and cancel(). */
+  readonly id: number;
+  /** The response head; rejects with SlotFailure. */
+  readonly head: Promise<ResponseHead>;
 }
 
 /** A place that runs one request at a time. */
@@ -134,16 +150,30 @@ export interface Slot {
   onLoad?: (mountId: string, ok: boolean) => void;
   /** Loads one more mount's script. */
   load(spec: MountSpec): void;
-  /** Runs a request to its first chunk; rejects with SlotFailure. */
-  begin(
+  /**
+   * Hands a request over. A worker runs its requests one at a time, in
+   * order: one handed over while another runs waits inside the worker
+   * (pipelining), so the worker goes straight on to it, without sleeping.
+   */
+  start(
     spec: MountSpec,
     cgi: string,
     body: RequestBody,
-  ): Promise<ResponseHead>;
-  /** The next chunk of the running request. */
-  next(): Promise<{ chunk?: Uint8Array; done: boolean }>;
-  /** Closes the running request's iterable. */
-  close(): void;
+    pipelined?: boolean,
+  ): SlotRequest;
+  /** The next chunk of a started request. */
+  next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }>;
+  /** Closes a request's iterable, or drops it if it has not started. */
+  close(id: number): void;
+  /**
+   * Takes back a pipelined request that has not started; resolves false
+   * when it already has (it then runs to its end as usual). Works while
+   * Python runs: the worker's thread is not asked, it finds out when it
+   * gets to the request, skips it, and says so through onDropped.
+   */
+  cancel(id: number): Promise<boolean>;
+  /** A cancelled request was skipped: the worker is on to the next. */
+  onDropped?: (id: number) => void;
   /** Raises KeyboardInterrupt in running Python, where the slot can. */
   interrupt(): void;
   /** Stops the slot for good. */
@@ -152,9 +182,50 @@ export interface Slot {
   rss?(): number | undefined;
 }
 
+/**
+ * The fate of a pipelined request is one shared word, so that the server
+ * can take the request back while Python keeps the worker's thread busy
+ * (a word per request, FATE_WORDS at most in a worker): `id + 1` while it waits, `-(id + 1)` once taken back; the worker swaps
+ * `id + 1` for 0 when it starts it. Whoever swaps first decides.
+ */
+export function claimPipelined(flags: SharedArrayBuffer, id: number): void {
+  Atomics.store(new Int32Array(flags), fateIndex(id), id + 1);
+}
+
+/** Words after the interrupt flag, one per request a worker may hold. */
+export const FATE_WORDS = 8;
+
+/** The flags buffer: the interrupt flag, then the fate words. */
+export function createFlags(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * (1 + FATE_WORDS));
+}
+
+function fateIndex(id: number): number {
+  return 1 + id % FATE_WORDS;
+}
+
+/** Takes back a pipelined request; false when the worker started it. */
+export function cancelPipelined(flags: SharedArrayBuffer, id: number): boolean {
+  const word = new Int32Array(flags);
+  const index = fateIndex(id);
+  return Atomics.compareExchange(word, index, id + 1, -(id + 1)) === id + 1;
+}
+
+/** The worker's side: true when it may start the request, false to skip it. */
+export function startPipelined(flags: SharedArrayBuffer, id: number): boolean {
+  const word = new Int32Array(flags);
+  const index = fateIndex(id);
+  const fate = Atomics.compareExchange(word, index, id + 1, 0);
+  if (fate !== -(id + 1)) return true;
+  Atomics.store(word, index, 0);
+  return false;
+}
+
 /** How a WorkerSlot reaches its worker: a thread or a child process. */
 interface Channel {
   send(message: ToWorker, transfer: Transferable[]): void;
+  /** Takes back a pipelined request that has not started. */
+  cancel(id: number): Promise<boolean>;
   interrupt(): void;
   /** Stops the worker; no more events after this. */
   kill(): void;
@@ -188,7 +259,8 @@ class ThreadChannel implements Channel {
   onexit?: (reason: string) => void;
   onStuck?: (cpuMsPerSecond: number) => void;
   readonly #worker: Worker;
-  readonly #flag = new SharedArrayBuffer(4);
+  /** The interrupt flag, then the fates of pipelined requests. */
+  readonly #flag = createFlags();
   #tid?: number;
   #busy = false;
 
@@ -212,8 +284,15 @@ class ThreadChannel implements Channel {
 
   send(message: ToWorker, transfer: Transferable[]): void {
     if (message.t === "init") message.interrupt = this.#flag;
-    if (message.t === "begin") this.#busy = true;
+    if (message.t === "begin") {
+      this.#busy = true;
+      if (message.pipelined) claimPipelined(this.#flag, message.id);
+    }
     this.#worker.postMessage(message, transfer);
+  }
+
+  cancel(id: number): Promise<boolean> {
+    return Promise.resolve(cancelPipelined(this.#flag, id));
   }
 
   /** Marks the end of a request, so kill() knows whether to watch. */
@@ -267,6 +346,7 @@ class ProcessChannel implements Channel {
   #writing: Promise<void> = Promise.resolve();
   #exitReason?: string;
   #killed = false;
+  readonly #cancels = new Map<number, (ok: boolean) => void>();
 
   constructor(group: string, permissions: string[]) {
     this.#child = new Deno.Command(Deno.execPath(), {
@@ -299,7 +379,10 @@ class ProcessChannel implements Channel {
       for await (const frame of readFrames(this.#child.stdout)) {
         const message = frame as FromWorker;
         if (message.t === "exit") this.#exitReason = message.reason;
-        else this.onmessage?.(message);
+        else if (message.t === "cancelled") {
+          this.#cancels.get(message.id)?.(message.ok);
+          this.#cancels.delete(message.id);
+        } else this.onmessage?.(message);
       }
     } catch {
       // The pipe broke: the exit status tells what happened.
@@ -340,9 +423,20 @@ class ProcessChannel implements Channel {
     this.send({ t: "interrupt" }, []);
   }
 
+  /** The child's main thread swaps the word; it answers with "cancelled". */
+  cancel(id: number): Promise<boolean> {
+    if (this.#killed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.#cancels.set(id, resolve);
+      this.send({ t: "cancel", id }, []);
+    });
+  }
+
   kill(): void {
     if (this.#killed) return;
     this.#killed = true;
+    for (const resolve of this.#cancels.values()) resolve(false);
+    this.#cancels.clear();
     this.onmessage = undefined;
     this.onexit = undefined;
     try {
@@ -382,15 +476,19 @@ export class WorkerSlot implements Slot {
   onExit?: (reason: string) => void;
   onStuck?: (cpuMsPerSecond: number) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
+  onDropped?: (id: number) => void;
   readonly #channel: ThreadChannel | ProcessChannel;
   readonly #group: string;
   #nextId = 0;
-  #id = -1;
-  #waiting?: {
+  /** Requests handed over and not finished, in order: the first runs. */
+  readonly #inFlight: number[] = [];
+  /** Who waits for each request's next reply. */
+  readonly #waiting = new Map<number, {
     resolve: (value: FromWorker) => void;
     reject: (error: Error) => void;
-  };
-  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  }>();
+  /** The request whose body streams, and its reader. */
+  #streaming?: { id: number; reader: ReadableStreamDefaultReader<Uint8Array> };
   #dead = false;
 
   constructor(
@@ -434,19 +532,27 @@ export class WorkerSlot implements Slot {
           });
           return;
         case "pull":
-          if (message.id === this.#id) this.#sendBodyChunk(message.id);
+          if (message.id === this.#streaming?.id) {
+            this.#sendBodyChunk(message.id);
+          }
           return;
         case "fatal":
         case "exit":
           this.#die(message.reason);
           failed(new Error(message.reason));
           return;
-        default:
-          if (message.id === this.#id && this.#waiting) {
-            const waiting = this.#waiting;
-            this.#waiting = undefined;
+        case "skipped":
+          this.#waiting.delete(message.id);
+          this.#finished(message.id);
+          this.onDropped?.(message.id);
+          return;
+        default: {
+          const waiting = this.#waiting.get(message.id);
+          if (waiting) {
+            this.#waiting.delete(message.id);
             waiting.resolve(message);
           }
+        }
       }
     };
     this.#channel.onexit = (reason) => {
@@ -465,18 +571,36 @@ export class WorkerSlot implements Slot {
     );
   }
 
+  /**
+   * Fails every request in flight: the running one with `status`, those
+   * that had not started yet with a retry, so that the pool runs them on
+   * another worker.
+   */
+  #failAll(status: number, reason: string): void {
+    const running = this.#inFlight[0];
+    for (const [id, waiting] of this.#waiting) {
+      waiting.reject(
+        id === running
+          ? new SlotFailure(status, reason)
+          : new SlotFailure(503, reason, true),
+      );
+    }
+    this.#waiting.clear();
+    this.#inFlight.length = 0;
+    this.#streaming = undefined;
+  }
+
   #die(reason: string): void {
     if (this.#dead) return;
     this.#dead = true;
     this.#channel.kill();
-    this.#waiting?.reject(new SlotFailure(502, reason));
-    this.#waiting = undefined;
+    this.#failAll(502, reason);
     this.onExit?.(reason);
   }
 
   async #sendBodyChunk(id: number): Promise<void> {
-    const chunk = await readBodyBatch(this.#reader!);
-    if (id === this.#id && !this.#dead) {
+    const chunk = await readBodyBatch(this.#streaming!.reader);
+    if (id === this.#streaming?.id && !this.#dead) {
       this.#channel.send(
         { t: "body", id, chunk } satisfies ToWorker,
         chunk && chunk.buffer instanceof ArrayBuffer &&
@@ -487,28 +611,40 @@ export class WorkerSlot implements Slot {
     }
   }
 
-  #ask(message: ToWorker): Promise<FromWorker> {
+  #ask(id: number, message: ToWorker): Promise<FromWorker> {
     if (this.#dead) {
       return Promise.reject(new SlotFailure(502, "the worker is gone"));
     }
     return new Promise((resolve, reject) => {
-      this.#waiting = { resolve, reject };
+      this.#waiting.set(id, { resolve, reject });
       this.#channel.send(message, []);
     });
+  }
+
+  /** The request is over: the next one in the worker runs now. */
+  #finished(id: number): void {
+    const index = this.#inFlight.indexOf(id);
+    if (index >= 0) this.#inFlight.splice(index, 1);
+    if (this.#streaming?.id === id) this.#streaming = undefined;
+    if (this.#inFlight.length === 0 && this.#channel instanceof ThreadChannel) {
+      this.#channel.idle();
+    }
   }
 
   load(spec: MountSpec): void {
     if (!this.#dead) this.#channel.send({ t: "load", spec }, []);
   }
 
-  async begin(
+  start(
     spec: MountSpec,
     cgi: string,
     body: RequestBody,
-  ): Promise<ResponseHead> {
-    const id = this.#id = this.#nextId++;
-    this.#reader = body.kind === "stream" ? body.reader : undefined;
-    const reply = await this.#ask({
+    pipelined = false,
+  ): SlotRequest {
+    const id = this.#nextId++;
+    if (body.kind === "stream") this.#streaming = { id, reader: body.reader };
+    if (!this.#dead) this.#inFlight.push(id);
+    const head = this.#ask(id, {
       t: "begin",
       id,
       mountId: spec.id,
@@ -518,35 +654,41 @@ export class WorkerSlot implements Slot {
         : body.kind === "bytes"
         ? body.data
         : null,
+      pipelined,
+    }).then((reply) => {
+      if (reply.t === "head") {
+        if (reply.head.done) this.#finished(id);
+        this.onLoad?.(spec.id, true);
+        return reply.head;
+      }
+      this.#finished(id);
+      if (reply.t === "failed" && reply.loading) this.onLoad?.(spec.id, false);
+      else this.onLoad?.(spec.id, true);
+      throw new SlotFailure(500, "the application failed; see the log");
     });
-    if (reply.t === "head") {
-      if (reply.head.done) this.#idle();
-      this.onLoad?.(spec.id, true);
-      return reply.head;
-    }
-    this.#idle();
-    if (reply.t === "failed" && reply.loading) this.onLoad?.(spec.id, false);
-    else this.onLoad?.(spec.id, true);
-    throw new SlotFailure(500, "the application failed; see the log");
+    return { id, head };
   }
 
-  async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
-    const reply = await this.#ask({ t: "next", id: this.#id });
+  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    const reply = await this.#ask(id, { t: "next", id });
     if (reply.t === "chunk") {
-      if (reply.done) this.#idle();
+      if (reply.done) this.#finished(id);
       return reply;
     }
-    this.#idle();
+    this.#finished(id);
     throw new SlotFailure(500, "the application failed mid-response");
   }
 
-  #idle(): void {
-    if (this.#channel instanceof ThreadChannel) this.#channel.idle();
+  close(id: number): void {
+    if (!this.#dead) this.#channel.send({ t: "close", id }, []);
+    this.#finished(id);
   }
 
-  close(): void {
-    if (!this.#dead) this.#channel.send({ t: "close", id: this.#id }, []);
-    this.#idle();
+  cancel(id: number): Promise<boolean> {
+    if (this.#dead || !this.#inFlight.includes(id)) {
+      return Promise.resolve(false);
+    }
+    return this.#channel.cancel(id);
   }
 
   interrupt(): void {
@@ -555,8 +697,7 @@ export class WorkerSlot implements Slot {
 
   terminate(): void {
     this.#dead = true;
-    this.#waiting?.reject(new SlotFailure(503, "the worker was stopped"));
-    this.#waiting = undefined;
+    this.#failAll(503, "the worker was stopped");
     this.#channel.kill();
   }
 
@@ -615,7 +756,12 @@ export class EmbeddedSlot implements Slot {
     this.#load(spec);
   }
 
-  async begin(
+  start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
+    // Never pipelined: Python runs on this thread, there is no "ahead".
+    return { id: 0, head: this.#begin(spec, cgi, body) };
+  }
+
+  async #begin(
     spec: MountSpec,
     cgi: string,
     body: RequestBody,
@@ -644,7 +790,7 @@ export class EmbeddedSlot implements Slot {
     }
   }
 
-  async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
+  async next(_id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
     // Python blocks this thread; one turn of the event loop first lets the
     // server write the chunks already produced.
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -661,8 +807,13 @@ export class EmbeddedSlot implements Slot {
     }
   }
 
-  close(): void {
+  close(_id: number): void {
     this.#host.close();
+  }
+
+  cancel(_id: number): Promise<boolean> {
+    // Requests are never handed to the embedded slot ahead of time.
+    return Promise.resolve(false);
   }
 
   interrupt(): void {
