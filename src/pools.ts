@@ -647,7 +647,7 @@ export class ProcessGroup {
         }
       }
     }
-    busiest?.turns.pop()!("steal");
+    busiest?.turns.pop()?.("steal");
   }
 
   /**
