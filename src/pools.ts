@@ -79,6 +79,8 @@ interface Member {
   turns: ((how: Turn) => void)[];
   /** Pipelined requests taken back that the worker has not skipped yet. */
   dropping: number;
+  /** When the running request started (ms since the epoch). */
+  since: number;
 }
 
 /** How a pipelined request's wait ends. */
@@ -107,6 +109,12 @@ interface Waiter {
  * behind it (see #pipelineTarget).
  */
 const PIPELINE_DEPTH = 4;
+
+/**
+ * How long a request must have run before those pipelined behind it move
+ * to a worker that falls idle.
+ */
+const STEAL_AFTER_MS = 50;
 
 /** How often a request that never started is tried on another worker. */
 const MAX_RETRIES = 3;
@@ -215,6 +223,7 @@ export class ProcessGroup {
   #restartAt = 0;
   #fillScheduled = false;
   #filling = false;
+  #stealTimer?: ReturnType<typeof setTimeout>;
   #counters = {
     requests: 0,
     starts: 0,
@@ -334,6 +343,7 @@ export class ProcessGroup {
       pending: 0,
       turns: [],
       dropping: 0,
+      since: 0,
     };
     this.#members.add(member);
     slot.onExit = (reason) => this.#crashed(member, reason);
@@ -534,6 +544,7 @@ export class ProcessGroup {
     if (member.pending > 0) {
       // The next pipelined request runs now; keep the worker fed.
       member.turns.shift()?.("start");
+      member.since = Date.now();
       while (
         this.#queue[0]?.pipelinable && this.#pipelineTarget() === member
       ) {
@@ -562,6 +573,7 @@ export class ProcessGroup {
       clearTimeout(waiter.timer);
       member.state = "busy";
       member.pending = 1;
+      member.since = Date.now();
       waiter.resolve({ member, deadline: waiter.deadline });
       return;
     }
@@ -597,6 +609,7 @@ export class ProcessGroup {
         clearTimeout(member.idleTimer);
         member.state = "busy";
         member.pending = 1;
+        member.since = Date.now();
         return Promise.resolve({ member, deadline });
       }
     }
@@ -637,17 +650,30 @@ export class ProcessGroup {
    * slow one, maybe): the last of those moves to the idle worker.
    */
   #steal(): void {
+    clearTimeout(this.#stealTimer);
+    this.#stealTimer = undefined;
+    if (![...this.#members].some((member) => member.state === "idle")) return;
+    const now = Date.now();
     let busiest: Member | undefined;
+    let soonest = Infinity;
     for (const member of this.#members) {
       // Several may be taken back from one worker: each request has its
       // own fate word (see claimPipelined).
-      if (member.turns.length > 0) {
-        if (!busiest || member.turns.length > busiest.turns.length) {
-          busiest = member;
-        }
+      if (member.turns.length === 0) continue;
+      // Under a burst of quick requests workers fall idle for a moment
+      // all the time: only requests behind one that runs long move.
+      const due = member.since + STEAL_AFTER_MS;
+      if (due > now) {
+        soonest = Math.min(soonest, due);
+      } else if (!busiest || member.turns.length > busiest.turns.length) {
+        busiest = member;
       }
     }
-    busiest?.turns.pop()?.("steal");
+    if (busiest) {
+      busiest.turns.pop()?.("steal");
+    } else if (soonest < Infinity) {
+      this.#stealTimer = setTimeout(() => this.#steal(), soonest - now);
+    }
   }
 
   /**
@@ -888,6 +914,7 @@ export class ProcessGroup {
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;
+    clearTimeout(this.#stealTimer);
     clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
     for (const waiter of this.#queue.splice(0)) {
