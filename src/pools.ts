@@ -321,7 +321,9 @@ export class ProcessGroup {
     let slot: Slot;
     let reads: string[] | undefined;
     if (this.embedded) {
-      slot = new EmbeddedSlot(settings, [...this.#mounts]);
+      slot = new EmbeddedSlot(settings, [...this.#mounts], {
+        requestTimeout: this.config.requestTimeout,
+      });
     } else if (this.config.isolation === "process") {
       const permissions = processPermissions(this.config, this.#mounts);
       reads = permissions.reads;
@@ -842,6 +844,15 @@ export class ProcessGroup {
     } catch (error) {
       done();
       if (error instanceof SlotFailure) {
+        if (error.status === 504 && !timedOut) {
+          // Embedded mode: the watchdog interrupted Python on this thread.
+          this.#counters.timeouts++;
+          log(
+            "error",
+            `request exceeded requestTimeout (${this.config.requestTimeout} s); Python was interrupted`,
+            { group: this.config.name, mount: spec.prefix },
+          );
+        }
         if (error.retry) {
           this.#counters.requests--;
           return undefined;

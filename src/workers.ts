@@ -16,6 +16,7 @@ import {
 import { InterpreterHost } from "./interpreters.ts";
 import { encodeFrame, readFrames } from "./frames.ts";
 import { log, type LogLevel } from "./logging.ts";
+import type { WatchdogSetup } from "./watchdog_main.ts";
 
 /** Messages from the pool to a worker. */
 export type ToWorker =
@@ -236,6 +237,7 @@ interface Channel {
 
 const WORKER_URL = new URL("./worker_main.ts", import.meta.url);
 const PROCESS_URL = new URL("./process_main.ts", import.meta.url);
+const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
 
 /** Where a Web Worker's thread shows in /proc (Linux). */
 function threadCpuMs(tid: number): number | undefined {
@@ -718,16 +720,66 @@ export class EmbeddedSlot implements Slot {
   onLoad?: (mountId: string, ok: boolean) => void;
   readonly #host: InterpreterHost;
   #dead = false;
+  /** Shared with the watchdog: see src/watchdog_main.ts. */
+  readonly #words?: Int32Array;
+  readonly #base = Date.now();
+  readonly #watchdog?: Worker;
 
-  constructor(settings: InterpreterSettings, mounts: MountSpec[]) {
+  /**
+   * With `requestTimeout` (seconds, 0 for none), a watchdog Web Worker
+   * interrupts Python that runs longer, as this isolate cannot.
+   */
+  constructor(
+    settings: InterpreterSettings,
+    mounts: MountSpec[],
+    options: { requestTimeout?: number } = {},
+  ) {
     this.#host = new InterpreterHost(
       settings,
       (level, message, mount) =>
         log(level, message, { mount, group: settings.group }),
     );
+    const timeout = options.requestTimeout ?? 0;
+    if (timeout > 0) {
+      const flags = new SharedArrayBuffer(12);
+      this.#words = new Int32Array(flags);
+      this.#host.setInterruptBuffer(new Int32Array(flags, 0, 1));
+      this.#watchdog = new Worker(WATCHDOG_URL, {
+        type: "module",
+        name: `wsgi-watchdog:${settings.group}`,
+      });
+      this.#watchdog.postMessage(
+        {
+          flags,
+          base: this.#base,
+          timeoutMs: timeout * 1000,
+        } satisfies WatchdogSetup,
+      );
+    }
     this.ready = Promise.all(mounts.map((spec) => this.#load(spec))).then(
       () => {},
     );
+  }
+
+  /** The request's clock starts (the watchdog watches it). */
+  #clockOn(): void {
+    if (!this.#words) return;
+    Atomics.store(this.#words, 2, 0);
+    Atomics.store(this.#words, 1, Date.now() - this.#base + 1);
+  }
+
+  /**
+   * The request is over. Returns true when the watchdog interrupted it;
+   * a flag it raised that Python did not get to see is cleared, so that
+   * it does not hit the next request.
+   */
+  #clockOff(): boolean {
+    if (!this.#words) return false;
+    Atomics.store(this.#words, 1, 0);
+    if (Atomics.load(this.#words, 2) === 0) return false;
+    Atomics.store(this.#words, 0, 0);
+    Atomics.store(this.#words, 2, 0);
+    return true;
   }
 
   #load(spec: MountSpec): Promise<void> {
@@ -774,14 +826,18 @@ export class EmbeddedSlot implements Slot {
     } else {
       source = body;
     }
+    this.#clockOn();
     try {
       const head = await this.#host.begin(spec, cgi, source);
+      if (head.done) this.#clockOff();
       this.onLoad?.(spec.id, true);
       return head;
     } catch (error) {
+      const interrupted = this.#clockOff();
       if (this.#fatal(error)) {
         throw new SlotFailure(502, "the Python interpreter failed");
       }
+      if (interrupted) throw new SlotFailure(504, "request timeout");
       if (error instanceof ApplicationError) {
         this.onLoad?.(spec.id, !error.loading);
         throw new SlotFailure(500, "the application failed; see the log");
@@ -795,11 +851,15 @@ export class EmbeddedSlot implements Slot {
     // server write the chunks already produced.
     await new Promise((resolve) => setTimeout(resolve, 0));
     try {
-      return await this.#host.next();
+      const result = await this.#host.next();
+      if (result.done) this.#clockOff();
+      return result;
     } catch (error) {
+      const interrupted = this.#clockOff();
       if (this.#fatal(error)) {
         throw new SlotFailure(502, "the Python interpreter failed");
       }
+      if (interrupted) throw new SlotFailure(504, "request timeout");
       if (error instanceof ApplicationError) {
         throw new SlotFailure(500, "the application failed mid-response");
       }
@@ -809,6 +869,7 @@ export class EmbeddedSlot implements Slot {
 
   close(_id: number): void {
     this.#host.close();
+    this.#clockOff();
   }
 
   cancel(_id: number): Promise<boolean> {
@@ -823,5 +884,7 @@ export class EmbeddedSlot implements Slot {
   terminate(): void {
     this.#dead = true;
     this.#host.close();
+    this.#clockOff();
+    this.#watchdog?.terminate();
   }
 }
