@@ -58,6 +58,7 @@ export interface GroupMetrics {
 interface Member {
   slot: Slot;
   state: "starting" | "idle" | "busy" | "retiring";
+  /** Requests handed to it so far (pipelined ones included). */
   served: number;
   idleTimer?: ReturnType<typeof setTimeout>;
   generation: number;
@@ -526,7 +527,7 @@ export class ProcessGroup {
         member.state === "busy" && member.pending < PIPELINE_DEPTH &&
         member.dropping === 0 && member.generation === this.#generation &&
         member.condemned === undefined &&
-        (max === 0 || member.served + member.pending - 1 < max) &&
+        (max === 0 || member.served < max) &&
         (!best || member.pending < best.pending)
       ) best = member;
     }
@@ -535,6 +536,7 @@ export class ProcessGroup {
 
   #pipeline(member: Member, deadline: number): Lease {
     member.pending++;
+    member.served++;
     const turn = new Promise<Turn>((resolve) => member.turns.push(resolve));
     return { member, turn, deadline };
   }
@@ -575,6 +577,7 @@ export class ProcessGroup {
       clearTimeout(waiter.timer);
       member.state = "busy";
       member.pending = 1;
+      member.served++;
       member.since = Date.now();
       waiter.resolve({ member, deadline: waiter.deadline });
       return;
@@ -611,6 +614,7 @@ export class ProcessGroup {
         clearTimeout(member.idleTimer);
         member.state = "busy";
         member.pending = 1;
+        member.served++;
         member.since = Date.now();
         return Promise.resolve({ member, deadline });
       }
@@ -773,7 +777,6 @@ export class ProcessGroup {
     requestBody: RequestBody,
   ): Promise<Response | undefined> {
     const { member } = lease;
-    member.served++;
     const slot = member.slot;
     const request = slot.start(
       spec,
