@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { runWrk } from "./flask/wrk.ts";
+import { runWrk } from "./wrk.ts";
 import { createRouter, defineGroup, mountWsgi, shutdown } from "../mod.ts";
 
 const { values } = parseArgs({
@@ -40,9 +40,13 @@ async function wrk(
   const result = await runWrk(url, {
     threads: 1,
     connections: Number(values.connections),
-    seconds: Number(values.duration),
+    durationSeconds: Number(values.duration),
   });
-  return { rps: result.requestsPerSecond, p50: result.p50, p99: result.p99 };
+  return {
+    rps: result.requestsPerSecond,
+    p50: `${result.latencyMs.p50.toFixed(2)}ms`,
+    p99: `${result.latencyMs.p99.toFixed(2)}ms`,
+  };
 }
 
 const script = new URL("../tests/apps/groups_app.wsgi", import.meta.url)

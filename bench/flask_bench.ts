@@ -24,13 +24,8 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import {
-  apacheVersion,
-  type ApacheWsgi,
-  modWsgiVersion,
-  startApacheWsgi,
-} from "./flask/apache.ts";
-import { runWrk, type WrkResult } from "./flask/wrk.ts";
+import { referenceVersions, startApacheWsgi } from "./reference.ts";
+import { runWrk, type WrkResult } from "./wrk.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -133,13 +128,13 @@ async function startApache(
   sitePackages: string,
 ): Promise<Server> {
   const port = nextPort++;
-  const apache: ApacheWsgi = await startApacheWsgi({
-    port,
+  const apache = await startApacheWsgi(port, {
     prefix: "/app",
     script: `${EXAMPLE}/app.wsgi`,
     processes,
     threads,
     pythonPath: [sitePackages],
+    readyPath: ENDPOINTS[0].path,
   });
   const base = `http://127.0.0.1:${port}`;
   await waitFor200(base + ENDPOINTS[0].path, 60);
@@ -191,12 +186,12 @@ for (const processes of values.processes.split(",").map(Number)) {
         for (const server of servers) {
           if (round === 0) {
             await runWrk(server.base + path, {
-              seconds: Number(values.warmup),
+              durationSeconds: Number(values.warmup),
               connections,
             });
           }
           const result = await runWrk(server.base + path, {
-            seconds,
+            durationSeconds: seconds,
             connections,
           });
           const key = `${server.name}|${name}`;
@@ -225,6 +220,7 @@ for (const processes of values.processes.split(",").map(Number)) {
   }
 }
 
+const versions = await referenceVersions();
 const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(
   /model name\s*:\s*(.*)/,
 )?.[1] ?? "unknown CPU";
@@ -236,7 +232,7 @@ console.log(
   }–${
     Math.max(...loads)
   } during the run; gateway: Deno ${Deno.version.deno}, Pyodide 314.0.7 (Python 3.14); ` +
-    `Apache ${await apacheVersion()} (event MPM), mod_wsgi ${await modWsgiVersion()}, ${cpython}. ` +
+    `Apache ${versions.apache} (event MPM), mod_wsgi ${versions.modWsgi}, ${cpython}. ` +
     `Same response bodies from every server: ${same ? "yes" : "NO"}.\n`,
 );
 console.log(
@@ -248,10 +244,17 @@ for (const { server, processes, endpoint, runs } of rows) {
   console.log(
     `| ${server} | ${processes} | ${endpoint} | ${
       Math.round(result.requestsPerSecond).toLocaleString("en")
-    } | ${
-      runs.map((r) => Math.round(r.requestsPerSecond)).join(", ")
-    } | ${result.p50} | ${result.p99} | ${
+    } | ${runs.map((r) => Math.round(r.requestsPerSecond)).join(", ")} | ${
+      result.latencyMs.p50.toFixed(2)
+    }ms | ${result.latencyMs.p99.toFixed(2)}ms | ${
       runs.reduce((n, r) => n + r.non2xx, 0)
-    } | ${runs.reduce((n, r) => n + r.socketErrors, 0)} |`,
+    } | ${
+      runs.reduce(
+        (n, r) =>
+          n + r.socketErrors.connect + r.socketErrors.read +
+          r.socketErrors.write + r.socketErrors.timeout,
+        0,
+      )
+    } |`,
   );
 }

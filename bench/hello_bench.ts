@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { runWrk } from "./flask/wrk.ts";
+import { runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -51,12 +51,16 @@ async function waitUntilServing(url: string, seconds: number): Promise<void> {
 }
 
 async function wrk(url: string): Promise<Omit<Result, "setup">> {
-  const { requestsPerSecond, p50, p99 } = await runWrk(url, {
+  const { requestsPerSecond, latencyMs } = await runWrk(url, {
     threads: 2,
     connections: Number(values.connections),
-    seconds: Number(values.duration),
+    durationSeconds: Number(values.duration),
   });
-  return { requestsPerSecond, p50, p99 };
+  return {
+    requestsPerSecond,
+    p50: `${latencyMs.p50.toFixed(2)}ms`,
+    p99: `${latencyMs.p99.toFixed(2)}ms`,
+  };
 }
 
 async function measure(
