@@ -24,7 +24,11 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { referenceVersions, startApacheWsgi } from "./reference.ts";
+import {
+  referenceVersions,
+  startApacheWsgi,
+  waitUntilAnswering,
+} from "./reference.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 
 const { values } = parseArgs({
@@ -63,21 +67,6 @@ interface Row {
   runs: WrkResult[];
 }
 
-async function waitFor200(url: string, limitSeconds: number): Promise<void> {
-  const deadline = Date.now() + limitSeconds * 1000;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url);
-      await response.body?.cancel();
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not answer 200 within ${limitSeconds} s`);
-}
-
 async function bodies(base: string): Promise<string[]> {
   return await Promise.all(
     ENDPOINTS.map(async ({ path }) => await (await fetch(base + path)).text()),
@@ -110,7 +99,11 @@ async function startGateway(processes: number): Promise<Server> {
     await child.status;
   };
   try {
-    await waitFor200(base + ENDPOINTS[0].path, 120);
+    await waitUntilAnswering(base + ENDPOINTS[0].path, {
+      timeoutSeconds: 120,
+      accept: (status) => status === 200,
+      exited: child.status,
+    });
   } catch (error) {
     await stop();
     throw error;
@@ -137,7 +130,6 @@ async function startApache(
     readyPath: ENDPOINTS[0].path,
   });
   const base = `http://127.0.0.1:${port}`;
-  await waitFor200(base + ENDPOINTS[0].path, 60);
   return {
     name: `Apache + mod_wsgi daemon, threads=${threads}`,
     base,

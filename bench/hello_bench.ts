@@ -13,6 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { waitUntilAnswering } from "./reference.ts";
 import { runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
@@ -33,21 +34,6 @@ interface Result {
   requestsPerSecond: number;
   p50: string;
   p99: string;
-}
-
-async function waitUntilServing(url: string, seconds: number): Promise<void> {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url);
-      await response.body?.cancel();
-      if (response.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not answer 200 within ${seconds} s`);
 }
 
 async function wrk(url: string): Promise<Omit<Result, "setup">> {
@@ -77,7 +63,7 @@ async function measure(
   }).spawn();
   try {
     const url = `http://127.0.0.1:${port}/myapp/`;
-    await waitUntilServing(url, 60);
+    await waitUntilAnswering(url, { accept: (status) => status === 200 });
     await wrk(url); // warm-up
     return { setup, ...(await wrk(url)) };
   } finally {
