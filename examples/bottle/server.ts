@@ -8,7 +8,6 @@
  */
 
 import { Hono } from "hono";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import {
   alias,
@@ -18,6 +17,7 @@ import {
   type WsgiMount,
 } from "../../mod.ts";
 import { ensurePythonPackages } from "../../tests/python_packages.ts";
+import { parseExampleFlags, serveExample } from "../serve_example.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
@@ -70,26 +70,14 @@ export function createBottleExample(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "8000" },
-      hostname: { type: "string", default: "127.0.0.1" },
-      processes: { type: "string", default: "1" },
-    },
-  });
+  const flags = parseExampleFlags();
   const sitePackages = await ensurePythonPackages();
   const { app, mount } = createBottleExample(sitePackages, {
-    processes: Number(values.processes),
+    processes: flags.processes,
     secret: Deno.env.get("BOTTLE_SECRET"),
   });
-  const server = Deno.serve({
-    hostname: values.hostname,
-    port: Number(values.port),
-    onListen: ({ hostname, port }) =>
-      console.log(`Listening on http://${hostname}:${port}/bottle/`),
-  }, app.fetch);
-  await mount.ready();
-  console.log("Bottle is ready");
-  await server.finished;
+  await serveExample(app.fetch, mount, flags, {
+    listening: (base) => `Listening on ${base}/bottle/`,
+    ready: () => "Bottle is ready",
+  });
 }

@@ -10,7 +10,6 @@
  */
 
 import { Hono } from "hono";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import {
   alias,
@@ -20,6 +19,7 @@ import {
   type WsgiMount,
 } from "../../mod.ts";
 import { ensurePythonPackages } from "../../tests/python_packages.ts";
+import { parseExampleFlags, serveExample } from "../serve_example.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
@@ -103,17 +103,9 @@ export function createDjangoExample(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "8000" },
-      hostname: { type: "string", default: "127.0.0.1" },
-      processes: { type: "string", default: "1" },
-      data: { type: "string" },
-    },
-  });
+  const flags = parseExampleFlags(["data"]);
   const sitePackages = await ensurePythonPackages();
-  const dataDir = values.data ??
+  const dataDir = flags.extra.data ??
     await Deno.makeTempDir({ prefix: "deno-wsgi-django-" });
   await Deno.mkdir(dataDir, { recursive: true });
   const username = Deno.env.get("DJANGO_SUPERUSER_USERNAME") ?? "admin";
@@ -121,25 +113,18 @@ if (import.meta.main) {
     crypto.randomUUID().slice(0, 13);
   const { app, mount } = createDjangoExample(sitePackages, {
     dataDir,
-    processes: Number(values.processes),
+    processes: flags.processes,
     superuser: { username, password },
     secretKey: Deno.env.get("DJANGO_SECRET_KEY"),
   });
-  const server = Deno.serve({
-    hostname: values.hostname,
-    port: Number(values.port),
-    onListen: ({ hostname, port }) =>
-      console.log(
-        `Listening on http://${hostname}:${port}/ : notes at /, admin at /admin/ ; database in ${dataDir}`,
-      ),
-  }, app.fetch);
-  await mount.ready();
-  console.log(
-    `Django is ready; admin login: ${username} / ${
-      Deno.env.get("DJANGO_SUPERUSER_PASSWORD")
-        ? "(DJANGO_SUPERUSER_PASSWORD)"
-        : password
-    }`,
-  );
-  await server.finished;
+  await serveExample(app.fetch, mount, flags, {
+    listening: (base) =>
+      `Listening on ${base}/ : notes at /, admin at /admin/ ; database in ${dataDir}`,
+    ready: () =>
+      `Django is ready; admin login: ${username} / ${
+        Deno.env.get("DJANGO_SUPERUSER_PASSWORD")
+          ? "(DJANGO_SUPERUSER_PASSWORD)"
+          : password
+      }`,
+  });
 }

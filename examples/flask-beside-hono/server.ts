@@ -9,7 +9,6 @@
  */
 
 import { Hono } from "hono";
-import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import {
   alias,
@@ -19,6 +18,7 @@ import {
   type WsgiMount,
 } from "../../mod.ts";
 import { ensurePythonPackages } from "../../tests/python_packages.ts";
+import { parseExampleFlags, serveExample } from "../serve_example.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
@@ -49,6 +49,7 @@ export interface FlaskExample {
  * @example
  * ```ts ignore
  * import { ensurePythonPackages } from "../../tests/python_packages.ts";
+import { parseExampleFlags, serveExample } from "../serve_example.ts";
  * const { app, mount } = createFlaskExample(await ensurePythonPackages());
  * Deno.serve(app.fetch);
  * await mount.ready();
@@ -79,28 +80,15 @@ export function createFlaskExample(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      port: { type: "string", default: "8000" },
-      hostname: { type: "string", default: "127.0.0.1" },
-      processes: { type: "string", default: "1" },
-    },
-  });
+  const flags = parseExampleFlags();
   const sitePackages = await ensurePythonPackages();
   const { app, mount } = createFlaskExample(sitePackages, {
-    processes: Number(values.processes),
+    processes: flags.processes,
     secretKey: Deno.env.get("FLASK_SECRET_KEY"),
   });
-  const server = Deno.serve({
-    hostname: values.hostname,
-    port: Number(values.port),
-    onListen: ({ hostname, port }) =>
-      console.log(
-        `Listening on http://${hostname}:${port}/ : Flask at /app/, TypeScript at /api/ping`,
-      ),
-  }, app.fetch);
-  await mount.ready();
-  console.log("Flask is ready");
-  await server.finished;
+  await serveExample(app.fetch, mount, flags, {
+    listening: (base) =>
+      `Listening on ${base}/ : Flask at /app/, TypeScript at /api/ping`,
+    ready: () => "Flask is ready",
+  });
 }
