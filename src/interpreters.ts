@@ -78,7 +78,7 @@ export class ApplicationError extends Error {
  * `_pack_head`): `<length>:<done flag><status>\0<name>\0<value>...`,
  * followed, when `inline`, by a small first chunk as latin-1 text.
  */
-export function unpackHead(
+function unpackHead(
   packed: string,
   inline: boolean,
   chunk?: Uint8Array,

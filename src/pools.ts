@@ -683,9 +683,10 @@ export class ProcessGroup {
   }
 
   /**
-   * Waits until a pipelined request starts. Resolves "start" then, or
-   * "gone" when the worker gave it back: its queueTimeout ended
-   * (answered 503), or it was stolen by an idle worker (to run there).
+   * Waits until a pipelined request starts, and resolves "start" then.
+   * When the worker gave it back, resolves "timeout" (its queueTimeout
+   * ended: the caller answers 503) or "moved" (a worker fell idle: the
+   * caller runs it again from the queue).
    */
   async #awaitTurn(
     lease: Lease,

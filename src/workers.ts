@@ -186,15 +186,16 @@ export interface Slot {
 /**
  * The fate of a pipelined request is one shared word, so that the server
  * can take the request back while Python keeps the worker's thread busy
- * (a word per request, FATE_WORDS at most in a worker): `id + 1` while it waits, `-(id + 1)` once taken back; the worker swaps
- * `id + 1` for 0 when it starts it. Whoever swaps first decides.
+ * (a word per request, FATE_WORDS of them per worker): `id + 1` while it
+ * waits, `-(id + 1)` once taken back; the worker swaps `id + 1` for 0 when
+ * it starts it. Whoever swaps first decides.
  */
 export function claimPipelined(flags: SharedArrayBuffer, id: number): void {
   Atomics.store(new Int32Array(flags), fateIndex(id), id + 1);
 }
 
 /** Words after the interrupt flag, one per request a worker may hold. */
-export const FATE_WORDS = 8;
+const FATE_WORDS = 8;
 
 /** The flags buffer: the interrupt flag, then the fate words. */
 export function createFlags(): SharedArrayBuffer {
