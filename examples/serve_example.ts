@@ -1,7 +1,7 @@
 /**
- * Start-up shared by the framework examples (flask-beside-hono, django,
- * bottle): their command-line flags, and serving their app until Python
- * is ready.
+ * Start-up shared by the example servers (the demo, flask-beside-hono,
+ * django, bottle): their command-line flags, and serving their app until
+ * Python is ready.
  *
  * @module
  */
@@ -21,15 +21,18 @@ export interface ExampleFlags {
 
 /**
  * Reads `--port` (8000), `--hostname` (127.0.0.1), `--processes` (1) and the
- * string flags named in `extra` from the command line.
+ * example's own string flags, named by the keys of `extra` with its values
+ * as defaults, from the command line.
  *
  * @example
  * ```ts ignore
- * const flags = parseExampleFlags(["data"]);
- * console.log(flags.port, flags.extra.data);
+ * const flags = parseExampleFlags({ data: undefined, prefix: "/myapp" });
+ * console.log(flags.port, flags.extra.data, flags.extra.prefix);
  * ```
  */
-export function parseExampleFlags(extra: string[] = []): ExampleFlags {
+export function parseExampleFlags(
+  extra: Record<string, string | undefined> = {},
+): ExampleFlags {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -37,7 +40,10 @@ export function parseExampleFlags(extra: string[] = []): ExampleFlags {
       hostname: { type: "string", default: "127.0.0.1" },
       processes: { type: "string", default: "1" },
       ...Object.fromEntries(
-        extra.map((name) => [name, { type: "string" as const }]),
+        Object.entries(extra).map(([name, fallback]) => [
+          name,
+          { type: "string" as const, default: fallback },
+        ]),
       ),
     },
   });
@@ -46,7 +52,9 @@ export function parseExampleFlags(extra: string[] = []): ExampleFlags {
     port: Number(strings.port),
     hostname: strings.hostname!,
     processes: Number(strings.processes),
-    extra: Object.fromEntries(extra.map((name) => [name, strings[name]])),
+    extra: Object.fromEntries(
+      Object.keys(extra).map((name) => [name, strings[name]]),
+    ),
   };
 }
 

@@ -103,7 +103,7 @@ export function createDjangoExample(
 }
 
 if (import.meta.main) {
-  const flags = parseExampleFlags(["data"]);
+  const flags = parseExampleFlags({ data: undefined });
   const sitePackages = await ensurePythonPackages();
   const dataDir = flags.extra.data ??
     await Deno.makeTempDir({ prefix: "deno-wsgi-django-" });
