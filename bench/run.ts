@@ -132,17 +132,7 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     script: "bench/gateway_server.ts",
     launch: (app, { port, processes, pythonPath }) => ({
       args: [
-        "run",
-        "-A",
-        `${ROOT}bench/gateway_server.ts`,
-        "--port",
-        String(port),
-        "--processes",
-        String(processes),
-        "--app",
-        app.script,
-        "--prefix",
-        app.prefix,
+        ...serverArgs("bench/gateway_server.ts", app, port, processes),
         ...pythonPath.flatMap((folder) => ["--python-path", folder]),
         ...(app.aliases ?? []).flatMap(({ urlPath, directory }) => [
           "--alias",
@@ -190,19 +180,7 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     script: "examples/server.ts",
     launch: (app, { port, processes, pythonPath }) =>
       pythonPath.length > 0 ? undefined : {
-        args: [
-          "run",
-          "-A",
-          `${ROOT}examples/server.ts`,
-          "--port",
-          String(port),
-          "--processes",
-          String(processes),
-          "--app",
-          app.script,
-          "--prefix",
-          app.prefix,
-        ],
+        args: serverArgs("examples/server.ts", app, port, processes),
       },
     describe: webWorkers("examples/server.ts"),
   },
@@ -224,6 +202,28 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     describe: webWorkers("examples/flask-beside-hono/server.ts"),
   },
 };
+
+/** `deno run` of a gateway script that takes --port, --processes, --app and --prefix. */
+function serverArgs(
+  script: string,
+  app: AppSpec,
+  port: number,
+  processes: number,
+): string[] {
+  return [
+    "run",
+    "-A",
+    `${ROOT}${script}`,
+    "--port",
+    String(port),
+    "--processes",
+    String(processes),
+    "--app",
+    app.script,
+    "--prefix",
+    app.prefix,
+  ];
+}
 
 /** The entry of `GATEWAY_COMMANDS` of the `gateway` row (--gateway). */
 let gatewayName = "bench";
