@@ -658,7 +658,7 @@ export class ProcessGroup {
   #steal(): void {
     clearTimeout(this.#stealTimer);
     this.#stealTimer = undefined;
-    if (![...this.#members].some((member) => member.state === "idle")) return;
+    if (!this.#hasIdle()) return;
     const now = Date.now();
     let busiest: Member | undefined;
     let soonest = Infinity;
@@ -680,6 +680,13 @@ export class ProcessGroup {
     } else if (soonest < Infinity) {
       this.#stealTimer = setTimeout(() => this.#steal(), soonest - now);
     }
+  }
+
+  #hasIdle(): boolean {
+    for (const member of this.#members) {
+      if (member.state === "idle") return true;
+    }
+    return false;
   }
 
   /**
