@@ -6,7 +6,9 @@ PEP 3333: it builds ``environ``, validates ``start_response`` and hands the
 body back to the host one chunk at a time, so that responses stream.
 """
 
+import contextvars
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import json
@@ -403,6 +405,11 @@ def add_paths(paths):
             sys.path.insert(1 + index, path)
 
 
+def import_module(name):
+    """Import a module for the group's ``preload`` (WSGIImportScript)."""
+    importlib.import_module(name)
+
+
 def change_directory(path):
     """Make ``path`` the working directory (mod_wsgi's ``home=``)."""
     import os
@@ -456,7 +463,7 @@ class Application:
             self.callable = load_script(script_path, callable_name)
         base = json.loads(base_environ_json)
         base["wsgi.version"] = (1, 0)
-        base["wsgi.multithread"] = False
+        base.setdefault("wsgi.multithread", False)
         base["wsgi.run_once"] = False
         base["wsgi.input_terminated"] = True
         base["wsgi.file_wrapper"] = FileWrapper
@@ -483,9 +490,17 @@ class Application:
         return Exchange(self.callable, environ, self._log)
 
 
-# An interpreter runs one request at a time; the host drives it through the
-# three functions below, so it never has to hold proxies of Python objects.
-_current = None
+# Requests in flight, by the host's id: more than one when the group's
+# threads let requests interleave while they wait.  The host drives them
+# through the functions below, so it never holds proxies of Python objects.
+_exchanges = {}
+_threads = None  # python/threads.py, when the group has threads > 1
+
+
+def use_threads(module):
+    """Run each request as a thread of its own (python/threads.py)."""
+    global _threads
+    _threads = module
 
 
 def _pack_head(status, headers, done):
@@ -502,23 +517,28 @@ def _pack_head(status, headers, done):
     return "%d:%s" % (len(head), head)
 
 
-def begin(application, cgi, body_source, body):
+def begin(request_id, application, cgi, body_source, body):
     """Start a request.
 
     Returns the packed head (see ``_pack_head``) with a small first chunk
     appended as latin-1 text, or ``[packed_head, chunk]`` for a large one.
     """
-    global _current
-    finish()
-    _current = application.exchange(cgi, body_source, body)
+    exchange = application.exchange(cgi, body_source, body)
+    if _threads is not None:
+        exchange.thread = _threads.enter(request_id)
+    _exchanges[request_id] = exchange
     try:
         with compat.ApplicationCall(application._log):  # compat.py hook
-            status, headers, chunk, done = _current.start()
+            status, headers, chunk, done = exchange.start()
     except BaseException:
-        finish()
+        finish(request_id)
         raise
     if done:
-        _current = None
+        _exchanges.pop(request_id, None)
+    else:
+        # The next call of this request starts in a fresh copy of the
+        # context: it gets this one's variables back (see resume).
+        exchange.context = contextvars.copy_context()
     head = _pack_head(status, headers, done)
     if chunk is None:
         return head
@@ -527,26 +547,45 @@ def begin(application, cgi, body_source, body):
     return to_js([head, chunk])
 
 
-def resume():
-    """Continue the current request; returns ``[chunk, done]``."""
-    global _current
-    if _current is None:
+def _restore(exchange):
+    for variable, value in exchange.context.items():
+        variable.set(value)
+    if _threads is not None:
+        _threads.resume(exchange.thread)
+
+
+def resume(request_id):
+    """Continue a request; returns ``[chunk, done]``."""
+    exchange = _exchanges.get(request_id)
+    if exchange is None:
         return to_js([None, True])
+    _restore(exchange)
     try:
-        with compat.ApplicationCall(_current._log):  # compat.py hook
-            result = _current.next()
+        with compat.ApplicationCall(exchange._log):  # compat.py hook
+            result = exchange.next()
     except BaseException:
-        finish()
+        finish(request_id)
         raise
     if result[1]:
-        _current = None
+        _exchanges.pop(request_id, None)
+    else:
+        exchange.context = contextvars.copy_context()
     return to_js(result)
 
 
-def finish():
-    """Close the current request's iterable, if one is open."""
-    global _current
-    exchange, _current = _current, None
+def finish(request_id):
+    """Close a request's iterable, if it is still open."""
+    exchange = _exchanges.pop(request_id, None)
     if exchange is not None:
+        if hasattr(exchange, "context"):
+            _restore(exchange)
         with compat.ApplicationCall(exchange._log):  # compat.py hook
             exchange.close()
+
+
+def abort(request_id):
+    """End a request that waits (threads only): see python/threads.py."""
+    exchange = _exchanges.get(request_id)
+    thread = getattr(exchange, "thread", None)
+    if thread is not None:
+        _threads.abort(thread)

@@ -68,6 +68,31 @@ export interface GroupOptions {
   env?: Record<string, string>;
   /** Modules imported when a worker starts (`WSGIImportScript`). */
   preload?: string[];
+  /**
+   * Requests one worker interleaves (`threads=`): while one waits on a
+   * socket, a lock or `time.sleep`, another runs. CPU-bound Python still
+   * runs one request at a time. Each request is a thread of its own for
+   * the app (`threading.local`, `get_ident`, locks, `contextvars`), and
+   * `wsgi.multithread` is true above 1. Default 1.
+   */
+  threads?: number;
+  /**
+   * Hosts Python may connect to, in the form of Deno's `--allow-net`:
+   * `"127.0.0.1:5432"`, `"api.example.com"` (any port), `"*"`. A connect
+   * elsewhere raises PermissionError naming this option; with isolation
+   * "process" the worker also gets exactly this `--allow-net`. Default:
+   * whatever the server's own Deno permissions allow (as mod_wsgi, where
+   * an app may connect anywhere).
+   */
+  allowNet?: string[];
+  /**
+   * Host folders Python may write to (data, uploads, logs, SQLite files),
+   * mounted read-write at the same paths. Python's writes anywhere else
+   * raise PermissionError naming this option, instead of landing in an
+   * in-memory file system that each worker has its own copy of and that
+   * is gone at the next restart (`/tmp` stays as in-memory scratch space).
+   */
+  writable?: string[];
 }
 
 /** A group's options with every default filled in and paths made absolute. */
@@ -89,6 +114,10 @@ export interface GroupConfig {
   home?: string;
   env: Record<string, string>;
   preload: string[];
+  threads: number;
+  /** Undefined: whatever the server may reach. */
+  allowNet?: string[];
+  writable: string[];
 }
 
 /** What a worker needs to know to load one mounted script. */
@@ -109,6 +138,8 @@ export interface MountSpec {
   group: string;
   /** `wsgi.multiprocess`: true when the group has more than one worker. */
   multiprocess: boolean;
+  /** `wsgi.multithread`: true when the group's workers have threads. */
+  multithread: boolean;
 }
 
 function fail(where: string, option: string, expected: string, got: unknown) {
@@ -202,7 +233,28 @@ const GROUP_OPTION_NAMES = new Set([
   "home",
   "env",
   "preload",
+  "threads",
+  "allowNet",
+  "writable",
 ]);
+
+/** Checks `allowNet`: Deno's `--allow-net` entries. */
+function hostList(where: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const entry = /^(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.*-]+)(:\d{1,5})?$/;
+  if (
+    !Array.isArray(value) ||
+    value.some((item) => typeof item !== "string" || !entry.test(item))
+  ) {
+    throw fail(
+      where,
+      "allowNet",
+      'an array of hosts in --allow-net form, such as ["127.0.0.1:5432", "api.example.com:443"]',
+      value,
+    );
+  }
+  return [...value];
+}
 
 /** Validates a group's options and fills in the defaults. */
 export function resolveGroupOptions(
@@ -294,10 +346,14 @@ export function resolveGroupOptions(
       `${where}: processes: 0 runs Python embedded in the server, which contradicts isolation: "process"; set processes to 1 or more`,
     );
   }
+  const threads = count(where, raw, "threads", 1, 1);
   return {
     name,
     processes,
     isolation,
+    threads,
+    allowNet: hostList(where, options.allowNet),
+    writable: folders(where, "writable", options.writable),
     permissions: permissions && [...permissions],
     maximumRequests: count(where, raw, "maximumRequests", 0),
     requestTimeout: seconds(where, raw, "requestTimeout", 60),

@@ -8,8 +8,10 @@
 
 import { loadPyodide, type PyodideAPI } from "pyodide";
 import type { PyProxy } from "pyodide/ffi";
+import { lookup } from "node:dns/promises";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
+import { type ClientSocket, createConnect } from "./sockets.ts";
 
 /** Settings every interpreter of a worker shares (from its group). */
 export interface InterpreterSettings {
@@ -19,6 +21,12 @@ export interface InterpreterSettings {
   home?: string;
   env: Record<string, string>;
   preload: string[];
+  /** Requests one interpreter interleaves while they wait (`threads=`). */
+  threads: number;
+  /** Hosts Python may connect to, in `--allow-net` form; undefined: any. */
+  allowNet?: string[];
+  /** Host folders Python may write to (mounted read-write). */
+  writable: string[];
 }
 
 /** How the request body reaches Python. */
@@ -41,15 +49,65 @@ export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 
 const GLOBAL_GROUP = "%{GLOBAL}";
 
-const bridgeSource = new URL("../python/wsgi_bridge.py", import.meta.url);
-const compatSource = new URL("../python/compat.py", import.meta.url);
+/** The Python half of the gateway, copied into every interpreter. */
+const PYTHON_MODULES = ["wsgi_bridge", "compat", "network", "threads"];
+
+async function readPythonModules(): Promise<Map<string, string>> {
+  const sources = new Map<string, string>();
+  for (const name of PYTHON_MODULES) {
+    const url = new URL(`../python/${name}.py`, import.meta.url);
+    sources.set(name, await Deno.readTextFile(url));
+  }
+  return sources;
+}
+
+/** What Python's locks and sleeps wait on (python/threads.py). */
+function waiter(milliseconds: number) {
+  let resolve!: (outcome: number) => void;
+  const promise = new Promise<number>((r) => resolve = r);
+  let settled = false;
+  const timer = milliseconds >= 0
+    ? setTimeout(() => grant(0), milliseconds)
+    : undefined;
+  function grant(outcome: number): boolean {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    resolve(outcome);
+    return true;
+  }
+  return { promise, grant };
+}
+
+/** True unless the name certainly does not resolve (python/network.py). */
+async function resolves(name: string): Promise<boolean> {
+  try {
+    await lookup(name);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return !(code === "ENOTFOUND" || code === "EAI_NONAME" ||
+      code === "ENODATA" || code === "EAI_FAIL");
+  }
+}
+
+type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
+  callPromising(...args: unknown[]): Promise<unknown>;
+};
 
 interface Interpreter {
   pyodide: PyodideAPI;
-  begin: PyProxy & ((...args: unknown[]) => unknown);
-  resume: PyProxy & ((...args: unknown[]) => unknown);
-  finish: PyProxy & ((...args: unknown[]) => unknown);
+  begin: PyCallable;
+  resume: PyCallable;
+  finish: PyCallable;
+  abort: PyCallable;
   mounted: Set<string>;
+}
+
+/** A request between its begin() and its end. */
+interface ActiveRequest {
+  interpreter: Interpreter;
+  mount: MountSpec;
 }
 
 interface LoadedApplication {
@@ -132,7 +190,10 @@ function sitePackagesOf(venv: string): string[] {
 
 /**
  * The interpreters of one worker, one per application group, and the
- * scripts loaded into them. Runs one request at a time.
+ * scripts loaded into them. Every call into Python is a promising one, so
+ * that Python may suspend on a socket, a lock or a sleep; with `threads`
+ * above 1 several requests are in flight at once, each suspended where it
+ * waits, while one at a time runs.
  */
 export class InterpreterHost {
   readonly #settings: InterpreterSettings;
@@ -142,8 +203,12 @@ export class InterpreterHost {
   readonly #failures = new Map<string, { at: number; message: string }>();
   #interruptBuffer?: Int32Array;
   readonly #privateFlag = new Int32Array(new SharedArrayBuffer(4));
-  #active?: { interpreter: Interpreter; mount: MountSpec; streaming: boolean };
+  /** Requests in flight, by id. */
+  readonly #requests = new Map<number, ActiveRequest>();
+  /** The mount whose code runs (or ran last): tags what Python prints. */
+  #printing?: string;
   #sitePackages: string[];
+  #sources?: Promise<Map<string, string>>;
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -178,42 +243,74 @@ export class InterpreterHost {
     const pyodide = await loadPyodide({
       env: { HOME: "/home/pyodide", ...settings.env },
     });
+    const sockets = createConnect({ allowNet: settings.allowNet });
+    // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
+    await pyodide.useNodeSockFS({ connect: sockets.connect as never });
     const mounted = new Set<string>();
     const interpreter = { pyodide, mounted } as Interpreter;
     pyodide.setStdout({
-      batched: (line) => this.#emit("info", line, this.#active?.mount.prefix),
+      batched: (line) => this.#emit("info", line, this.#printing),
     });
     pyodide.setStderr({
-      batched: (line) => this.#emit("error", line, this.#active?.mount.prefix),
+      batched: (line) => this.#emit("error", line, this.#printing),
     });
     if (this.#interruptBuffer) {
       pyodide.setInterruptBuffer(this.#interruptBuffer);
     }
     pyodide.FS.mkdirTree("/deno_wsgi");
-    pyodide.FS.writeFile(
-      "/deno_wsgi/wsgi_bridge.py",
-      await Deno.readTextFile(bridgeSource),
-    );
-    pyodide.FS.writeFile(
-      "/deno_wsgi/compat.py",
-      await Deno.readTextFile(compatSource),
-    );
+    this.#sources ??= readPythonModules();
+    for (const [name, source] of await this.#sources) {
+      pyodide.FS.writeFile(`/deno_wsgi/${name}.py`, source);
+    }
     const paths = [...settings.pythonPath, ...this.#sitePackages];
     for (const path of paths) this.#mountHostFolder(interpreter, path);
     if (settings.home) this.#mountHostFolder(interpreter, settings.home);
     pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
+    const socketOf = (fd: number): ClientSocket | undefined =>
+      // deno-lint-ignore no-explicit-any
+      (pyodide.FS as any).getStream(fd)?.node?.sock?.wcgSocket ?? undefined;
+    const network = pyodide.pyimport("network");
+    network.install({
+      socketOf,
+      setNextTimeout: sockets.setNextTimeout,
+      lookup: resolves,
+      requestTls: (
+        client: ClientSocket,
+        hostname: string | undefined,
+        ca: string | undefined,
+        verify: boolean,
+        checkHostname: boolean,
+      ) => {
+        client.tlsRequest = {
+          hostname: hostname ?? undefined,
+          ca: ca ?? undefined,
+          verify,
+          checkHostname,
+        };
+      },
+    });
+    network.destroy();
     const bridge = pyodide.pyimport("wsgi_bridge");
-    bridge.install_sleep((seconds: number) => this.#sleep(seconds));
+    if (settings.threads > 1) {
+      const threads = pyodide.pyimport("threads");
+      threads.install({ waiter, socketOf });
+      bridge.use_threads(threads);
+      threads.destroy();
+    } else {
+      bridge.install_sleep((seconds: number) => this.#sleep(seconds));
+    }
     bridge.add_paths(pyodide.toPy(paths));
     if (settings.home) bridge.change_directory(settings.home);
     // Copies: attribute proxies die with the module proxy they came from.
     interpreter.begin = bridge.begin.copy();
     interpreter.resume = bridge.resume.copy();
     interpreter.finish = bridge.finish.copy();
+    interpreter.abort = bridge.abort.copy();
+    const importModule = bridge.import_module.copy() as PyCallable;
     bridge.destroy();
     for (const module of settings.preload) {
       try {
-        pyodide.pyimport(module).destroy();
+        await importModule.callPromising(module);
       } catch (error) {
         this.#emit(
           "error",
@@ -315,6 +412,7 @@ export class InterpreterHost {
     const bridge = pyodide.pyimport("wsgi_bridge");
     const base = JSON.stringify({
       "wsgi.multiprocess": spec.multiprocess,
+      "wsgi.multithread": spec.multithread,
       "mod_wsgi.process_group": spec.group,
       "mod_wsgi.application_group": spec.applicationGroup === GLOBAL_GROUP
         ? ""
@@ -327,13 +425,9 @@ export class InterpreterHost {
       this.#emit(level, message, spec.prefix);
     try {
       bridge.add_paths(pyodide.toPy(spec.pythonPath));
-      this.#active = { interpreter, mount: spec, streaming: false };
-      const application = bridge.Application(
-        spec.scriptPath,
-        spec.callable,
-        base,
-        emit,
-      ) as PyProxy;
+      this.#printing = spec.prefix;
+      const application = await (bridge.Application as PyCallable)
+        .callPromising(spec.scriptPath, spec.callable, base, emit) as PyProxy;
       return { spec, interpreter, application };
     } catch (error) {
       const message = `Failed to load WSGI script ${spec.scriptPath} ` +
@@ -343,32 +437,36 @@ export class InterpreterHost {
       this.#emit("error", message, spec.prefix);
       throw new ApplicationError(message, true, error);
     } finally {
-      this.#active = undefined;
       bridge.destroy();
     }
   }
 
   /**
-   * Runs a request up to its first body chunk. Throws ApplicationError
+   * Runs request `id` up to its first body chunk. Throws ApplicationError
    * (already logged) when the app fails before any output.
    */
   async begin(
     spec: MountSpec,
+    id: number,
     cgi: string,
     body: BodySource,
   ): Promise<ResponseHead> {
     const { interpreter, application } = await this.load(spec);
-    const streaming = body.kind === "stream";
-    this.#active = { interpreter, mount: spec, streaming };
-    const source = streaming ? { read: body.read } : undefined;
+    const source = body.kind === "stream" ? { read: body.read } : undefined;
     const bytes = body.kind === "bytes" ? body.data : undefined;
+    this.#requests.set(id, { interpreter, mount: spec });
+    this.#printing = spec.prefix;
     let result: string | [string, Uint8Array];
     try {
-      result = streaming
-        ? await interpreter.begin.callPromising(application, cgi, source, bytes)
-        : interpreter.begin(application, cgi, source, bytes) as typeof result;
+      result = await interpreter.begin.callPromising(
+        id,
+        application,
+        cgi,
+        source,
+        bytes,
+      ) as typeof result;
     } catch (error) {
-      this.#active = undefined;
+      this.#requests.delete(id);
       const message =
         `Exception occurred processing WSGI script ${spec.scriptPath}:\n${
           (error as Error).message.trimEnd()
@@ -379,21 +477,23 @@ export class InterpreterHost {
     const head = typeof result === "string"
       ? unpackHead(result, true)
       : unpackHead(result[0], false, result[1]);
-    if (head.done) this.#active = undefined;
+    if (head.done) this.#requests.delete(id);
     return head;
   }
 
-  /** The next body chunk of the running request; throws (logged) on failure. */
-  async next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
-    const active = this.#active;
+  /** The next body chunk of request `id`; throws (logged) on failure. */
+  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    const active = this.#requests.get(id);
     if (!active) return { done: true };
+    this.#printing = active.mount.prefix;
     let result: [Uint8Array | undefined, boolean];
     try {
-      result = active.streaming
-        ? await active.interpreter.resume.callPromising()
-        : active.interpreter.resume() as typeof result;
+      result = await active.interpreter.resume.callPromising(id) as [
+        Uint8Array | undefined,
+        boolean,
+      ];
     } catch (error) {
-      this.#active = undefined;
+      this.#requests.delete(id);
       const message =
         `Exception occurred while streaming the response of WSGI script ${active.mount.scriptPath}:\n${
           (error as Error).message.trimEnd()
@@ -401,17 +501,17 @@ export class InterpreterHost {
       this.#emit("error", message, active.mount.prefix);
       throw new ApplicationError(message, false, error);
     }
-    if (result[1]) this.#active = undefined;
+    if (result[1]) this.#requests.delete(id);
     return { chunk: result[0] ?? undefined, done: result[1] };
   }
 
-  /** Ends the running request early (client gone): calls the iterable's close(). */
-  close(): void {
-    const active = this.#active;
-    this.#active = undefined;
+  /** Ends request `id` early (client gone): calls the iterable's close(). */
+  async close(id: number): Promise<void> {
+    const active = this.#requests.get(id);
+    this.#requests.delete(id);
     if (!active) return;
     try {
-      active.interpreter.finish();
+      await active.interpreter.finish.callPromising(id);
     } catch (error) {
       this.#emit(
         "error",
@@ -421,5 +521,29 @@ export class InterpreterHost {
         active.mount.prefix,
       );
     }
+  }
+
+  /**
+   * Ends request `id` where it waits (a socket, a lock, a sleep) with
+   * KeyboardInterrupt, for requestTimeout in a group with threads. A
+   * request busy on the CPU is not waiting, and is not reached by this.
+   */
+  abort(id: number): void {
+    const active = this.#requests.get(id);
+    if (!active) return;
+    try {
+      active.interpreter.abort(id);
+    } catch (error) {
+      this.#emit(
+        "error",
+        `could not abort a request: ${(error as Error).message}`,
+        active.mount.prefix,
+      );
+    }
+  }
+
+  /** How many requests are in flight. */
+  get inFlight(): number {
+    return this.#requests.size;
   }
 }

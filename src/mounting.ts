@@ -357,6 +357,7 @@ export function mountWsgi(
     pythonPath: folders(where, "pythonPath", options.pythonPath),
     group: group.config.name,
     multiprocess: group.config.processes > 1,
+    multithread: group.config.threads > 1,
   };
   const passAuthorization = options.passAuthorization ?? false;
   if (typeof passAuthorization !== "boolean") {

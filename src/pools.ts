@@ -117,6 +117,12 @@ const PIPELINE_DEPTH = 4;
  */
 const STEAL_AFTER_MS = 50;
 
+/**
+ * How long a timed-out request in a group with threads may take to stop
+ * after abort() before its worker is replaced.
+ */
+const ABORT_GRACE_MS = 2000;
+
 /** How often a request that never started is tried on another worker. */
 const MAX_RETRIES = 3;
 
@@ -181,7 +187,20 @@ function processPermissions(
   config: GroupConfig,
   mounts: MountSpec[],
 ): { flags: string[]; reads?: string[] } {
-  const given = config.permissions ?? inheritedPermissions();
+  let given = config.permissions ?? inheritedPermissions();
+  if (config.allowNet) {
+    // Deno itself then enforces allowNet in the worker.
+    given = given.includes("-A") || given.includes("--allow-all")
+      ? [...PERMISSION_NAMES].filter((n) => n !== "net").map((n) =>
+        `--allow-${n}`
+      )
+      : given.filter((flag) => !/^--allow-net(=|$)/.test(flag));
+    given.push(
+      config.allowNet.includes("*")
+        ? "--allow-net"
+        : `--allow-net=${config.allowNet.join(",")}`,
+    );
+  }
   if (given.includes("-A") || given.includes("--allow-all")) {
     return { flags: ["--allow-all"] };
   }
@@ -246,8 +265,28 @@ export class ProcessGroup {
   }
 
   #settings(): InterpreterSettings {
-    const { name, pythonPath, pythonHome, home, env, preload } = this.config;
-    return { group: name, pythonPath, pythonHome, home, env, preload };
+    const {
+      name,
+      pythonPath,
+      pythonHome,
+      home,
+      env,
+      preload,
+      threads,
+      allowNet,
+      writable,
+    } = this.config;
+    return {
+      group: name,
+      pythonPath,
+      pythonHome,
+      home,
+      env,
+      preload,
+      threads,
+      allowNet,
+      writable,
+    };
   }
 
   /**
@@ -517,7 +556,10 @@ export class ProcessGroup {
    * never for a worker about to go.
    */
   #pipelineTarget(): Member | undefined {
-    if (this.embedded || this.#pipelined() >= this.config.queueLimit) {
+    if (
+      this.embedded || this.config.threads > 1 ||
+      this.#pipelined() >= this.config.queueLimit
+    ) {
       return undefined;
     }
     const max = this.config.maximumRequests;
@@ -545,6 +587,17 @@ export class ProcessGroup {
   #release(member: Member): void {
     if (!this.#members.has(member)) return;
     member.pending = Math.max(0, member.pending - 1);
+    if (member.pending > 0 && this.config.threads > 1) {
+      // Its other threads run on; this one takes the next waiting request.
+      const waiter = this.#takesMore(member) ? this.#queue.shift() : undefined;
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        member.pending++;
+        member.served++;
+        waiter.resolve({ member, deadline: waiter.deadline });
+      }
+      return;
+    }
     if (member.pending > 0) {
       // The next pipelined request runs now; keep the worker fed.
       member.turns.shift()?.("start");
@@ -606,9 +659,18 @@ export class ProcessGroup {
     this.#fill();
   }
 
+  /** True when a busy worker has a thread free for one more request. */
+  #takesMore(member: Member): boolean {
+    const max = this.config.maximumRequests;
+    return member.state === "busy" && member.pending < this.config.threads &&
+      member.generation === this.#generation &&
+      member.condemned === undefined && (max === 0 || member.served < max);
+  }
+
   #acquire(pipelinable: boolean): Promise<Lease> {
     const wait = this.config.queueTimeout * 1000;
     const deadline = wait > 0 ? Date.now() + wait : Infinity;
+    let threaded: Member | undefined;
     for (const member of this.#members) {
       if (member.state === "idle") {
         clearTimeout(member.idleTimer);
@@ -618,6 +680,15 @@ export class ProcessGroup {
         member.since = Date.now();
         return Promise.resolve({ member, deadline });
       }
+      if (
+        this.config.threads > 1 && this.#takesMore(member) &&
+        (!threaded || member.pending < threaded.pending)
+      ) threaded = member;
+    }
+    if (threaded) {
+      threaded.pending++;
+      threaded.served++;
+      return Promise.resolve({ member: threaded, deadline });
     }
     if (pipelinable && this.#queue.length === 0) {
       const member = this.#pipelineTarget();
@@ -807,6 +878,8 @@ export class ProcessGroup {
     this.#counters.requests++;
     let finished = false;
     let timedOut = false;
+    /** Answered 504 before its head: the worker still has to end it. */
+    let abandoned = false;
     const done = () => {
       if (finished) return;
       finished = true;
@@ -815,7 +888,35 @@ export class ProcessGroup {
     };
     const limit = this.config.requestTimeout * 1000;
     let onTimeout: (() => void) | undefined;
-    const timer = limit > 0
+    const timer = limit > 0 && this.config.threads > 1
+      ? setTimeout(() => {
+        this.#counters.timeouts++;
+        log(
+          "error",
+          `request exceeded requestTimeout (${this.config.requestTimeout} s); it is ended where it waits, the worker's other requests go on`,
+          { group: this.config.name, mount: spec.prefix },
+        );
+        slot.abort(request.id);
+        abandoned = onTimeout !== undefined;
+        onTimeout?.();
+        // A request that does not stop (busy on the CPU) costs its worker.
+        const grace = setTimeout(() => {
+          if (finished || !this.#members.has(member)) return;
+          timedOut = true;
+          log(
+            "error",
+            "a timed-out request did not stop; its worker is replaced",
+            { group: this.config.name, mount: spec.prefix },
+          );
+          slot.interrupt();
+          this.#forget(member);
+          setTimeout(() => slot.terminate(), 200);
+          this.#counters.restarts++;
+          this.#fill();
+        }, ABORT_GRACE_MS);
+        Deno.unrefTimer(grace);
+      }, limit)
+      : limit > 0
       ? setTimeout(() => {
         timedOut = true;
         this.#counters.timeouts++;
@@ -853,6 +954,13 @@ export class ProcessGroup {
         onDone: done,
       });
     } catch (error) {
+      if (abandoned) {
+        // Its thread is released only once Python has let go of it.
+        request.head.then((head) => {
+          if (!head.done) slot.close(request.id);
+        }, () => {}).finally(done);
+        return errorResponse(504, "Gateway Timeout");
+      }
       done();
       if (error instanceof SlotFailure) {
         if (error.status === 504 && !timedOut) {

@@ -29,11 +29,16 @@ let host: InterpreterHost | undefined;
 /** Shared with the server: the interrupt flag, and pipelined requests' fate. */
 let flags: SharedArrayBuffer | undefined;
 const mounts = new Map<string, MountSpec>();
-let bodyWaiter: ((chunk: Uint8Array | undefined) => void) | undefined;
+/** Who waits for the next chunk of each streaming request body. */
+const bodyWaiters = new Map<number, (chunk: Uint8Array | undefined) => void>();
 type BeginMessage = Extract<ToWorker, { t: "begin" }>;
-/** The request running now, if any; Python runs one at a time. */
-let running: number | undefined;
-/** Requests handed over while another ran (pipelining), in order. */
+/**
+ * The requests running now: one, or up to the group's `threads`, which
+ * interleave where they wait (Python runs one at a time).
+ */
+const running = new Set<number>();
+let capacity = 1;
+/** Requests handed over while the running ones ran (pipelining), in order. */
 const waiting: BeginMessage[] = [];
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
@@ -81,29 +86,31 @@ function drop(id: number): boolean {
   return true;
 }
 
-/** The running request is over: the next one waiting starts. */
+/** A running request is over: the next one waiting starts. */
 function finished(id: number): void {
-  if (id !== running) return;
-  running = undefined;
+  bodyWaiters.delete(id);
+  if (!running.delete(id)) return;
   runNext();
 }
 
 function runNext(): void {
-  let message = waiting.shift();
-  // The server took back a request that waited too long here.
-  while (message?.pipelined && !startPipelined(flags!, message.id)) {
-    post({ t: "skipped", id: message.id });
-    message = waiting.shift();
-  }
-  if (!message) return;
-  running = message.id;
-  begin(message).catch((error) => {
-    post({
-      t: "log",
-      level: "error",
-      message: `worker error: ${error?.stack ?? error}`,
+  while (running.size < capacity) {
+    let message = waiting.shift();
+    // The server took back a request that waited too long here.
+    while (message?.pipelined && !startPipelined(flags!, message.id)) {
+      post({ t: "skipped", id: message.id });
+      message = waiting.shift();
+    }
+    if (!message) return;
+    running.add(message.id);
+    begin(message).catch((error) => {
+      post({
+        t: "log",
+        level: "error",
+        message: `worker error: ${error?.stack ?? error}`,
+      });
     });
-  });
+  }
 }
 
 async function begin(message: BeginMessage): Promise<void> {
@@ -115,7 +122,7 @@ async function begin(message: BeginMessage): Promise<void> {
       kind: "stream",
       read: () =>
         new Promise((resolve) => {
-          bodyWaiter = resolve;
+          bodyWaiters.set(id, resolve);
           post({ t: "pull", id });
         }),
     };
@@ -125,7 +132,7 @@ async function begin(message: BeginMessage): Promise<void> {
     body = { kind: "none" };
   }
   try {
-    const head = await host!.begin(spec, message.cgi, body);
+    const head = await host!.begin(spec, message.id, message.cgi, body);
     post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
     if (head.done) finished(message.id);
   } catch (error) {
@@ -148,6 +155,7 @@ async function handle(message: ToWorker): Promise<void> {
         (level, text, mount) => post({ t: "log", level, message: text, mount }),
       );
       flags = message.interrupt;
+      capacity = Math.max(1, message.settings.threads);
       host.setInterruptBuffer(new Int32Array(message.interrupt, 0, 1));
       for (const spec of message.mounts) mounts.set(spec.id, spec);
       // Failures are logged by the host and answered per request with 500;
@@ -179,21 +187,24 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     case "begin":
       waiting.push(message);
-      if (running === undefined) runNext();
+      runNext();
       return;
     case "body": {
-      const waiter = bodyWaiter;
-      bodyWaiter = undefined;
-      if (message.id === running) waiter?.(message.chunk);
+      const waiter = bodyWaiters.get(message.id);
+      bodyWaiters.delete(message.id);
+      waiter?.(message.chunk);
       return;
     }
+    case "abort":
+      host?.abort(message.id);
+      return;
     case "next": {
-      if (message.id !== running) {
+      if (!running.has(message.id)) {
         post({ t: "chunk", id: message.id, done: true });
         return;
       }
       try {
-        const { chunk, done } = await host!.next();
+        const { chunk, done } = await host!.next(message.id);
         post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
         if (done) finished(message.id);
       } catch (error) {
@@ -204,8 +215,8 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     }
     case "close":
-      if (message.id === running) {
-        host?.close();
+      if (running.has(message.id)) {
+        await host?.close(message.id);
         finished(message.id);
       } else {
         drop(message.id);

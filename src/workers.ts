@@ -40,6 +40,8 @@ export type ToWorker =
   | { t: "next"; id: number }
   | { t: "close"; id: number }
   | { t: "cancel"; id: number }
+  /** Ends a request where it waits (threads > 1): see InterpreterHost.abort. */
+  | { t: "abort"; id: number }
   | { t: "interrupt" };
 
 /** Messages from a worker to the pool. */
@@ -177,6 +179,11 @@ export interface Slot {
   onDropped?: (id: number) => void;
   /** Raises KeyboardInterrupt in running Python, where the slot can. */
   interrupt(): void;
+  /**
+   * Ends one request where it waits on a socket, a lock or a sleep (groups
+   * with threads), leaving the others running.
+   */
+  abort(id: number): void;
   /** Stops the slot for good. */
   terminate(): void;
   /** Resident memory of the slot's own process in bytes, if it has one. */
@@ -490,8 +497,13 @@ export class WorkerSlot implements Slot {
     resolve: (value: FromWorker) => void;
     reject: (error: Error) => void;
   }>();
-  /** The request whose body streams, and its reader. */
-  #streaming?: { id: number; reader: ReadableStreamDefaultReader<Uint8Array> };
+  /** The readers of requests whose bodies stream, by request id. */
+  readonly #streaming = new Map<
+    number,
+    ReadableStreamDefaultReader<Uint8Array>
+  >();
+  /** Requests the worker runs at once (the group's threads). */
+  readonly #threads: number;
   #dead = false;
 
   constructor(
@@ -500,6 +512,7 @@ export class WorkerSlot implements Slot {
     options: WorkerSlotOptions = {},
   ) {
     this.#group = settings.group;
+    this.#threads = Math.max(1, settings.threads);
     if (options.isolation === "process") {
       this.#channel = new ProcessChannel(
         settings.group,
@@ -535,7 +548,7 @@ export class WorkerSlot implements Slot {
           });
           return;
         case "pull":
-          if (message.id === this.#streaming?.id) {
+          if (this.#streaming.has(message.id)) {
             this.#sendBodyChunk(message.id);
           }
           return;
@@ -580,17 +593,17 @@ export class WorkerSlot implements Slot {
    * another worker.
    */
   #failAll(status: number, reason: string): void {
-    const running = this.#inFlight[0];
+    const running = new Set(this.#inFlight.slice(0, this.#threads));
     for (const [id, waiting] of this.#waiting) {
       waiting.reject(
-        id === running
+        running.has(id)
           ? new SlotFailure(status, reason)
           : new SlotFailure(503, reason, true),
       );
     }
     this.#waiting.clear();
     this.#inFlight.length = 0;
-    this.#streaming = undefined;
+    this.#streaming.clear();
   }
 
   #die(reason: string): void {
@@ -602,8 +615,8 @@ export class WorkerSlot implements Slot {
   }
 
   async #sendBodyChunk(id: number): Promise<void> {
-    const chunk = await readBodyBatch(this.#streaming!.reader);
-    if (id === this.#streaming?.id && !this.#dead) {
+    const chunk = await readBodyBatch(this.#streaming.get(id)!);
+    if (this.#streaming.has(id) && !this.#dead) {
       this.#channel.send(
         { t: "body", id, chunk } satisfies ToWorker,
         chunk && chunk.buffer instanceof ArrayBuffer &&
@@ -628,7 +641,7 @@ export class WorkerSlot implements Slot {
   #finished(id: number): void {
     const index = this.#inFlight.indexOf(id);
     if (index >= 0) this.#inFlight.splice(index, 1);
-    if (this.#streaming?.id === id) this.#streaming = undefined;
+    this.#streaming.delete(id);
     if (this.#inFlight.length === 0 && this.#channel instanceof ThreadChannel) {
       this.#channel.idle();
     }
@@ -645,7 +658,7 @@ export class WorkerSlot implements Slot {
     pipelined = false,
   ): SlotRequest {
     const id = this.#nextId++;
-    if (body.kind === "stream") this.#streaming = { id, reader: body.reader };
+    if (body.kind === "stream") this.#streaming.set(id, body.reader);
     if (!this.#dead) this.#inFlight.push(id);
     const head = this.#ask(id, {
       t: "begin",
@@ -698,6 +711,10 @@ export class WorkerSlot implements Slot {
     if (!this.#dead) this.#channel.interrupt();
   }
 
+  abort(id: number): void {
+    if (!this.#dead) this.#channel.send({ t: "abort", id }, []);
+  }
+
   terminate(): void {
     this.#dead = true;
     this.#failAll(503, "the worker was stopped");
@@ -725,6 +742,9 @@ export class EmbeddedSlot implements Slot {
   readonly #words?: Int32Array;
   readonly #base = Date.now();
   readonly #watchdog?: Worker;
+  #nextId = 0;
+  /** Requests begun and not ended. */
+  readonly #open = new Set<number>();
 
   /**
    * With `requestTimeout` (seconds, 0 for none), a watchdog Web Worker
@@ -741,7 +761,9 @@ export class EmbeddedSlot implements Slot {
         log(level, message, { mount, group: settings.group }),
     );
     const timeout = options.requestTimeout ?? 0;
-    if (timeout > 0) {
+    // With threads, requests interleave and an interrupt would hit whichever
+    // one runs: the pool ends a late request with abort() instead.
+    if (timeout > 0 && settings.threads <= 1) {
       const flags = new SharedArrayBuffer(12);
       this.#words = new Int32Array(flags);
       this.#host.setInterruptBuffer(new Int32Array(flags, 0, 1));
@@ -811,11 +833,14 @@ export class EmbeddedSlot implements Slot {
 
   start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
     // Never pipelined: Python runs on this thread, there is no "ahead".
-    return { id: 0, head: this.#begin(spec, cgi, body) };
+    const id = this.#nextId++;
+    this.#open.add(id);
+    return { id, head: this.#begin(spec, id, cgi, body) };
   }
 
   async #begin(
     spec: MountSpec,
+    id: number,
     cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
@@ -829,12 +854,12 @@ export class EmbeddedSlot implements Slot {
     }
     this.#clockOn();
     try {
-      const head = await this.#host.begin(spec, cgi, source);
-      if (head.done) this.#clockOff();
+      const head = await this.#host.begin(spec, id, cgi, source);
+      if (head.done) this.#ended(id);
       this.onLoad?.(spec.id, true);
       return head;
     } catch (error) {
-      const interrupted = this.#clockOff();
+      const interrupted = this.#ended(id);
       if (this.#fatal(error)) {
         throw new SlotFailure(502, "the Python interpreter failed");
       }
@@ -847,16 +872,22 @@ export class EmbeddedSlot implements Slot {
     }
   }
 
-  async next(_id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+  /** A request is over; true when the watchdog interrupted it. */
+  #ended(id: number): boolean {
+    this.#open.delete(id);
+    return this.#clockOff();
+  }
+
+  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
     // Python blocks this thread; one turn of the event loop first lets the
     // server write the chunks already produced.
     await new Promise((resolve) => setTimeout(resolve, 0));
     try {
-      const result = await this.#host.next();
-      if (result.done) this.#clockOff();
+      const result = await this.#host.next(id);
+      if (result.done) this.#ended(id);
       return result;
     } catch (error) {
-      const interrupted = this.#clockOff();
+      const interrupted = this.#ended(id);
       if (this.#fatal(error)) {
         throw new SlotFailure(502, "the Python interpreter failed");
       }
@@ -868,9 +899,9 @@ export class EmbeddedSlot implements Slot {
     }
   }
 
-  close(_id: number): void {
-    this.#host.close();
-    this.#clockOff();
+  close(id: number): void {
+    this.#host.close(id);
+    this.#ended(id);
   }
 
   cancel(_id: number): Promise<boolean> {
@@ -882,10 +913,13 @@ export class EmbeddedSlot implements Slot {
     // Python runs on this very thread: nothing can interrupt it from here.
   }
 
+  abort(id: number): void {
+    this.#host.abort(id);
+  }
+
   terminate(): void {
     this.#dead = true;
-    this.#host.close();
-    this.#clockOff();
+    for (const id of [...this.#open]) this.close(id);
     this.#watchdog?.terminate();
   }
 }

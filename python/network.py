@@ -1,0 +1,157 @@
+"""Sockets that fail the way CPython's do, and TLS that verifies.
+
+Pyodide's NodeSockFS gives Python real TCP sockets, but every failed
+connect arrives as ECONNREFUSED, connect ignores the socket's timeout, names
+always "resolve" (to placeholder addresses), and its TLS upgrade neither
+checks certificates nor waits for the handshake.  The host's connect
+(src/sockets.ts) remembers what really happened on each socket; this module
+asks it and raises what CPython would have raised.
+"""
+
+import errno
+import os
+import socket
+
+from pyodide.ffi import run_sync
+
+_host = None
+
+
+def _socket_of(sock):
+    """The host's ClientSocket behind a Python socket, or None."""
+    try:
+        return _host.socketOf(sock.fileno())
+    except Exception:
+        return None
+
+
+def _translate(sock, error, address):
+    """Replace a connect error with the one that describes what happened."""
+    client = _socket_of(sock)
+    failure = getattr(client, "failure", None) if client is not None else None
+    if failure is None:
+        return error
+    kind, message = failure.kind, failure.message
+    if kind == "denied":
+        return PermissionError(errno.EACCES, message)
+    if kind == "dns":
+        return socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    if kind == "timeout":
+        return TimeoutError("timed out")
+    return ConnectionRefusedError(errno.ECONNREFUSED, message)
+
+
+def _wrap_connect(original):
+    def connect(self, address):
+        _host.setNextTimeout(self.gettimeout())
+        try:
+            return original(self, address)
+        except ConnectionRefusedError as error:
+            raise _translate(self, error, address) from None
+
+    connect.__doc__ = original.__doc__
+    return connect
+
+
+def _wrap_connect_ex(original):
+    def connect_ex(self, address):
+        _host.setNextTimeout(self.gettimeout())
+        code = original(self, address)
+        if code == errno.ECONNREFUSED:
+            error = _translate(self, None, address)
+            if isinstance(error, OSError) and error.errno is not None:
+                return error.errno
+        return code
+
+    connect_ex.__doc__ = original.__doc__
+    return connect_ex
+
+
+def _wrap_getaddrinfo(original):
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name and not _is_address(name):
+            # Emscripten "resolves" every name to a placeholder address;
+            # ask the host's resolver so that a bad name fails here.
+            try:
+                found = run_sync(_host.lookup(name))
+            except Exception:
+                found = True  # cannot suspend here: let connect decide
+            if not found:
+                raise socket.gaierror(
+                    socket.EAI_NONAME, "Name or service not known"
+                )
+        return original(host, port, *args, **kwargs)
+
+    getaddrinfo.__doc__ = original.__doc__
+    return getaddrinfo
+
+
+def _is_address(name):
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, name)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def _ca_text(context):
+    """The PEM text the context trusts instead of the default store."""
+    data = getattr(context, "_ca_data", None)
+    if data:
+        return data
+    path = os.environ.get("SSL_CERT_FILE")
+    if path and os.path.isfile(path):
+        with open(path) as file:
+            return file.read()
+    return None
+
+
+def _install_tls():
+    import ssl
+
+    def do_handshake(self, block=False):
+        from pyodide_js._api import _nodeSock
+
+        client = _socket_of(self)
+        context = self.context
+        if client is not None and context is not None:
+            _host.requestTls(
+                client,
+                self.server_hostname,
+                _ca_text(context),
+                context.verify_mode != ssl.CERT_NONE,
+                context.check_hostname,
+            )
+        result = run_sync(_nodeSock.startTls(self.fileno()))
+        if result < 0:
+            raise ssl.SSLError(1, "TLS handshake failed (errno=%d)" % -result)
+        upgraded = _socket_of(self)
+        handshake = getattr(upgraded, "handshake", None)
+        failure = run_sync(handshake) if handshake is not None else None
+        if failure is None:
+            return
+        if failure.kind == "verify":
+            error = ssl.SSLCertVerificationError(
+                1,
+                "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                + failure.message,
+            )
+            error.verify_message = failure.message
+            error.verify_code = 1
+            raise error
+        raise ssl.SSLError(1, "TLS handshake failed: " + failure.message)
+
+    ssl.SSLSocket.do_handshake = do_handshake
+
+
+def install(host):
+    """Route socket errors and TLS through the host (src/sockets.ts)."""
+    global _host
+    _host = host
+    socket.socket.connect = _wrap_connect(socket.socket.connect)
+    socket.socket.connect_ex = _wrap_connect_ex(socket.socket.connect_ex)
+    socket.getaddrinfo = _wrap_getaddrinfo(socket.getaddrinfo)
+    _install_tls()
