@@ -3,7 +3,8 @@
  * group of N Web Workers, a static alias, behind Deno.serve on loopback.
  *
  * Run: deno run -A bench/gateway_server.ts --port 8500 --processes 2 \
- *   --app examples/hello/app.wsgi --prefix /myapp [--python-path DIR] [--alias /static/=DIR/]
+ *   --app examples/hello/app.wsgi --prefix /myapp [--python-path DIR] [--alias /static/=DIR/] \
+ *   [--env NAME=VALUE] (os.environ of the workers, e.g. DATABASE_URL)
  *
  * @module
  */
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     prefix: { type: "string", default: "/" },
     "python-path": { type: "string", multiple: true, default: [] },
     alias: { type: "string", multiple: true, default: [] },
+    env: { type: "string", multiple: true, default: [] },
   },
 });
 if (!values.app) throw new Error("--app names the WSGI script to serve");
@@ -33,6 +35,11 @@ const group = defineGroup("bench", {
   processes: Number(values.processes),
   pythonPath: values["python-path"],
   queueLimit: 4096,
+  env: Object.fromEntries(values.env.map((spec) => {
+    const at = spec.indexOf("=");
+    if (at <= 0) throw new Error(`--env: "${spec}" is not NAME=VALUE`);
+    return [spec.slice(0, at), spec.slice(at + 1)];
+  })),
 });
 mountWsgi(router, values.prefix, values.app, { group, reload: false });
 await group.ready();

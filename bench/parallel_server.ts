@@ -15,6 +15,8 @@
  * - `WSGI_BENCH_PREFIX`: where it is mounted (default "/");
  * - `WSGI_BENCH_PYTHON_PATH`: import folders for Pyodide, joined with ":";
  * - `WSGI_BENCH_ALIASES`: static folders, "urlPath=dir,urlPath=dir";
+ * - `WSGI_BENCH_ENV`: the interpreters' `os.environ` additions, a JSON
+ *   object of strings (e.g. `{"DATABASE_URL": "postgresql://..."}`);
  * - `WSGI_BENCH_READY_FILE`: a file that each isolate appends one line to
  *   once its interpreter is ready, so that the benchmark can wait for all
  *   of them (an isolate only starts to listen after this module's top-level
@@ -51,6 +53,7 @@ const group = defineGroup("bench", {
   processes: 0,
   pythonPath: list(env("WSGI_BENCH_PYTHON_PATH"), ":"),
   queueLimit: 4096,
+  env: JSON.parse(env("WSGI_BENCH_ENV") ?? "{}"),
 });
 mountWsgi(router, env("WSGI_BENCH_PREFIX") ?? "/", app, {
   group,

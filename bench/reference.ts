@@ -539,6 +539,12 @@ export interface ApacheOptions {
   pythonPath?: string[];
   /** `Alias url-path directory` lines for static files. */
   aliases?: { urlPath: string; directory: string }[];
+  /**
+   * Extra variables in the environment of Apache and so of the daemon
+   * processes, where Python's `os.environ` sees them (`SetEnv` would only
+   * reach the WSGI environ), like `DATABASE_URL`.
+   */
+  env?: Record<string, string>;
   /** The URL path polled until it answers. Default: the prefix. */
   readyPath?: string;
   /** Seconds to wait for the first answer. Default 60. */
@@ -638,6 +644,7 @@ export async function startApacheWsgi(
   await Deno.writeTextFile(`${folder}/httpd.conf`, config);
   const child = new Deno.Command(DEBIAN_PATHS.apache2, {
     args: ["-f", `${folder}/httpd.conf`, "-DFOREGROUND"],
+    env: options.env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -688,6 +695,8 @@ export interface GunicornOptions {
    * PATH_INFO. Default "/" (none).
    */
   prefix?: string;
+  /** Extra environment variables of gunicorn and its workers. */
+  env?: Record<string, string>;
   /** The URL path polled until it answers. Default: the prefix. */
   readyPath?: string;
   /** Seconds to wait for the first answer. Default 60. */
@@ -740,7 +749,10 @@ export async function startGunicorn(
       : []),
     options.app,
   ];
-  const env: Record<string, string> = { PYTHONDONTWRITEBYTECODE: "1" };
+  const env: Record<string, string> = {
+    ...options.env,
+    PYTHONDONTWRITEBYTECODE: "1",
+  };
   if (prefix !== "/") env.SCRIPT_NAME = prefix.replace(/\/$/, "");
   const child = new Deno.Command(DEBIAN_PATHS.gunicorn, {
     args,

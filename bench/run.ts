@@ -18,9 +18,12 @@
  *
  * Scenarios: hello world; the Flask example's plain, JSON and template
  * routes; a 1 MiB response; a 1 MiB upload; a static file through an
- * alias. The apps are plain Python files in bench/apps/ (and
- * examples/flask-beside-hono/ for Flask), the same files for CPython and
- * Pyodide. Each server's answer is checked once before it is loaded.
+ * alias; Flask reading one PostgreSQL row by primary key through
+ * SQLAlchemy Core and pg8000 (`flask-db`: one private PostgreSQL, started
+ * by tests/servers.ts for all the servers). The apps are plain Python
+ * files in bench/apps/ (and examples/flask-beside-hono/ for Flask), the
+ * same files for CPython and Pyodide. Each server's answer is checked once
+ * before it is loaded.
  *
  * Writes bench/results/results.json, results.md (a Markdown table) and
  * chart.svg (req/s as a ratio to mod_wsgi, per scenario). `--help` lists
@@ -28,7 +31,7 @@
  *
  * Run: npx -y deno@2.9.6 run -A bench/run.ts [--quick] [--duration 5]
  *      [--warmup 2] [--connections 64] [--threads 2] [--processes 2]
- *      [--rounds 1] [--scenarios hello,1MiB-response]
+ *      [--rounds 1] [--scenarios hello,1MiB-response] (or --scenarios flask-db)
  *      [--servers mod_wsgi,gunicorn,gateway,gateway-parallel] [--gateway bench]
  *      [--out bench/results] [--no-install]
  *
@@ -94,6 +97,8 @@ interface GatewayArgs {
   processes: number;
   /** Folders for the app's imports inside Pyodide (like python-path). */
   pythonPath: string[];
+  /** Variables for the interpreters' `os.environ` (e.g. DATABASE_URL). */
+  env: Record<string, string>;
 }
 
 /** How Deno runs a gateway script for one app. */
@@ -130,10 +135,14 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
   // Deno.serve and the library's own router.
   bench: {
     script: "bench/gateway_server.ts",
-    launch: (app, { port, processes, pythonPath }) => ({
+    launch: (app, { port, processes, pythonPath, env }) => ({
       args: [
         ...serverArgs("bench/gateway_server.ts", app, port, processes),
         ...pythonPath.flatMap((folder) => ["--python-path", folder]),
+        ...Object.entries(env).flatMap(([name, value]) => [
+          "--env",
+          `${name}=${value}`,
+        ]),
         ...(app.aliases ?? []).flatMap(({ urlPath, directory }) => [
           "--alias",
           `${urlPath}=${directory}`,
@@ -147,7 +156,7 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
   // connections over them (SO_REUSEPORT); settings in the environment.
   parallel: {
     script: "bench/parallel_server.ts",
-    launch: (app, { port, processes, pythonPath }) => ({
+    launch: (app, { port, processes, pythonPath, env }) => ({
       args: [
         "serve",
         "--parallel",
@@ -166,6 +175,7 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
         WSGI_BENCH_ALIASES: (app.aliases ?? []).map(({ urlPath, directory }) =>
           `${urlPath}=${directory}`
         ).join(","),
+        WSGI_BENCH_ENV: JSON.stringify(env),
       },
       readyFileEnv: "WSGI_BENCH_READY_FILE",
     }),
@@ -178,8 +188,8 @@ const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
   // serves examples/hello/static/media/ at /media/ itself.
   demo: {
     script: "examples/server.ts",
-    launch: (app, { port, processes, pythonPath }) =>
-      pythonPath.length > 0 ? undefined : {
+    launch: (app, { port, processes, pythonPath, env }) =>
+      pythonPath.length > 0 || Object.keys(env).length > 0 ? undefined : {
         args: serverArgs("examples/server.ts", app, port, processes),
       },
     describe: webWorkers("examples/server.ts"),
@@ -260,6 +270,7 @@ async function startGateway(
   app: AppSpec,
   port: number,
   processes: number,
+  appEnv: Record<string, string>,
 ): Promise<RunningServer | Skipped> {
   const command = GATEWAY_COMMANDS[GATEWAY_SERVERS[server].command()];
   try {
@@ -270,7 +281,12 @@ async function startGateway(
     };
   }
   const pythonPath = await app.gatewayPythonPath?.() ?? [];
-  const launch = command.launch(app, { port, processes, pythonPath });
+  const launch = command.launch(app, {
+    port,
+    processes,
+    pythonPath,
+    env: appEnv,
+  });
   if (!launch) {
     return {
       skipped:
@@ -419,8 +435,23 @@ interface AppSpec {
    * `pip install --target` folder of pure-Python wheels for Python 3.14.
    */
   gatewayPythonPath?: () => Promise<string[]>;
+  /**
+   * Starts what the app needs beside the servers (a database) once, before
+   * its servers start, and returns the variables every server puts in the
+   * app's `os.environ` (mod_wsgi's and gunicorn's process environment, the
+   * gateway's group `env`), and how to stop it after them.
+   */
+  prepare?: () => Promise<PreparedApp>;
   /** Static folders: `Alias urlPath directory` on Apache and the gateway. */
   aliases?: { urlPath: string; directory: string }[];
+}
+
+/** What an app's `prepare()` started. */
+interface PreparedApp {
+  /** Variables for the app's `os.environ` on every server. */
+  env: Record<string, string>;
+  /** Stops what was started (after the app's servers). */
+  stop(): Promise<void>;
 }
 
 /** One measured request against every server. */
@@ -499,6 +530,29 @@ function flaskApp(options: {
 }
 
 const FLASK = flaskApp();
+
+/**
+ * bench/apps/flask_db.py: Flask, SQLAlchemy Core and pg8000 (pure Python,
+ * the same driver on every server) on one private PostgreSQL that
+ * tests/servers.ts starts on loopback for all the servers of the run. Each
+ * process may hold 10 connections (`BENCH_DB_POOL`): that PostgreSQL
+ * allows 40, and mod_wsgi's 2 x 15 threads, gunicorn's, the gateway's and
+ * gateway-parallel's pools are all open at once; 10 per process is more
+ * than 2 cores keep busy.
+ */
+const FLASK_DB: AppSpec = {
+  ...benchApp("flask-db", "flask_db"),
+  cpythonPath: FLASK.cpythonPath,
+  gatewayPythonPath: FLASK.gatewayPythonPath,
+  prepare: async () => {
+    const { startPostgres } = await import("../tests/servers.ts");
+    const postgres = await startPostgres();
+    return {
+      env: { DATABASE_URL: postgres.url, BENCH_DB_POOL: "10" },
+      stop: () => postgres.stop(),
+    };
+  },
+};
 
 const notDifferent = (body: Uint8Array, wanted: string) =>
   text(body) === wanted ? undefined : `body "${text(body).slice(0, 80)}"`;
@@ -586,6 +640,16 @@ const SCENARIOS: Scenario[] = [
       expectStatus(status) ??
         notDifferent(body, Deno.readTextFileSync(`${HELLO_STATIC}/site.css`)),
     notApplicable: { gunicorn: "gunicorn serves no static files" },
+  },
+  {
+    id: "flask-db",
+    title: "Flask + PostgreSQL, 1 row by key (SQLAlchemy Core, pg8000)",
+    app: FLASK_DB,
+    path: "/row/42",
+    check: jsonCheck((json) =>
+      json.id === 42 && json.name === "item 42" && json.price === 52.5 &&
+      json.note === "row 42 of 1000, caf\u00e9 \u2713"
+    ),
   },
 ];
 
@@ -862,12 +926,15 @@ interface Running {
 }
 
 const active = new Set<RunningServer>();
+/** What apps' `prepare()` started (a database), stopped after the servers. */
+const services = new Set<PreparedApp>();
 
 async function startServer(
   name: ServerName,
   app: AppSpec,
   processes: number,
   cpythonPath: string[],
+  env: Record<string, string>,
 ): Promise<RunningServer | Skipped> {
   const port = freePort();
   switch (name) {
@@ -879,6 +946,7 @@ async function startServer(
         threads: 15,
         pythonPath: cpythonPath,
         aliases: app.aliases,
+        env,
         readyPath: app.readyPath,
       });
     case "gunicorn":
@@ -888,11 +956,12 @@ async function startServer(
         workers: processes,
         pythonPath: cpythonPath,
         prefix: app.prefix,
+        env,
         readyPath: app.readyPath,
       });
     case "gateway":
     case "gateway-parallel":
-      return await startGateway(name, app, port, processes);
+      return await startGateway(name, app, port, processes, env);
   }
 }
 
@@ -1077,6 +1146,25 @@ async function main(): Promise<void> {
         (error as Error).message
       }`;
     }
+    let prepared: PreparedApp | undefined;
+    try {
+      prepared = await app.prepare?.();
+    } catch (error) {
+      for (const s of appScenarios) {
+        for (const name of serverNames) {
+          fail(
+            s,
+            name,
+            "failed",
+            `could not start what the ${app.id} app needs: ${
+              (error as Error).message
+            }`,
+          );
+        }
+      }
+      continue;
+    }
+    if (prepared) services.add(prepared);
     const running: Running[] = [];
     try {
       for (const name of serverNames) {
@@ -1098,6 +1186,7 @@ async function main(): Promise<void> {
             app,
             settings.processes,
             cpythonPath,
+            prepared?.env ?? {},
           );
         } catch (error) {
           for (const s of wanted) {
@@ -1204,6 +1293,13 @@ async function main(): Promise<void> {
         );
         active.delete(server);
       }
+      if (prepared) {
+        log(`stopping what the ${app.id} app needs`);
+        await prepared.stop().catch((error) =>
+          log(`stopping the ${app.id} app's services: ${error.message}`)
+        );
+        services.delete(prepared);
+      }
     }
   }
 
@@ -1261,6 +1357,7 @@ if (import.meta.main) {
   const interrupt = async () => {
     console.error("[bench] interrupted: stopping the servers");
     await Promise.allSettled([...active].map((server) => server.stop()));
+    await Promise.allSettled([...services].map((service) => service.stop()));
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", interrupt);

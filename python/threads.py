@@ -46,7 +46,7 @@ class RequestThread:
         self.native_id = self.ident
         self.name = "request-%d" % request_id
         self.request_id = request_id
-        self.waiting = set()  # the host waiters this request suspends on
+        self.waiting = []  # the host waiters this request suspends on
         self.sockets = set()  # sockets it blocks on right now
         self.aborted = False
 
@@ -77,12 +77,12 @@ def _wait(milliseconds):
     if thread is not None:
         if thread.aborted:
             raise KeyboardInterrupt("the request exceeded requestTimeout")
-        thread.waiting.add(waiter)
+        thread.waiting.append(waiter)
     try:
         return waiter, run_sync(waiter.promise)
     finally:
         if thread is not None:
-            thread.waiting.discard(waiter)
+            thread.waiting.remove(waiter)
 
 
 class Lock:
@@ -106,12 +106,15 @@ class Lock:
         self._waiters.append(waiter)
         thread = _current.get()
         if thread is not None:
-            thread.waiting.add(waiter)
+            if thread.aborted:
+                self._waiters.remove(waiter)
+                raise KeyboardInterrupt("the request exceeded requestTimeout")
+            thread.waiting.append(waiter)
         try:
             outcome = run_sync(waiter.promise)
         finally:
             if thread is not None:
-                thread.waiting.discard(waiter)
+                thread.waiting.remove(waiter)
         if outcome == _GRANTED:
             return True  # release() handed the lock over: it stays locked
         try:

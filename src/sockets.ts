@@ -157,7 +157,10 @@ function connectFailure(error: unknown, target: string): SocketFailure {
     return { kind: "dns", message: `Name or service not known: ${target}` };
   }
   if (code === "ETIMEDOUT") return { kind: "timeout", message: "timed out" };
-  return { kind: "refused", message: `${message} (${target})` };
+  return {
+    kind: "refused",
+    message: message.includes(target) ? message : `${message} (${target})`,
+  };
 }
 
 /** Parses allowNet entries: "host", "host:port", "[v6]:port" or "*". */
