@@ -139,6 +139,24 @@ def _distribution_of(path):
     return top, None
 
 
+# Host-compiled database drivers and the pure-Python ones that replace them.
+_PURE_PYTHON_DRIVERS = {
+    "psycopg2": "pg8000 (SQLAlchemy: postgresql+pg8000://)",
+    "psycopg": "pg8000 (SQLAlchemy: postgresql+pg8000://)",
+    "asyncpg": "pg8000 (SQLAlchemy: postgresql+pg8000://)",
+    "MySQLdb": "PyMySQL (SQLAlchemy: mysql+pymysql://)",
+    "mysqlclient": "PyMySQL (SQLAlchemy: mysql+pymysql://)",
+    "hiredis": "redis-py without hiredis (pip install redis)",
+}
+
+
+def _driver_hint(package):
+    replacement = _PURE_PYTHON_DRIVERS.get(package.split(".")[0])
+    if replacement is None:
+        return ""
+    return " Use the pure-Python driver %s instead." % replacement
+
+
 def _explain_file(module, path):
     package, dist = _distribution_of(path)
     owner = "package %r" % package
@@ -149,7 +167,7 @@ def _explain_file(module, path):
         "for the host (%s), and WebAssembly cannot load it. Install a wheel "
         "of it built for Pyodide (Python %d.%d, tagged pyodide_*_wasm32) into "
         "a pythonPath folder, or a pure-Python version of it; see "
-        "docs/frameworks.md."
+        "docs/frameworks.md.%s"
         % (
             owner,
             module,
@@ -157,6 +175,7 @@ def _explain_file(module, path):
             _built_for(path),
             sys.version_info[0],
             sys.version_info[1],
+            _driver_hint(package or module),
         ),
         package,
     )

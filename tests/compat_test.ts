@@ -57,6 +57,12 @@ async function makePackages(folder: string, so: string): Promise<string> {
   // A suffix Pyodide accepts (abi3), but an ELF file inside.
   await write("hostext_c/__init__.py", "from . import fast\n");
   await Deno.copyFile(so, `${folder}/hostext_c/fast.abi3.so`);
+  // A host-compiled database driver: the message names the pure-Python one.
+  await write(
+    "psycopg2/__init__.py",
+    "from psycopg2._psycopg import connect\n",
+  );
+  await Deno.copyFile(so, `${folder}/psycopg2/_psycopg.${tag}`);
   // A package that falls back to pure Python, as MarkupSafe does.
   await write(
     "hostext_fallback/__init__.py",
@@ -235,6 +241,14 @@ Deno.test({
       assert.equal(elf.ok, false);
       assert.match(elf.text, /package 'hostext_c' needs a Pyodide build/);
       assert.match(elf.text, /fast\.abi3\.so/);
+
+      const driver = await importOf("psycopg2");
+      assert.equal(driver.ok, false);
+      assert.match(driver.text, /package 'psycopg2' needs a Pyodide build/);
+      assert.match(
+        driver.text,
+        /Use the pure-Python driver pg8000 \(SQLAlchemy: postgresql\+pg8000:\/\/\)/,
+      );
 
       // Fallbacks to pure Python keep working.
       assert.deepEqual(await importOf("hostext_fallback"), { ok: true });
