@@ -18,6 +18,7 @@ Routes:
                           each through socket, urllib and requests
 """
 
+import errno
 import http.client
 import json
 import os
@@ -48,10 +49,13 @@ def _describe(error):
     """What a test needs to know about an exception, its cause included."""
     reason = getattr(error, "reason", None)
     cause = error.__cause__ or error.__context__
+    number = getattr(error, "errno", None)
     return {
         "type": type(error).__name__,
         "bases": [c.__name__ for c in type(error).__mro__],
-        "errno": getattr(error, "errno", None),
+        "errno": number,
+        # By name: WebAssembly's errno numbers are not Linux's.
+        "errno_name": errno.errorcode.get(number) if isinstance(number, int) else None,
         "message": str(error),
         "reason": _describe(reason) if isinstance(reason, BaseException) else None,
         "cause": _describe(cause) if isinstance(cause, BaseException) else None,
