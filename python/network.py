@@ -9,8 +9,10 @@ asks it and raises what CPython would have raised.
 """
 
 import errno
+import importlib.util
 import os
 import socket
+import sys
 
 from pyodide.ffi import run_sync
 
@@ -145,6 +147,69 @@ def _install_tls():
         raise ssl.SSLError(1, "TLS handshake failed: " + failure.message)
 
     ssl.SSLSocket.do_handshake = do_handshake
+    original_create = ssl.SSLSocket._create.__func__
+
+    def _create(cls, sock, *args, do_handshake_on_connect=True, **kwargs):
+        # Pyodide's SSLSocket is a new socket object on the same descriptor,
+        # which is non-blocking when the old one had a timeout: keep it, or
+        # recv() raises BlockingIOError instead of waiting.
+        timeout = sock.gettimeout()
+        wrapped = original_create(
+            cls, sock, *args, do_handshake_on_connect=False, **kwargs
+        )
+        wrapped.settimeout(timeout)
+        if do_handshake_on_connect:
+            wrapped.do_handshake()
+        return wrapped
+
+    ssl.SSLSocket._create = classmethod(_create)
+
+
+class _Urllib3Sockets:
+    """Keeps urllib3 on real sockets.
+
+    On Emscripten urllib3 swaps its connections for fetch(), which ignores
+    timeouts, certificates (``verify=``) and ``allowNet``; the gateway has
+    real sockets, so its own classes are put back once it is imported.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "urllib3":
+            return None
+        import importlib.machinery
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original_exec = loader.exec_module
+
+        def exec_module(module):
+            original_exec(module)
+            _restore_urllib3()
+
+        loader.exec_module = exec_module
+        del importlib.machinery
+        return spec
+
+
+def _restore_urllib3():
+    import urllib3.connection as connection
+    import urllib3.connectionpool as pool
+
+    plain = getattr(pool, "HTTPConnection", None)
+    secure = getattr(pool, "HTTPSConnection", None)
+    if plain is None or secure is None:
+        return
+    pool.HTTPConnectionPool.ConnectionCls = plain
+    pool.HTTPSConnectionPool.ConnectionCls = secure
+    connection.HTTPConnection = plain
+    connection.HTTPSConnection = secure
+    connection.VerifiedHTTPSConnection = secure
 
 
 def install(host):
@@ -155,3 +220,4 @@ def install(host):
     socket.socket.connect_ex = _wrap_connect_ex(socket.socket.connect_ex)
     socket.getaddrinfo = _wrap_getaddrinfo(socket.getaddrinfo)
     _install_tls()
+    sys.meta_path.insert(0, _Urllib3Sockets())

@@ -633,6 +633,15 @@ export class ProcessGroup {
       member.served++;
       member.since = Date.now();
       waiter.resolve({ member, deadline: waiter.deadline });
+      // With threads, a free worker takes as many as it has threads for.
+      while (this.config.threads > 1 && this.#takesMore(member)) {
+        const next = this.#queue.shift();
+        if (!next) break;
+        clearTimeout(next.timer);
+        member.pending++;
+        member.served++;
+        next.resolve({ member, deadline: next.deadline });
+      }
       return;
     }
     member.state = "idle";
