@@ -28,6 +28,7 @@ const MODES: [string, GroupOptions][] = [
 interface Setup {
   group: ProcessGroup;
   server: TestServer;
+  // deno-lint-ignore no-explicit-any
   get(path: string): Promise<{ status: number; body: any }>;
 }
 
