@@ -111,6 +111,14 @@ def _ca_text(context):
     return None
 
 
+def _refuse_common_name(context, value):
+    if value:
+        raise ValueError(
+            "hostname_checks_common_name cannot be turned on: the gateway's "
+            "TLS checks subjectAltName only"
+        )
+
+
 def _install_tls():
     import ssl
 
@@ -147,6 +155,13 @@ def _install_tls():
         raise ssl.SSLError(1, "TLS handshake failed: " + failure.message)
 
     ssl.SSLSocket.do_handshake = do_handshake
+    # Deno verifies names against subjectAltName only, never the subject's
+    # common name: what OpenSSL's NEVER_CHECK_SUBJECT asks for.  urllib3 2
+    # sets the flag to False on every context, which Pyodide's stub refuses.
+    ssl.HAS_NEVER_CHECK_COMMON_NAME = True
+    ssl.SSLContext.hostname_checks_common_name = property(
+        lambda self: False, _refuse_common_name
+    )
     original_create = ssl.SSLSocket._create.__func__
 
     def _create(cls, sock, *args, do_handshake_on_connect=True, **kwargs):
@@ -176,8 +191,6 @@ class _Urllib3Sockets:
     def find_spec(self, name, path=None, target=None):
         if name != "urllib3":
             return None
-        import importlib.machinery
-
         sys.meta_path.remove(self)
         try:
             spec = importlib.util.find_spec(name)
@@ -193,7 +206,6 @@ class _Urllib3Sockets:
             _restore_urllib3()
 
         loader.exec_module = exec_module
-        del importlib.machinery
         return spec
 
 
