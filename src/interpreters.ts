@@ -50,7 +50,13 @@ export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 const GLOBAL_GROUP = "%{GLOBAL}";
 
 /** The Python half of the gateway, copied into every interpreter. */
-const PYTHON_MODULES = ["wsgi_bridge", "compat", "network", "threads"];
+const PYTHON_MODULES = [
+  "wsgi_bridge",
+  "compat",
+  "network",
+  "threads",
+  "files",
+];
 
 async function readPythonModules(): Promise<Map<string, string>> {
   const sources = new Map<string, string>();
@@ -97,6 +103,10 @@ type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
 
 interface Interpreter {
   pyodide: PyodideAPI;
+  /** python/files.py: where this interpreter may write. */
+  files: PyProxy;
+  /** Host folders mapped read-only, with the option that mapped each. */
+  readonly: Map<string, string>;
   begin: PyCallable;
   resume: PyCallable;
   finish: PyCallable;
@@ -209,6 +219,8 @@ export class InterpreterHost {
   #printing?: string;
   #sitePackages: string[];
   #sources?: Promise<Map<string, string>>;
+  /** Whether Deno lets this worker write each writable folder. */
+  readonly #writeGrants = new Map<string, boolean>();
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -247,7 +259,11 @@ export class InterpreterHost {
     // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
     await pyodide.useNodeSockFS({ connect: sockets.connect as never });
     const mounted = new Set<string>();
-    const interpreter = { pyodide, mounted } as Interpreter;
+    const interpreter = {
+      pyodide,
+      mounted,
+      readonly: this.#readonlyFolders(),
+    } as Interpreter;
     pyodide.setStdout({
       batched: (line) => this.#emit("info", line, this.#printing),
     });
@@ -265,7 +281,12 @@ export class InterpreterHost {
     const paths = [...settings.pythonPath, ...this.#sitePackages];
     for (const path of paths) this.#mountHostFolder(interpreter, path);
     if (settings.home) this.#mountHostFolder(interpreter, settings.home);
+    for (const path of settings.writable) {
+      this.#mountHostFolder(interpreter, path);
+    }
     pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
+    interpreter.files = pyodide.pyimport("files");
+    this.#guardWrites(interpreter);
     const socketOf = (fd: number): ClientSocket | undefined =>
       // deno-lint-ignore no-explicit-any
       (pyodide.FS as any).getStream(fd)?.node?.sock?.wcgSocket ?? undefined;
@@ -332,6 +353,53 @@ export class InterpreterHost {
     if (result === "timed-out") return false;
     Atomics.store(flag, 0, 0);
     return true;
+  }
+
+  /** The group's read-only host folders, each with the option naming it. */
+  #readonlyFolders(): Map<string, string> {
+    const settings = this.#settings;
+    const folders = new Map<string, string>();
+    for (const path of settings.pythonPath) folders.set(path, "pythonPath");
+    for (const path of this.#sitePackages) folders.set(path, "pythonHome");
+    if (settings.pythonHome) folders.set(settings.pythonHome, "pythonHome");
+    if (settings.home) folders.set(settings.home, "home");
+    return folders;
+  }
+
+  /**
+   * (Re)installs python/files.py's rules: writes go to `writable` folders
+   * only, and a writable folder that Deno's permissions keep closed names
+   * the missing flag instead of failing with a bare EACCES.
+   */
+  #guardWrites(interpreter: Interpreter): void {
+    const { pyodide } = interpreter;
+    const missing: Record<string, string> = {};
+    for (const folder of this.#settings.writable) {
+      if (!this.#writePermitted(folder)) {
+        missing[folder] = `--allow-write=${folder}`;
+      }
+    }
+    interpreter.files.install(
+      pyodide.toPy(this.#settings.writable),
+      pyodide.toPy(Object.fromEntries(interpreter.readonly)),
+      pyodide.toPy(missing),
+    );
+  }
+
+  #writePermitted(folder: string): boolean {
+    let granted = this.#writeGrants.get(folder);
+    if (granted === undefined) {
+      granted = Deno.permissions.querySync({ name: "write", path: folder })
+        .state === "granted";
+      this.#writeGrants.set(folder, granted);
+      if (!granted) {
+        this.#emit(
+          "error",
+          `writable folder ${folder} of group ${this.#settings.group} cannot be written: Deno permission --allow-write=${folder} is missing; Python's writes there raise PermissionError`,
+        );
+      }
+    }
+    return granted;
   }
 
   /** Makes a host folder visible at the same path inside the interpreter. */
@@ -409,6 +477,11 @@ export class InterpreterHost {
     for (const path of [scriptFolder, ...spec.pythonPath]) {
       this.#mountHostFolder(interpreter, path);
     }
+    interpreter.readonly.set(scriptFolder, "the WSGI script's folder");
+    for (const path of spec.pythonPath) {
+      interpreter.readonly.set(path, "the mount's pythonPath");
+    }
+    this.#guardWrites(interpreter);
     const bridge = pyodide.pyimport("wsgi_bridge");
     const base = JSON.stringify({
       "wsgi.multiprocess": spec.multiprocess,

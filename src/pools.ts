@@ -167,6 +167,7 @@ function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
   ]);
   if (config.home) reads.add(config.home);
   if (config.pythonHome) reads.add(config.pythonHome);
+  for (const path of config.writable) reads.add(path);
   for (const spec of mounts) {
     reads.add(dirname(spec.scriptPath));
     for (const path of spec.pythonPath) reads.add(path);
@@ -176,6 +177,27 @@ function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
 
 function covered(path: string, reads: string[]): boolean {
   return reads.some((read) => path === read || path.startsWith(read + "/"));
+}
+
+/**
+ * Adds `--allow-write` for the group's writable folders that the server
+ * itself may write, so a worker never gets more than the server has; a
+ * folder the server may not write stays closed, and Python's error names
+ * the missing flag (python/files.py).
+ */
+function withWritableFolders(flags: string[], writable: string[]): string[] {
+  if (flags.includes("--allow-write")) return flags;
+  const granted = writable.filter((path) =>
+    Deno.permissions.querySync({ name: "write", path }).state === "granted"
+  );
+  if (granted.length === 0) return flags;
+  const writes = [...granted];
+  const others = flags.filter((flag) => {
+    if (!flag.startsWith("--allow-write=")) return true;
+    writes.push(...flag.slice("--allow-write=".length).split(","));
+    return false;
+  });
+  return [...others, `--allow-write=${writes.join(",")}`];
 }
 
 /**
@@ -204,6 +226,7 @@ function processPermissions(
   if (given.includes("-A") || given.includes("--allow-all")) {
     return { flags: ["--allow-all"] };
   }
+  given = withWritableFolders(given, config.writable);
   if (given.includes("--allow-read")) return { flags: given };
   const reads = neededReads(config, mounts);
   const flags: string[] = [];

@@ -94,8 +94,10 @@ export function createDjangoExample(
   const group = defineGroup(options.groupName ?? "django", {
     processes: options.processes ?? 1,
     pythonPath: [sitePackages],
-    // The working directory, visible inside the interpreter: SQLite's file.
+    // The working directory, where SQLite's file lives: writable, so that
+    // every worker writes the one host file.
     home: options.dataDir,
+    writable: [options.dataDir],
     env,
   });
   const mount = mountWsgi(app, "/", `${HERE}app.wsgi`, { group });
