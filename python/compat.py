@@ -2,7 +2,7 @@
 
 The bridge (``wsgi_bridge.py``) calls ``install()`` once per interpreter and
 runs every script load and every call into an application inside
-``ApplicationCall(log)``.  Three things are taken care of here:
+``ApplicationCall(log)``.  Four things are taken care of here:
 
 * Host-compiled extension modules.  A virtualenv or ``pip install --target``
   folder made on the host may hold ``.so``/``.pyd`` files built for the
@@ -16,6 +16,8 @@ runs every script load and every call into an application inside
 * ``hashlib.pbkdf2_hmac`` and ``hashlib.scrypt``, which Pyodide 314 lacks
   (they come from OpenSSL in CPython), are provided from the host's own
   ``node:crypto``, with a pure-Python fallback for ``pbkdf2_hmac``.
+* ``threading.Thread.start()`` fails as in Pyodide, but says why and what
+  to do instead.
 """
 
 import asyncio.events
@@ -558,6 +560,30 @@ def scrypt(password, *, salt, n, r, p, maxmem=0, dklen=64):
 
 
 # ---------------------------------------------------------------------------
+# Threads that outlive a request
+
+_THREAD_MESSAGE = (
+    "can't start new thread: Python runs in WebAssembly here, which has no "
+    "OS threads. Work that must outlive the request belongs in a task queue "
+    "or a separate service; for requests that wait on sockets or sleeps at "
+    "the same time, give the group a threads option above 1."
+)
+
+
+def _explained_start(original):
+    def start(self):
+        try:
+            return original(self)
+        except RuntimeError as error:
+            if "can't start new thread" not in str(error):
+                raise
+            raise RuntimeError(_THREAD_MESSAGE) from None
+
+    start.__doc__ = original.__doc__
+    return start
+
+
+# ---------------------------------------------------------------------------
 
 _installed = False
 
@@ -577,3 +603,6 @@ def install():
         hashlib.pbkdf2_hmac = pbkdf2_hmac
     if not hasattr(hashlib, "scrypt"):
         hashlib.scrypt = scrypt
+    import threading
+
+    threading.Thread.start = _explained_start(threading.Thread.start)

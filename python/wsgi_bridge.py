@@ -524,21 +524,21 @@ def begin(request_id, application, cgi, body_source, body):
     appended as latin-1 text, or ``[packed_head, chunk]`` for a large one.
     """
     exchange = application.exchange(cgi, body_source, body)
-    if _threads is not None:
-        exchange.thread = _threads.enter(request_id)
+    # Every call of one request runs in the same Context object: a
+    # ContextVar token (Flask's request and app contexts) can only be reset
+    # in the Context that made it, and each call from JavaScript may start
+    # in another one.
+    exchange.context = contextvars.copy_context()
     _exchanges[request_id] = exchange
     try:
-        with compat.ApplicationCall(application._log):  # compat.py hook
-            status, headers, chunk, done = exchange.start()
+        status, headers, chunk, done = exchange.context.run(
+            _start, exchange, request_id, application._log
+        )
     except BaseException:
         finish(request_id)
         raise
     if done:
         _exchanges.pop(request_id, None)
-    else:
-        # The next call of this request starts in a fresh copy of the
-        # context: it gets this one's variables back (see resume).
-        exchange.context = contextvars.copy_context()
     head = _pack_head(status, headers, done)
     if chunk is None:
         return head
@@ -547,11 +547,23 @@ def begin(request_id, application, cgi, body_source, body):
     return to_js([head, chunk])
 
 
-def _restore(exchange):
-    for variable, value in exchange.context.items():
-        variable.set(value)
+def _start(exchange, request_id, log):
+    if _threads is not None:
+        exchange.thread = _threads.enter(request_id)
+    with compat.ApplicationCall(log):  # compat.py hook
+        return exchange.start()
+
+
+def _next(exchange):
     if _threads is not None:
         _threads.resume(exchange.thread)
+    with compat.ApplicationCall(exchange._log):  # compat.py hook
+        return exchange.next()
+
+
+def _close(exchange):
+    with compat.ApplicationCall(exchange._log):  # compat.py hook
+        exchange.close()
 
 
 def resume(request_id):
@@ -559,17 +571,13 @@ def resume(request_id):
     exchange = _exchanges.get(request_id)
     if exchange is None:
         return to_js([None, True])
-    _restore(exchange)
     try:
-        with compat.ApplicationCall(exchange._log):  # compat.py hook
-            result = exchange.next()
+        result = exchange.context.run(_next, exchange)
     except BaseException:
         finish(request_id)
         raise
     if result[1]:
         _exchanges.pop(request_id, None)
-    else:
-        exchange.context = contextvars.copy_context()
     return to_js(result)
 
 
@@ -577,10 +585,7 @@ def finish(request_id):
     """Close a request's iterable, if it is still open."""
     exchange = _exchanges.pop(request_id, None)
     if exchange is not None:
-        if hasattr(exchange, "context"):
-            _restore(exchange)
-        with compat.ApplicationCall(exchange._log):  # compat.py hook
-            exchange.close()
+        exchange.context.run(_close, exchange)
 
 
 def abort(request_id):

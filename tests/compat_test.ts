@@ -183,6 +183,14 @@ for (const processes of [1, 0]) {
           assert.match(scrypt, /^fdbabe1c9d3472007856e7190d01e9fe/);
         });
 
+        await t.step("threads and subprocesses fail, saying why", async () => {
+          const limits = await (await fetch(`${server.base}/c/limits`)).json();
+          assert.match(limits.thread, /^RuntimeError: can't start new thread/);
+          assert.match(limits.thread, /no OS threads/);
+          assert.match(limits.thread, /threads option/);
+          assert.match(limits.subprocess, /^OSError: .*not support processes/);
+        });
+
         await t.step("applications see no running asyncio loop", async () => {
           // Pyodide marks its WebLoop as running; Django would refuse the ORM.
           for (const path of ["/c/loop", "/c/stream-loop", "/c/loop"]) {

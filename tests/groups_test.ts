@@ -157,6 +157,7 @@ Deno.test({
       requestTimeout: 2,
       pythonPath: [extraPath],
       home,
+      writable: [home],
       env: { GROUP_VAR: "from-env" },
       preload: ["groups_preloaded"],
     }, [
@@ -175,7 +176,7 @@ Deno.test({
         settings,
         `from-env|${await Deno.realPath(home)}|preloaded|True|True|False`,
       );
-      // Thread workers have the server's permissions: writing works.
+      // A writable home, with the server's permissions: writing works.
       assert.equal((await get(`${base}/t/write`))[1], "written");
       assert.equal(await Deno.readTextFile(`${home}/probe.txt`), "written");
       assert.deepEqual(group.metrics().workers, {

@@ -234,6 +234,36 @@ async function inMode(
   } finally {
     await server?.close();
   }
+  if (mode.hostPythonPath) return; // allowNet is the gateway's
+  await t.step("allowNet: the listed host only", async () => {
+    const allowed = `127.0.0.1:${targets.http.port}`;
+    const limited = await serveApp(
+      `${groupName}-allow-net`,
+      mode,
+      app,
+      {},
+      [sitePackages],
+      { allowNet: [allowed] },
+    );
+    try {
+      const hello = await okJson(
+        `${limited.base}/urllib?${query({ url: `${targets.http.url}/hello` })}`,
+      );
+      assert.equal(hello.body, "hello from the loopback server");
+      // The TLS server listens, but is not listed.
+      const url = `http://127.0.0.1:${targets.https.port}/`;
+      const result = await okJson(
+        `${limited.base}/error?${query({ kind: "refused", url })}`,
+      );
+      assertFailedWith(result.socket, "PermissionError", "socket");
+      assert.match(result.socket.error.message, /allowNet/);
+      assert.match(result.socket.error.message, new RegExp(allowed));
+      assertFailedWith(result.urllib, "PermissionError", "urllib");
+      assertFailedWith(result.requests, "ConnectionError", "requests");
+    } finally {
+      await limited.close();
+    }
+  });
 }
 
 Deno.test({

@@ -47,6 +47,24 @@ def _import(module):
         }
 
 
+def _limits():
+    """What an app cannot do here, and the errors it gets."""
+    import subprocess
+    import threading
+
+    found = {}
+    for name, action in (
+        ("thread", lambda: threading.Thread(target=print).start()),
+        ("subprocess", lambda: subprocess.run(["true"])),
+    ):
+        try:
+            action()
+            found[name] = None
+        except Exception as error:
+            found[name] = "%s: %s" % (type(error).__name__, error)
+    return found
+
+
 def application(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/pbkdf2":
@@ -56,6 +74,8 @@ def application(environ, start_response):
         body = hashlib.scrypt(
             b"password", salt=b"NaCl", n=1024, r=8, p=16
         ).hex()
+    elif path == "/limits":
+        body = _limits()
     elif path == "/loop":
         body = _loop()
     elif path == "/import":
