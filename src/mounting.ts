@@ -73,7 +73,12 @@ export interface WsgiMount {
   readonly scriptPath: string;
   /** The group that runs it. */
   readonly group: ProcessGroup;
-  /** Settles when the group's workers have started and loaded their scripts. */
+  /**
+   * Resolves when the group's workers have started and loaded this script;
+   * rejects when the script failed to load (the traceback is in the log).
+   * Either way the server keeps serving, and a failed script is loaded
+   * again on a later request.
+   */
   ready(): Promise<void>;
 }
 
@@ -405,7 +410,7 @@ export function mountWsgi(
     prefix: normalized,
     scriptPath: absolute,
     group: mountedGroup,
-    ready: () => mountedGroup.ready(),
+    ready: () => mountedGroup.mountReady(spec),
   };
 }
 

@@ -441,7 +441,17 @@ export class ProcessGroup {
       // Up and running: the next crash restarts at once again. A script
       // that failed to load is startupTimeout's business (#loaded).
       this.#failures = 0;
-      log("info", "worker ready", { group: this.config.name });
+      if (member.failing.size === 0) {
+        log("info", "worker ready", { group: this.config.name });
+      } else {
+        log(
+          "error",
+          `worker started, but WSGI script ${
+            this.#scriptsOf(member.failing)
+          } failed to load (traceback above); it answers 500 there and tries again on later requests`,
+          { group: this.config.name },
+        );
+      }
       this.#release(member);
     }, (error) => {
       clearTimeout(timer);
@@ -476,8 +486,7 @@ export class ProcessGroup {
     member.failingTimer = setTimeout(() => {
       member.failingTimer = undefined;
       if (member.failing.size === 0 || !this.#members.has(member)) return;
-      const scripts = this.#mounts.filter((m) => member.failing.has(m.id))
-        .map((m) => m.scriptPath).join(", ");
+      const scripts = this.#scriptsOf(member.failing);
       const reason =
         `its WSGI script ${scripts} did not load within startupTimeout (${this.config.startupTimeout} s)`;
       if (member.state === "idle") {
@@ -487,6 +496,11 @@ export class ProcessGroup {
         member.condemned = reason;
       }
     }, Math.max(0, due - Date.now()));
+  }
+
+  #scriptsOf(mountIds: Set<string>): string {
+    return this.#mounts.filter((m) => mountIds.has(m.id))
+      .map((m) => m.scriptPath).join(", ");
   }
 
   #backoff(): number {
@@ -976,15 +990,22 @@ export class ProcessGroup {
         }),
       ]);
       onTimeout = undefined;
-      return buildResponse(head, {
-        next: () => slot.next(request.id),
-        cancel: () => slot.close(request.id),
-      }, {
-        method,
-        mount: spec.prefix,
-        group: this.config.name,
-        onDone: done,
-      });
+      try {
+        return buildResponse(head, {
+          next: () => slot.next(request.id),
+          cancel: () => slot.close(request.id),
+        }, {
+          method,
+          mount: spec.prefix,
+          group: this.config.name,
+          onDone: done,
+        });
+      } catch (error) {
+        // Deno refused the head: the iterable must still be closed, or the
+        // worker keeps it open and its next request waits behind it.
+        if (!head.done) slot.close(request.id);
+        throw error;
+      }
     } catch (error) {
       if (abandoned) {
         // Its thread is released only once Python has let go of it.
@@ -1062,6 +1083,21 @@ export class ProcessGroup {
     await Promise.all(
       [...this.#members].map((m) => m.slot.ready.catch(() => {})),
     );
+  }
+
+  /**
+   * Waits until the workers have started, then rejects if a mount's script
+   * failed to load in every one of them (its traceback is in the log). The
+   * group keeps serving and tries the script again on later requests.
+   */
+  async mountReady(spec: MountSpec): Promise<void> {
+    await this.ready();
+    const members = [...this.#members].filter((m) => m.state !== "starting");
+    if (members.length > 0 && members.every((m) => m.failing.has(spec.id))) {
+      throw new Error(
+        `WSGI script ${spec.scriptPath} failed to load (its traceback is in the log); requests for it answer 500 and load it again`,
+      );
+    }
   }
 
   /**
