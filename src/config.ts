@@ -142,7 +142,13 @@ export interface MountSpec {
   multithread: boolean;
 }
 
-function fail(where: string, option: string, expected: string, got: unknown) {
+/** A value of the wrong type: TypeError, naming the option. */
+export function fail(
+  where: string,
+  option: string,
+  expected: string,
+  got: unknown,
+): TypeError {
   let shown: string;
   try {
     shown = JSON.stringify(got) ?? String(got);
@@ -154,6 +160,18 @@ function fail(where: string, option: string, expected: string, got: unknown) {
   );
 }
 
+/** A number in the wrong range: RangeError, naming the option. */
+function outOfRange(
+  where: string,
+  option: string,
+  expected: string,
+  got: number,
+) {
+  return new RangeError(
+    `${where}: option "${option}" must be ${expected}, got ${got}`,
+  );
+}
+
 function seconds(
   where: string,
   options: Record<string, unknown>,
@@ -161,8 +179,11 @@ function seconds(
   fallback: number,
 ): number {
   const value = options[option] ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+  if (typeof value !== "number" || Number.isNaN(value)) {
     throw fail(where, option, "a number of seconds >= 0", value);
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw outOfRange(where, option, "a number of seconds >= 0", value);
   }
   return value;
 }
@@ -175,8 +196,11 @@ function count(
   min = 0,
 ): number {
   const value = options[option] ?? fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+  if (typeof value !== "number" || Number.isNaN(value)) {
     throw fail(where, option, `an integer >= ${min}`, value);
+  }
+  if (!Number.isInteger(value) || value < min) {
+    throw outOfRange(where, option, `an integer >= ${min}`, value);
   }
   return value;
 }

@@ -6,7 +6,6 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
 import {
   type AliasOptions,
   createAlias,
@@ -14,7 +13,8 @@ import {
   serveAlias,
   type StaticAlias,
 } from "./aliases.ts";
-import { folders, type MountSpec } from "./config.ts";
+import type { MountSpec } from "./config.ts";
+import { resolveMountOptions } from "./mount_options.ts";
 import {
   BadTargetError,
   buildCgiVariables,
@@ -96,16 +96,6 @@ interface MountEntry {
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
   | MountEntry;
-
-const MOUNT_OPTION_NAMES = [
-  "group",
-  "applicationGroup",
-  "callable",
-  "pythonPath",
-  "passAuthorization",
-  "environ",
-  "reload",
-];
 
 const tables = new WeakMap<object, Entry[]>();
 let mountCount = 0;
@@ -289,51 +279,7 @@ export function mountWsgi(
   const where = `mountWsgi(${JSON.stringify(prefix)})`;
   const checkedRouter = checkRouter(where, router);
   const normalized = normalizePrefix(where, prefix);
-  if (typeof scriptPath !== "string" || scriptPath === "") {
-    throw new TypeError(`${where}: the script path must be a non-empty string`);
-  }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (
-      !MOUNT_OPTION_NAMES.includes(key)
-    ) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; known options are ${
-          MOUNT_OPTION_NAMES.join(", ")
-        }`,
-      );
-    }
-  }
-  const absolute = isAbsolute(scriptPath) ? scriptPath : resolve(scriptPath);
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(absolute);
-  } catch (error) {
-    throw new Error(
-      `${where}: the WSGI script ${absolute} cannot be read (${
-        (error as Error).message
-      }); check the path`,
-    );
-  }
-  if (!info.isFile) {
-    throw new Error(`${where}: the WSGI script ${absolute} is not a file`);
-  }
-  const callable = options.callable ?? "application";
-  if (typeof callable !== "string" || !/^[A-Za-z_]\w*$/.test(callable)) {
-    throw new TypeError(
-      `${where}: option "callable" must be a Python identifier, got ${
-        JSON.stringify(callable)
-      }`,
-    );
-  }
-  const applicationGroup = options.applicationGroup ?? "";
-  if (typeof applicationGroup !== "string") {
-    throw new TypeError(
-      `${where}: option "applicationGroup" must be a string such as "%{GLOBAL}"`,
-    );
-  }
+  const settings = resolveMountOptions(where, scriptPath, options);
   let group: ProcessGroup | undefined;
   const groupOption = options.group ?? DEFAULT_GROUP;
   if (typeof groupOption === "string") {
@@ -356,59 +302,29 @@ export function mountWsgi(
   const spec: MountSpec = {
     id: `m${++mountCount}`,
     prefix: normalized,
-    scriptPath: absolute,
-    callable,
-    applicationGroup,
-    pythonPath: folders(where, "pythonPath", options.pythonPath),
+    scriptPath: settings.scriptPath,
+    callable: settings.callable,
+    applicationGroup: settings.applicationGroup,
+    pythonPath: settings.pythonPath,
     group: group.config.name,
     multiprocess: group.config.processes > 1,
     multithread: group.config.threads > 1,
   };
-  const passAuthorization = options.passAuthorization ?? false;
-  if (typeof passAuthorization !== "boolean") {
-    throw new TypeError(
-      `${where}: option "passAuthorization" must be true or false`,
-    );
-  }
-  const environ = options.environ ?? {};
-  if (
-    typeof environ !== "object" || environ === null ||
-    Object.entries(environ).some(([key, value]) =>
-      typeof value !== "string" || key === ""
-    )
-  ) {
-    throw new TypeError(
-      `${where}: option "environ" must be an object of string values, like Apache's SetEnv`,
-    );
-  }
-  for (const [key, value] of Object.entries(environ)) {
-    if (key.includes("\0") || value.includes("\0")) {
-      throw new TypeError(
-        `${where}: option "environ" has a NUL character in ${
-          JSON.stringify(key)
-        }; remove it (environ keys and values cannot hold NUL)`,
-      );
-    }
-  }
-  const reload = options.reload ?? true;
-  if (typeof reload !== "boolean") {
-    throw new TypeError(`${where}: option "reload" must be true or false`);
-  }
   group.attach(spec);
   register(checkedRouter, {
     kind: "mount",
     prefix: normalized,
     spec,
     group,
-    passAuthorization,
-    environ: { ...environ },
-    reload,
-    modified: modificationTime(absolute),
+    passAuthorization: settings.passAuthorization,
+    environ: settings.environ,
+    reload: settings.reload,
+    modified: modificationTime(settings.scriptPath),
   });
   const mountedGroup = group;
   return {
     prefix: normalized,
-    scriptPath: absolute,
+    scriptPath: settings.scriptPath,
     group: mountedGroup,
     ready: () => mountedGroup.mountReady(spec),
   };
