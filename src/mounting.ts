@@ -29,7 +29,7 @@ import type { ProcessGroup } from "./pools.ts";
 import { log } from "./logging.ts";
 import { errorResponse } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
-import { takeRequestBody } from "./workers.ts";
+import { takeRequestBody } from "./request_body.ts";
 
 /** Options of `mountWsgi()`: mod_wsgi's per-script directives. */
 export interface MountOptions {

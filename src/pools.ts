@@ -10,16 +10,14 @@
 import { dirname } from "node:path";
 import { covered, processPermissions } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
-import type { InterpreterSettings } from "./interpreters.ts";
+import type { InterpreterSettings } from "./protocol.ts";
+import { PIPELINE_DEPTH } from "./protocol.ts";
 import { log } from "./logging.ts";
 import { buildResponse, errorResponse } from "./responses.ts";
-import {
-  EmbeddedSlot,
-  type RequestBody,
-  type Slot,
-  SlotFailure,
-  WorkerSlot,
-} from "./workers.ts";
+import { EmbeddedSlot } from "./embedded_slot.ts";
+import type { RequestBody } from "./request_body.ts";
+import { type Slot, SlotFailure } from "./slot.ts";
+import { WorkerSlot } from "./worker_slot.ts";
 
 /** A snapshot of a group's state, for status pages and metrics. */
 export interface GroupMetrics {
@@ -105,12 +103,6 @@ interface Waiter {
   /** False for a request whose body streams: it waits for an idle worker. */
   pipelinable: boolean;
 }
-
-/**
- * Requests a worker holds at most: the running one and those pipelined
- * behind it (see #pipelineTarget).
- */
-const PIPELINE_DEPTH = 4;
 
 /**
  * How long a request must have run before those pipelined behind it move

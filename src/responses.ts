@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ResponseHead } from "./interpreters.ts";
+import type { ResponseHead } from "./protocol.ts";
 import { log } from "./logging.ts";
 
 /** The rest of a response after its head, pulled one chunk at a time. */
