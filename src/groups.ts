@@ -8,6 +8,7 @@
 import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import { log } from "./logging.ts";
 import { ProcessGroup } from "./pools.ts";
+import { createSlot } from "./slot_factory.ts";
 
 /** The group a mount uses when it names none. */
 export const DEFAULT_GROUP = "default";
@@ -36,7 +37,7 @@ export function defineGroup(
       `defineGroup: a group named "${name}" already exists; pick another name or reuse getGroup("${name}")`,
     );
   }
-  const group = new ProcessGroup(config);
+  const group = new ProcessGroup(config, createSlot);
   groups.set(name, group);
   handleSignals();
   return group;

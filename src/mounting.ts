@@ -25,9 +25,9 @@ import {
   type RequestTarget,
 } from "./environ.ts";
 import { DEFAULT_GROUP, getGroup } from "./groups.ts";
-import type { ProcessGroup } from "./pools.ts";
+import { type Exchange, GatewayError, type ProcessGroup } from "./pools.ts";
 import { log } from "./logging.ts";
-import { errorResponse } from "./responses.ts";
+import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
 
@@ -239,18 +239,47 @@ function serveMount(
     cgi["mod_wsgi.application_group"] =
       `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
-  return group.handle(
-    spec,
+  return answer(
+    entry,
     request.method,
-    packEnviron(cgi),
-    () => takeRequestBody(request),
-  ).catch((error) => {
-    log("error", `gateway error: ${error?.stack ?? error}`, {
-      mount: entry.prefix,
-      group: group.config.name,
+    () => group.handle(spec, packEnviron(cgi), () => takeRequestBody(request)),
+  );
+}
+
+/** Turns what the pool gives back into a Response, errors included. */
+async function answer(
+  entry: MountEntry,
+  method: string,
+  run: () => Promise<Exchange>,
+): Promise<Response> {
+  const where = { mount: entry.prefix, group: entry.group.config.name };
+  let exchange: Exchange;
+  try {
+    exchange = await run();
+  } catch (error) {
+    if (error instanceof GatewayError) {
+      const headers: Record<string, string> = error.retryAfter === undefined
+        ? {}
+        : { "retry-after": String(error.retryAfter) };
+      return errorResponse(error.status, reasonPhrase(error.status), headers);
+    }
+    log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
+    return errorResponse(500, reasonPhrase(500));
+  }
+  try {
+    return buildResponse(exchange.head, exchange, {
+      method,
+      ...where,
+      onDone: exchange.done,
     });
-    return errorResponse(500, "Internal Server Error");
-  });
+  } catch (error) {
+    // Deno refused the head: the iterable must still be closed, or the
+    // worker keeps it open and its next request waits behind it.
+    if (!exchange.head.done) exchange.cancel();
+    exchange.done();
+    log("error", `the response could not be built: ${error}`, where);
+    return errorResponse(500, reasonPhrase(500));
+  }
 }
 
 /**

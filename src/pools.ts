@@ -8,16 +8,41 @@
  */
 
 import { dirname } from "node:path";
-import { covered, processPermissions } from "./permissions.ts";
+import { covered } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
-import type { InterpreterSettings } from "./protocol.ts";
 import { PIPELINE_DEPTH } from "./protocol.ts";
 import { log } from "./logging.ts";
-import { buildResponse, errorResponse } from "./responses.ts";
-import { EmbeddedSlot } from "./embedded_slot.ts";
+import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
-import { type Slot, SlotFailure } from "./slot.ts";
-import { WorkerSlot } from "./worker_slot.ts";
+import { type Slot, type SlotFactory, SlotFailure } from "./slot.ts";
+
+/**
+ * A request that Python has started answering: its head, then its body one
+ * chunk at a time. `done()` must be called once when the exchange is over,
+ * however it ended, so the worker can take its next request.
+ */
+export interface Exchange {
+  head: ResponseHead;
+  /** The next body chunk; rejects when the application failed. */
+  next(): Promise<{ chunk?: Uint8Array; done: boolean }>;
+  /** Closes the application's iterable (the client went away). */
+  cancel(): void;
+  done(): void;
+}
+
+/** Why no worker answered a request: an HTTP status, and when to retry. */
+export class GatewayError extends Error {
+  /** 400, 500, 502, 503 or 504. */
+  readonly status: number;
+  /** Seconds a client should wait before trying again (503). */
+  readonly retryAfter?: number;
+  constructor(status: number, message: string, retryAfter?: number) {
+    super(message);
+    this.name = "GatewayError";
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
 
 /** A snapshot of a group's state, for status pages and metrics. */
 export interface GroupMetrics {
@@ -161,38 +186,17 @@ export class ProcessGroup {
     stuck: 0,
   };
 
-  constructor(config: GroupConfig) {
+  readonly #createSlot: SlotFactory;
+
+  /** Use `defineGroup()`, which gives the pool the real slots. */
+  constructor(config: GroupConfig, createSlot: SlotFactory) {
     this.config = config;
+    this.#createSlot = createSlot;
   }
 
   /** True in embedded mode (`processes: 0`). */
   get embedded(): boolean {
     return this.config.processes === 0;
-  }
-
-  #settings(): InterpreterSettings {
-    const {
-      name,
-      pythonPath,
-      pythonHome,
-      home,
-      env,
-      preload,
-      threads,
-      allowNet,
-      writable,
-    } = this.config;
-    return {
-      group: name,
-      pythonPath,
-      pythonHome,
-      home,
-      env,
-      preload,
-      threads,
-      allowNet,
-      writable,
-    };
   }
 
   /**
@@ -262,24 +266,8 @@ export class ProcessGroup {
   }
 
   #start(): void {
-    const settings = this.#settings();
     this.#counters.starts++;
-    let slot: Slot;
-    let reads: string[] | undefined;
-    if (this.embedded) {
-      slot = new EmbeddedSlot(settings, [...this.#mounts], {
-        requestTimeout: this.config.requestTimeout,
-      });
-    } else if (this.config.isolation === "process") {
-      const permissions = processPermissions(this.config, this.#mounts);
-      reads = permissions.reads;
-      slot = new WorkerSlot(settings, [...this.#mounts], {
-        isolation: "process",
-        permissions: permissions.flags,
-      });
-    } else {
-      slot = new WorkerSlot(settings, [...this.#mounts]);
-    }
+    const { slot, reads } = this.#createSlot(this.config, [...this.#mounts]);
     const member: Member = {
       slot,
       state: "starting",
@@ -731,15 +719,18 @@ export class ProcessGroup {
     return "start";
   }
 
-  /** Runs one request on a free slot and returns its streaming response. */
+  /**
+   * Runs one request on a free slot. Resolves with the response head and
+   * the rest of the exchange once Python has started answering; fails with
+   * a GatewayError (already logged) when no worker could answer.
+   */
   async handle(
     spec: MountSpec,
-    method: string,
     cgi: string,
     body: () => Promise<RequestBody>,
-  ): Promise<Response> {
+  ): Promise<Exchange> {
     if (this.#stopping) {
-      return errorResponse(503, "Service Unavailable", { "retry-after": "1" });
+      throw new GatewayError(503, "the group is shutting down", 1);
     }
     // A small body is read before a worker is taken: a slow client then
     // holds no worker, and its upload time does not count against
@@ -748,7 +739,7 @@ export class ProcessGroup {
     try {
       requestBody = await body();
     } catch {
-      return errorResponse(400, "Bad Request");
+      throw new GatewayError(400, "the request body could not be read");
     }
     for (let attempt = 0;; attempt++) {
       let lease: Lease;
@@ -762,13 +753,12 @@ export class ProcessGroup {
         const retryAfter = this.#restartTimer !== undefined
           ? Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000))
           : OVERLOAD_RETRY_AFTER;
-        return errorResponse(503, "Service Unavailable", {
-          "retry-after": String(retryAfter),
-        });
+        throw new GatewayError(503, (error as Error).message, retryAfter);
       }
-      const response = await this.#run(lease, spec, method, cgi, requestBody);
-      if (response || attempt + 1 >= MAX_RETRIES) {
-        return response ?? errorResponse(502, "Bad Gateway");
+      const exchange = await this.#run(lease, spec, cgi, requestBody);
+      if (exchange) return exchange;
+      if (attempt + 1 >= MAX_RETRIES) {
+        throw new GatewayError(502, "the workers went away");
       }
     }
   }
@@ -780,10 +770,9 @@ export class ProcessGroup {
   async #run(
     lease: Lease,
     spec: MountSpec,
-    method: string,
     cgi: string,
     requestBody: RequestBody,
-  ): Promise<Response | undefined> {
+  ): Promise<Exchange | undefined> {
     const { member } = lease;
     const slot = member.slot;
     const request = slot.start(
@@ -800,9 +789,7 @@ export class ProcessGroup {
         group: this.config.name,
         mount: spec.prefix,
       });
-      return errorResponse(503, "Service Unavailable", {
-        "retry-after": String(OVERLOAD_RETRY_AFTER),
-      });
+      throw new GatewayError(503, "queue timeout", OVERLOAD_RETRY_AFTER);
     }
     this.#counters.requests++;
     let finished = false;
@@ -873,29 +860,19 @@ export class ProcessGroup {
         }),
       ]);
       onTimeout = undefined;
-      try {
-        return buildResponse(head, {
-          next: () => slot.next(request.id),
-          cancel: () => slot.close(request.id),
-        }, {
-          method,
-          mount: spec.prefix,
-          group: this.config.name,
-          onDone: done,
-        });
-      } catch (error) {
-        // Deno refused the head: the iterable must still be closed, or the
-        // worker keeps it open and its next request waits behind it.
-        if (!head.done) slot.close(request.id);
-        throw error;
-      }
+      return {
+        head,
+        next: () => slot.next(request.id),
+        cancel: () => slot.close(request.id),
+        done,
+      };
     } catch (error) {
       if (abandoned) {
         // Its thread is released only once Python has let go of it.
         request.head.then((head) => {
           if (!head.done) slot.close(request.id);
         }, () => {}).finally(done);
-        return errorResponse(504, "Gateway Timeout");
+        throw new GatewayError(504, "request timeout");
       }
       done();
       if (error instanceof SlotFailure) {
@@ -912,20 +889,13 @@ export class ProcessGroup {
           this.#counters.requests--;
           return undefined;
         }
-        const reason = error.status === 504
-          ? "Gateway Timeout"
-          : error.status === 502
-          ? "Bad Gateway"
-          : error.status === 503
-          ? "Service Unavailable"
-          : "Internal Server Error";
-        return errorResponse(error.status, reason);
+        throw new GatewayError(error.status, error.message);
       }
       log("error", `gateway error: ${(error as Error)?.stack ?? error}`, {
         group: this.config.name,
         mount: spec.prefix,
       });
-      return errorResponse(500, "Internal Server Error");
+      throw new GatewayError(500, "gateway error");
     }
   }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MountSpec } from "./config.ts";
+import type { GroupConfig, MountSpec } from "./config.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 
@@ -87,3 +87,13 @@ export interface Slot {
   /** Resident memory of the slot's own process in bytes, if it has one. */
   rss?(): number | undefined;
 }
+
+/**
+ * Starts a slot for a group with the given mounts; `reads` lists what a
+ * process worker may read (undefined: anything), so that a mount added
+ * later outside it restarts the worker.
+ */
+export type SlotFactory = (
+  config: GroupConfig,
+  mounts: MountSpec[],
+) => { slot: Slot; reads?: string[] };
