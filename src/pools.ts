@@ -12,6 +12,8 @@ import { covered } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
 import { PIPELINE_DEPTH } from "./protocol.ts";
 import { log } from "./logging.ts";
+import type { Lease, Member, Turn, Waiter } from "./members.ts";
+import { createCounters, type GroupMetrics } from "./metrics.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 import { type Slot, type SlotFactory, SlotFailure } from "./slot.ts";
@@ -42,91 +44,6 @@ export class GatewayError extends Error {
     this.status = status;
     this.retryAfter = retryAfter;
   }
-}
-
-/** A snapshot of a group's state, for status pages and metrics. */
-export interface GroupMetrics {
-  /** The group's name. */
-  name: string;
-  /** Where Python runs: Web Workers, child processes, or the server's isolate. */
-  mode: "workers" | "processes" | "embedded";
-  /** The configured number of workers. */
-  processes: number;
-  /** Live workers by state; one finishing its last request before a restart counts as busy. */
-  workers: { idle: number; busy: number; starting: number };
-  /** Requests waiting for a worker now. */
-  queueLength: number;
-  /** Requests handed to a worker so far. */
-  requests: number;
-  /** Workers started so far, the first ones included. */
-  starts: number;
-  /** Workers replaced: recycled, timed out, crashed, restarted or failing to load. */
-  restarts: number;
-  /** Requests answered 504 after requestTimeout. */
-  timeouts: number;
-  /** Requests answered 503 after queueTimeout. */
-  queueTimeouts: number;
-  /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
-  rejected: number;
-  /** Workers that died on their own or never started. */
-  crashes: number;
-  /**
-   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
-   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
-   */
-  stuck: number;
-  /** Resident memory of the workers in bytes, where they are processes. */
-  rss?: number;
-}
-
-interface Member {
-  slot: Slot;
-  state: "starting" | "idle" | "busy" | "retiring";
-  /** Requests handed to it so far (pipelined ones included). */
-  served: number;
-  idleTimer?: ReturnType<typeof setTimeout>;
-  generation: number;
-  /** Mounts whose script failed to load here, and since when. */
-  failing: Set<string>;
-  failingTimer?: ReturnType<typeof setTimeout>;
-  /** When the worker was started (ms since the epoch). */
-  startedAt: number;
-  /** Folders a process worker may read; undefined: anything. */
-  reads?: string[];
-  /** Set when the worker must go once its request is done, and why. */
-  condemned?: string;
-  /** Requests handed to the worker and not finished: more than 1 when pipelined. */
-  pending: number;
-  /**
-   * The pipelined requests' turns, in order: "start" when the one before
-   * finished, "steal" when an idle worker should take it instead.
-   */
-  turns: ((how: Turn) => void)[];
-  /** Pipelined requests taken back that the worker has not skipped yet. */
-  dropping: number;
-  /** When the running request started (ms since the epoch). */
-  since: number;
-}
-
-/** How a pipelined request's wait ends. */
-type Turn = "start" | "steal";
-
-/** A worker given to a request; `turn` settles when a pipelined one starts. */
-interface Lease {
-  member: Member;
-  turn?: Promise<Turn>;
-  /** When queueTimeout ends its wait (ms since the epoch). */
-  deadline: number;
-}
-
-interface Waiter {
-  resolve: (lease: Lease) => void;
-  reject: (error: SlotFailure) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** When queueTimeout ends its wait (ms since the epoch). */
-  deadline: number;
-  /** False for a request whose body streams: it waits for an idle worker. */
-  pipelinable: boolean;
 }
 
 /**
@@ -175,16 +92,7 @@ export class ProcessGroup {
   #fillScheduled = false;
   #filling = false;
   #stealTimer?: ReturnType<typeof setTimeout>;
-  #counters = {
-    requests: 0,
-    starts: 0,
-    restarts: 0,
-    timeouts: 0,
-    queueTimeouts: 0,
-    rejected: 0,
-    crashes: 0,
-    stuck: 0,
-  };
+  #counters = createCounters();
 
   readonly #createSlot: SlotFactory;
 
