@@ -24,8 +24,13 @@ import {
   parseTarget,
   type RequestTarget,
 } from "./environ.ts";
-import { DEFAULT_GROUP, getGroup } from "./groups.ts";
-import { type Exchange, GatewayError, type ProcessGroup } from "./pools.ts";
+import {
+  DEFAULT_GROUP,
+  poolNamed,
+  poolOf,
+  type ProcessGroup,
+} from "./groups.ts";
+import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
 import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
@@ -86,7 +91,7 @@ interface MountEntry {
   kind: "mount";
   prefix: string;
   spec: MountSpec;
-  group: ProcessGroup;
+  group: Pool;
   passAuthorization: boolean;
   environ: Record<string, string>;
   reload: boolean;
@@ -309,24 +314,24 @@ export function mountWsgi(
   const checkedRouter = checkRouter(where, router);
   const normalized = normalizePrefix(where, prefix);
   const settings = resolveMountOptions(where, scriptPath, options);
-  let group: ProcessGroup | undefined;
   const groupOption = options.group ?? DEFAULT_GROUP;
+  let group: Pool | undefined;
   if (typeof groupOption === "string") {
-    group = getGroup(groupOption);
+    group = poolNamed(groupOption);
     if (!group) {
       throw new Error(
         `${where}: option "group" names "${groupOption}", which is not defined; call defineGroup("${groupOption}", {...}) first`,
       );
     }
-  } else if (
-    groupOption && typeof groupOption === "object" &&
-    typeof (groupOption as ProcessGroup).handle === "function"
-  ) {
-    group = groupOption;
   } else {
-    throw new TypeError(
-      `${where}: option "group" must be a group name or the object defineGroup() returned`,
-    );
+    group = groupOption && typeof groupOption === "object"
+      ? poolOf(groupOption)
+      : undefined;
+    if (!group) {
+      throw new TypeError(
+        `${where}: option "group" must be a group name or the object defineGroup() returned (and not shut down)`,
+      );
+    }
   }
   const spec: MountSpec = {
     id: `m${++mountCount}`,

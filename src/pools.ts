@@ -67,19 +67,17 @@ const MAX_BACKOFF_MS = 30_000;
 const OVERLOAD_RETRY_AFTER = 5;
 
 /**
- * A named pool of interpreters that mounts are routed to: mod_wsgi's
- * `WSGIDaemonProcess`. Create one with `defineGroup()`.
- *
- * @example A status endpoint
- * ```ts ignore
- * import { defineGroup } from "./mod.ts";
- * const shop = defineGroup("shop", { processes: 2 });
- * app.get("/status/shop", (c) => c.json(shop.metrics()));
- * ```
+ * A group's pool of workers: the queue, pipelining, supervision and the
+ * request timeouts. Its public face is groups.ts's `ProcessGroup`.
  */
-export class ProcessGroup {
+export class Pool {
   /** The validated options. */
   readonly config: GroupConfig;
+
+  /** The group's name. */
+  get name(): string {
+    return this.config.name;
+  }
   readonly #mounts: MountSpec[] = [];
   readonly #members = new Set<Member>();
   readonly #queue: Waiter[] = [];
@@ -810,11 +808,6 @@ export class ProcessGroup {
   /**
    * Graceful restart: new workers start at once; requests in flight finish
    * on the old ones, which then stop. Resolves when the new ones are ready.
-   *
-   * @example Reload the apps after a deploy
-   * ```ts ignore
-   * await getGroup("shop")!.restart();
-   * ```
    */
   async restart(): Promise<void> {
     this.#generation++;
@@ -864,12 +857,6 @@ export class ProcessGroup {
   /**
    * Stops taking requests, lets those in flight run up to gracefulTimeout,
    * then terminates every worker.
-   *
-   * @example
-   * ```ts ignore
-   * await server.shutdown();
-   * await group.shutdown();
-   * ```
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;

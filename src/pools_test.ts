@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import type { MountSpec } from "./config.ts";
 import { configureLogging } from "./logging.ts";
-import { type Exchange, GatewayError, ProcessGroup } from "./pools.ts";
+import { type Exchange, GatewayError, Pool } from "./pools.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
@@ -114,7 +114,7 @@ const SPEC: MountSpec = {
 function pool(options: GroupOptions) {
   const slots: FakeSlot[] = [];
   const starts: number[] = [];
-  const group = new ProcessGroup(
+  const group = new Pool(
     resolveGroupOptions("test", options),
     () => {
       const slot = new FakeSlot(`slot ${slots.length}`);
@@ -136,7 +136,7 @@ function streamBody(): RequestBody {
   };
 }
 
-function request(group: ProcessGroup, body = NO_BODY): Promise<Exchange> {
+function request(group: Pool, body = NO_BODY): Promise<Exchange> {
   return group.handle(SPEC, "", () => Promise.resolve(body));
 }
 

@@ -15,6 +15,7 @@ import {
 
 /** What a route handler receives: Hono's context, reduced to what we use. */
 export interface RouteContext {
+  /** The request, as Hono's `c.req.raw`. */
   req: { raw: Request };
   /** Deno.serve's connection info, as Hono passes it on Deno. */
   env?: ConnectionInfo;
@@ -28,6 +29,7 @@ export type RouteHandler = (
 
 /** Any router that can register a handler for every method on a path. */
 export interface RouterLike {
+  /** Registers `handler` for every method on `path` (Hono's `app.all`). */
   all(path: string, handler: RouteHandler): unknown;
 }
 
