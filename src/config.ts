@@ -10,6 +10,19 @@ import { resolve } from "node:path";
 /**
  * Settings of a process group: mod_wsgi's `WSGIDaemonProcess`. Times are in
  * seconds, as in mod_wsgi.
+ *
+ * @example mod_wsgi's `WSGIDaemonProcess shop processes=2 threads=10 ...`
+ * ```ts
+ * import { defineGroup, type GroupOptions } from "../mod.ts";
+ * const options: GroupOptions = {
+ *   processes: 2,
+ *   threads: 10,
+ *   requestTimeout: 30,
+ *   allowNet: ["127.0.0.1:5432"],
+ * };
+ * const shop = defineGroup("shop-options", options);
+ * await shop.shutdown();
+ * ```
  */
 export interface GroupOptions {
   /**

@@ -58,10 +58,12 @@ let signalsHandled = false;
  * in their `group` option, or get the returned object itself.
  *
  * @example Two workers, recycled every 1000 requests
- * ```ts ignore
- * import { defineGroup, mountWsgi } from "./mod.ts";
- * const shop = defineGroup("shop", { processes: 2, maximumRequests: 1000 });
- * mountWsgi(app, "/shop", "/srv/shop/app.wsgi", { group: shop });
+ * ```ts
+ * import { createRouter, defineGroup, mountWsgi } from "../mod.ts";
+ * const shop = defineGroup("shop-example", { processes: 2, maximumRequests: 1000 });
+ * const router = createRouter();
+ * mountWsgi(router, "/shop", "./examples/hello/app.wsgi", { group: shop });
+ * await shop.shutdown(); // before it started: nothing runs
  * ```
  */
 export function defineGroup(
@@ -80,7 +82,17 @@ export function defineGroup(
   return group;
 }
 
-/** The group with this name, or undefined. The default group is made on first use. */
+/**
+ * The group with this name, or undefined. The default group is made on first use.
+ *
+ * @example
+ * ```ts
+ * import { defineGroup, getGroup } from "../mod.ts";
+ * const api = defineGroup("api-lookup", { processes: 1 });
+ * if (getGroup("api-lookup") !== api) throw new Error("not found");
+ * await api.shutdown();
+ * ```
+ */
 export function getGroup(name: string): ProcessGroup | undefined {
   return poolNamed(name);
 }
@@ -99,7 +111,15 @@ export function poolOf(group: ProcessGroup): Pool | undefined {
   return pool === group ? pool : undefined;
 }
 
-/** Every defined group. */
+/**
+ * Every defined group.
+ *
+ * @example Metrics of every group
+ * ```ts
+ * import { listGroups } from "../mod.ts";
+ * const all = listGroups().map((group) => group.metrics());
+ * ```
+ */
 export function listGroups(): ProcessGroup[] {
   return [...groups.values()];
 }
@@ -109,9 +129,10 @@ export function listGroups(): ProcessGroup[] {
  * then the workers are terminated. The groups are forgotten, so a later
  * mount starts afresh.
  *
- * @example
- * ```ts ignore
- * import { shutdown } from "./mod.ts";
+ * @example Stop the server, then Python
+ * ```ts
+ * import { createRouter, shutdown } from "../mod.ts";
+ * const server = Deno.serve({ port: 0, onListen() {} }, createRouter().fetch);
  * await server.shutdown();
  * await shutdown();
  * ```

@@ -5,7 +5,18 @@
  * @module
  */
 
-/** A snapshot of a group's state, for status pages and metrics. */
+/**
+ * A snapshot of a group's state, for status pages and metrics.
+ *
+ * @example A Prometheus gauge of waiting requests
+ * ```ts
+ * import { defineGroup, type GroupMetrics } from "../mod.ts";
+ * const group = defineGroup("metrics-example", { processes: 1 });
+ * const metrics: GroupMetrics = group.metrics();
+ * const line = `wsgi_queue_length{group="${metrics.name}"} ${metrics.queueLength}`;
+ * await group.shutdown();
+ * ```
+ */
 export interface GroupMetrics {
   /** The group's name. */
   name: string;

@@ -36,7 +36,23 @@ import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
 
-/** Options of `mountWsgi()`: mod_wsgi's per-script directives. */
+/**
+ * Options of `mountWsgi()`: mod_wsgi's per-script directives.
+ *
+ * @example `WSGIScriptAlias`, `WSGIProcessGroup`, `WSGIApplicationGroup`, `SetEnv`
+ * ```ts
+ * import { createRouter, defineGroup, type MountOptions, mountWsgi } from "../mod.ts";
+ * const group = defineGroup("options-example", { processes: 1 });
+ * const options: MountOptions = {
+ *   group,
+ *   applicationGroup: "%{GLOBAL}",
+ *   environ: { DATABASE_URL: "postgresql+pg8000://app@127.0.0.1/app" },
+ *   passAuthorization: true,
+ * };
+ * mountWsgi(createRouter(), "/app", "./examples/hello/app.wsgi", options);
+ * await group.shutdown();
+ * ```
+ */
 export interface MountOptions {
   /**
    * The process group the script runs in (`WSGIProcessGroup`): a name given
@@ -70,7 +86,18 @@ export interface MountOptions {
   reload?: boolean;
 }
 
-/** A mounted WSGI script. */
+/**
+ * A mounted WSGI script.
+ *
+ * @example Report a script that fails to load, and keep serving
+ * ```ts
+ * import { createRouter, defineGroup, mountWsgi, type WsgiMount } from "../mod.ts";
+ * const group = defineGroup("ready-example", { processes: 0 });
+ * const mount: WsgiMount = mountWsgi(createRouter(), "/", "./examples/hello/app.wsgi", { group });
+ * await mount.ready().catch((error) => console.error(error.message));
+ * await group.shutdown();
+ * ```
+ */
 export interface WsgiMount {
   /** The URL prefix, "" for "/". */
   readonly prefix: string;
@@ -294,14 +321,20 @@ async function answer(
  * here, at once; a script that fails inside Python logs its traceback and
  * answers 500.
  *
- * @example A Flask app beside TypeScript routes in Hono
- * ```ts ignore
+ * @example A WSGI app beside TypeScript routes in Hono
+ * ```ts
  * import { Hono } from "hono";
- * import { mountWsgi } from "./mod.ts";
+ * import { defineGroup, mountWsgi } from "../mod.ts";
  * const app = new Hono();
  * app.get("/api/ping", (c) => c.text("pong"));
- * mountWsgi(app, "/myapp", "./examples/hello/app.wsgi");
- * Deno.serve(app.fetch);
+ * // processes: 0 runs Python embedded in this isolate.
+ * const group = defineGroup("hello-example", { processes: 0 });
+ * const mount = mountWsgi(app, "/myapp", "./examples/hello/app.wsgi", { group });
+ * await mount.ready();
+ * const response = await app.fetch(new Request("http://localhost/myapp/"));
+ * if (response.status !== 200) throw new Error(`status ${response.status}`);
+ * await response.body?.cancel();
+ * await group.shutdown();
  * ```
  */
 export function mountWsgi(
@@ -370,12 +403,14 @@ export function mountWsgi(
  * shorter prefix, such as one at "/", whatever the order of the calls.
  *
  * @example favicon, robots.txt and media beside an app mounted at /
- * ```ts ignore
- * import { alias, mountWsgi } from "./mod.ts";
- * alias(app, "/robots.txt", "/srv/site/robots.txt");
- * alias(app, "/favicon.ico", "/srv/site/favicon.ico");
- * alias(app, "/media/", "/srv/site/media/");
- * mountWsgi(app, "/", "/srv/site/app.wsgi");
+ * ```ts
+ * import { alias, createRouter } from "../mod.ts";
+ * const router = createRouter();
+ * alias(router, "/favicon.ico", "./examples/hello/static/favicon.ico");
+ * alias(router, "/media/", "./examples/hello/static/");
+ * const icon = await router.fetch(new Request("http://x/favicon.ico"));
+ * if (icon.status !== 200) throw new Error(`status ${icon.status}`);
+ * await icon.body?.cancel();
  * ```
  */
 export function alias(
