@@ -22,9 +22,11 @@ export { alias, mountWsgi } from "./src/mounting.ts";
 export type { MountOptions, WsgiMount } from "./src/mounting.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
+export type { ProcessGroup } from "./src/groups.ts";
 export type { GroupOptions } from "./src/config.ts";
-export type { GroupMetrics, ProcessGroup } from "./src/pools.ts";
+export type { GroupMetrics } from "./src/metrics.ts";
 export { createRouter } from "./src/router.ts";
+export type { ConnectionInfo } from "./src/environ.ts";
 export type {
   RouteContext,
   RouteHandler,

@@ -82,7 +82,12 @@ export async function serveExample(
     onListen: ({ hostname, port }) =>
       console.log(messages.listening(`http://${hostname}:${port}`)),
   }, fetch);
-  await mount.ready();
-  console.log(messages.ready());
+  try {
+    await mount.ready();
+    console.log(messages.ready());
+  } catch (error) {
+    // The server goes on: a fixed script loads on a later request.
+    console.error((error as Error).message);
+  }
   await server.finished;
 }

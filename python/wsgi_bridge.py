@@ -12,6 +12,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
+import os
 import re
 import sys
 import traceback
@@ -25,8 +26,9 @@ import compat
 
 compat.install()
 
-_STATUS_RE = re.compile(r"^[0-9]{3} [^\x00-\x1f\x7f]*$")
-_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Used with fullmatch(): "$" would also match before a final newline.
+_STATUS_RE = re.compile(r"[0-9]{3} [^\x00-\x1f\x7f]*")
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HOP_BY_HOP = frozenset(
     [
@@ -190,7 +192,7 @@ def _check_status(status):
             "start_response() status must be a str like '200 OK', got %s"
             % type(status).__name__
         )
-    if not _STATUS_RE.match(status):
+    if not _STATUS_RE.fullmatch(status):
         raise WsgiError(
             "start_response() status %r is not a three-digit code, a space "
             "and a reason phrase, like '200 OK'" % status
@@ -221,7 +223,7 @@ def _check_headers(headers):
                 "start_response() header %r: name and value must both be "
                 "str" % (item,)
             )
-        if not _TOKEN_RE.match(name):
+        if not _TOKEN_RE.fullmatch(name):
             raise WsgiError(
                 "start_response() header name %r is not a valid HTTP token"
                 % name
@@ -412,8 +414,6 @@ def import_module(name):
 
 def change_directory(path):
     """Make ``path`` the working directory (mod_wsgi's ``home=``)."""
-    import os
-
     os.chdir(path)
 
 
@@ -429,16 +429,22 @@ def load_script(script_path, callable_name):
     if directory not in sys.path:
         sys.path.insert(0, directory)
     name = script_module_name(script_path)
-    # A .wsgi suffix is no Python suffix, so name the loader explicitly.
-    loader = importlib.machinery.SourceFileLoader(name, script_path)
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
+    mtime = os.stat(script_path).st_mtime_ns
+    module = sys.modules.get(name)
+    # Like mod_wsgi, a script is loaded once per interpreter: two mounts of
+    # one file in one application group share its module and its globals.
+    if module is None or getattr(module, "__mtime__", None) != mtime:
+        # A .wsgi suffix is no Python suffix, so name the loader explicitly.
+        loader = importlib.machinery.SourceFileLoader(name, script_path)
+        spec = importlib.util.spec_from_loader(name, loader)
+        module = importlib.util.module_from_spec(spec)
+        module.__mtime__ = mtime
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
     application = getattr(module, callable_name, None)
     if application is None:
         raise LookupError(

@@ -10,6 +10,19 @@ import { resolve } from "node:path";
 /**
  * Settings of a process group: mod_wsgi's `WSGIDaemonProcess`. Times are in
  * seconds, as in mod_wsgi.
+ *
+ * @example mod_wsgi's `WSGIDaemonProcess shop processes=2 threads=10 ...`
+ * ```ts
+ * import { defineGroup, type GroupOptions } from "../mod.ts";
+ * const options: GroupOptions = {
+ *   processes: 2,
+ *   threads: 10,
+ *   requestTimeout: 30,
+ *   allowNet: ["127.0.0.1:5432"],
+ * };
+ * const shop = defineGroup("shop-options", options);
+ * await shop.shutdown();
+ * ```
  */
 export interface GroupOptions {
   /**
@@ -142,7 +155,13 @@ export interface MountSpec {
   multithread: boolean;
 }
 
-function fail(where: string, option: string, expected: string, got: unknown) {
+/** A value of the wrong type: TypeError, naming the option. */
+export function fail(
+  where: string,
+  option: string,
+  expected: string,
+  got: unknown,
+): TypeError {
   let shown: string;
   try {
     shown = JSON.stringify(got) ?? String(got);
@@ -154,6 +173,18 @@ function fail(where: string, option: string, expected: string, got: unknown) {
   );
 }
 
+/** A number in the wrong range: RangeError, naming the option. */
+function outOfRange(
+  where: string,
+  option: string,
+  expected: string,
+  got: number,
+) {
+  return new RangeError(
+    `${where}: option "${option}" must be ${expected}, got ${got}`,
+  );
+}
+
 function seconds(
   where: string,
   options: Record<string, unknown>,
@@ -161,8 +192,11 @@ function seconds(
   fallback: number,
 ): number {
   const value = options[option] ?? fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+  if (typeof value !== "number" || Number.isNaN(value)) {
     throw fail(where, option, "a number of seconds >= 0", value);
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw outOfRange(where, option, "a number of seconds >= 0", value);
   }
   return value;
 }
@@ -175,8 +209,11 @@ function count(
   min = 0,
 ): number {
   const value = options[option] ?? fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+  if (typeof value !== "number" || Number.isNaN(value)) {
     throw fail(where, option, `an integer >= ${min}`, value);
+  }
+  if (!Number.isInteger(value) || value < min) {
+    throw outOfRange(where, option, `an integer >= ${min}`, value);
   }
   return value;
 }

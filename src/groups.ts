@@ -7,12 +7,50 @@
 
 import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import { log } from "./logging.ts";
-import { ProcessGroup } from "./pools.ts";
+import type { GroupMetrics } from "./metrics.ts";
+import { Pool } from "./pools.ts";
+import { createSlot } from "./slot_factory.ts";
 
 /** The group a mount uses when it names none. */
 export const DEFAULT_GROUP = "default";
 
-const groups = new Map<string, ProcessGroup>();
+/**
+ * A named pool of interpreters that mounts are routed to: mod_wsgi's
+ * `WSGIDaemonProcess`. Made by `defineGroup()`; mounts name it in their
+ * `group` option, or are given the object itself.
+ *
+ * @example A status endpoint
+ * ```ts
+ * import { createRouter, defineGroup } from "../mod.ts";
+ *
+ * const shop = defineGroup("shop-status", { processes: 2 });
+ * const router = createRouter();
+ * router.all("/status/shop", () => Response.json(shop.metrics()));
+ * const response = await router.fetch(new Request("http://x/status/shop"));
+ * if ((await response.json()).processes !== 2) throw new Error("metrics");
+ * await shop.shutdown();
+ * ```
+ */
+export interface ProcessGroup {
+  /** The name given to `defineGroup()`. */
+  readonly name: string;
+  /** Waits until the group's workers have started (or failed to). */
+  ready(): Promise<void>;
+  /**
+   * Graceful restart: new workers start at once; requests in flight finish
+   * on the old ones, which then stop. Resolves when the new ones are ready.
+   */
+  restart(): Promise<void>;
+  /**
+   * Stops taking requests, lets those in flight run up to
+   * `gracefulTimeout`, then stops every worker.
+   */
+  shutdown(): Promise<void>;
+  /** Counts for a status page or a Prometheus export. */
+  metrics(): GroupMetrics;
+}
+
+const groups = new Map<string, Pool>();
 let signalsHandled = false;
 
 /**
@@ -20,10 +58,12 @@ let signalsHandled = false;
  * in their `group` option, or get the returned object itself.
  *
  * @example Two workers, recycled every 1000 requests
- * ```ts ignore
- * import { defineGroup, mountWsgi } from "./mod.ts";
- * const shop = defineGroup("shop", { processes: 2, maximumRequests: 1000 });
- * mountWsgi(app, "/shop", "/srv/shop/app.wsgi", { group: shop });
+ * ```ts
+ * import { createRouter, defineGroup, mountWsgi } from "../mod.ts";
+ * const shop = defineGroup("shop-example", { processes: 2, maximumRequests: 1000 });
+ * const router = createRouter();
+ * mountWsgi(router, "/shop", "./examples/hello/app.wsgi", { group: shop });
+ * await shop.shutdown(); // before it started: nothing runs
  * ```
  */
 export function defineGroup(
@@ -36,21 +76,50 @@ export function defineGroup(
       `defineGroup: a group named "${name}" already exists; pick another name or reuse getGroup("${name}")`,
     );
   }
-  const group = new ProcessGroup(config);
+  const group = new Pool(config, createSlot);
   groups.set(name, group);
   handleSignals();
   return group;
 }
 
-/** The group with this name, or undefined. The default group is made on first use. */
+/**
+ * The group with this name, or undefined. The default group is made on first use.
+ *
+ * @example
+ * ```ts
+ * import { defineGroup, getGroup } from "../mod.ts";
+ * const api = defineGroup("api-lookup", { processes: 1 });
+ * if (getGroup("api-lookup") !== api) throw new Error("not found");
+ * await api.shutdown();
+ * ```
+ */
 export function getGroup(name: string): ProcessGroup | undefined {
+  return poolNamed(name);
+}
+
+/** The pool behind a group name (for mountWsgi); undefined if none. */
+export function poolNamed(name: string): Pool | undefined {
   if (!groups.has(name) && name === DEFAULT_GROUP) {
-    return defineGroup(DEFAULT_GROUP);
+    defineGroup(DEFAULT_GROUP);
   }
   return groups.get(name);
 }
 
-/** Every defined group. */
+/** The pool behind a group object that `defineGroup()` returned. */
+export function poolOf(group: ProcessGroup): Pool | undefined {
+  const pool = groups.get(group?.name);
+  return pool === group ? pool : undefined;
+}
+
+/**
+ * Every defined group.
+ *
+ * @example Metrics of every group
+ * ```ts
+ * import { listGroups } from "../mod.ts";
+ * const all = listGroups().map((group) => group.metrics());
+ * ```
+ */
 export function listGroups(): ProcessGroup[] {
   return [...groups.values()];
 }
@@ -60,9 +129,10 @@ export function listGroups(): ProcessGroup[] {
  * then the workers are terminated. The groups are forgotten, so a later
  * mount starts afresh.
  *
- * @example
- * ```ts ignore
- * import { shutdown } from "./mod.ts";
+ * @example Stop the server, then Python
+ * ```ts
+ * import { createRouter, shutdown } from "../mod.ts";
+ * const server = Deno.serve({ port: 0, onListen() {} }, createRouter().fetch);
  * await server.shutdown();
  * await shutdown();
  * ```

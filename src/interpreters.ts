@@ -11,38 +11,12 @@ import type { PyProxy } from "pyodide/ffi";
 import { lookup } from "node:dns/promises";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
+import type {
+  BodySource,
+  InterpreterSettings,
+  ResponseHead,
+} from "./protocol.ts";
 import { type ClientSocket, createConnect } from "./sockets.ts";
-
-/** Settings every interpreter of a worker shares (from its group). */
-export interface InterpreterSettings {
-  group: string;
-  pythonPath: string[];
-  pythonHome?: string;
-  home?: string;
-  env: Record<string, string>;
-  preload: string[];
-  /** Requests one interpreter interleaves while they wait (`threads=`). */
-  threads: number;
-  /** Hosts Python may connect to, in `--allow-net` form; undefined: any. */
-  allowNet?: string[];
-  /** Host folders Python may write to (mounted read-write). */
-  writable: string[];
-}
-
-/** How the request body reaches Python. */
-export type BodySource =
-  | { kind: "none" }
-  | { kind: "bytes"; data: Uint8Array }
-  | { kind: "stream"; read: () => Promise<Uint8Array | undefined> };
-
-/** The start of a response: what start_response said, and the first chunk. */
-export interface ResponseHead {
-  status: number;
-  statusText: string;
-  headers: [string, string][];
-  chunk?: Uint8Array;
-  done: boolean;
-}
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;

@@ -6,10 +6,32 @@
  * @module
  */
 
-/** Severity of a log entry, as Apache's LogLevel names them. */
+/**
+ * Severity of a log entry, as Apache's LogLevel names them.
+ *
+ * @example
+ * ```ts
+ * import type { LogLevel } from "../mod.ts";
+ * const level: LogLevel = "warn";
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** One line (or one multi-line traceback) of the gateway's log. */
+/**
+ * One line (or one multi-line traceback) of the gateway's log.
+ *
+ * @example
+ * ```ts
+ * import { formatLogEntry, type LogEntry } from "../mod.ts";
+ * const entry: LogEntry = {
+ *   time: new Date(0),
+ *   level: "error",
+ *   message: "boom",
+ *   group: "shop",
+ * };
+ * console.log(formatLogEntry(entry));
+ * ```
+ */
 export interface LogEntry {
   /** When the entry was made. */
   time: Date;
@@ -23,7 +45,20 @@ export interface LogEntry {
   message: string;
 }
 
-/** Where log entries go, and which are kept. */
+/**
+ * Where log entries go, and which are kept.
+ *
+ * @example Only warnings and errors, as JSON lines
+ * ```ts
+ * import { configureLogging, type LoggingOptions } from "../mod.ts";
+ * const options: LoggingOptions = {
+ *   level: "warn",
+ *   sink: (entry) => console.log(JSON.stringify(entry)),
+ * };
+ * configureLogging(options);
+ * configureLogging({});
+ * ```
+ */
 export interface LoggingOptions {
   /** Entries below this level are dropped. Default "info", like mod_wsgi's guides use. */
   level?: LogLevel;
@@ -42,7 +77,21 @@ const LEVEL_ORDER: Record<LogLevel, number> = {
   error: 40,
 };
 
-/** Formats an entry like an Apache error-log line. */
+/**
+ * Formats an entry like an Apache error-log line.
+ *
+ * @example
+ * ```ts
+ * import { formatLogEntry } from "../mod.ts";
+ * const line = formatLogEntry({
+ *   time: new Date("2026-01-01T00:00:00Z"),
+ *   level: "info",
+ *   message: "worker ready",
+ *   group: "shop",
+ * });
+ * if (!line.includes("[wsgi:info]")) throw new Error(line);
+ * ```
+ */
 export function formatLogEntry(entry: LogEntry): string {
   const where = [
     entry.group ? `[group ${entry.group}]` : "",
@@ -71,9 +120,10 @@ let currentSink: (entry: LogEntry) => void = writeToStderr;
  *
  * @example Collect log lines in memory
  * ```ts
- * import { configureLogging, type LogEntry } from "./mod.ts";
+ * import { configureLogging, type LogEntry } from "../mod.ts";
  * const lines: LogEntry[] = [];
  * configureLogging({ level: "debug", sink: (entry) => lines.push(entry) });
+ * configureLogging({}); // back to stderr at "info"
  * ```
  */
 export function configureLogging(options: LoggingOptions = {}): void {

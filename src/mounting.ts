@@ -6,7 +6,6 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
 import {
   type AliasOptions,
   createAlias,
@@ -14,7 +13,8 @@ import {
   serveAlias,
   type StaticAlias,
 } from "./aliases.ts";
-import { folders, type MountSpec } from "./config.ts";
+import type { MountSpec } from "./config.ts";
+import { resolveMountOptions } from "./mount_options.ts";
 import {
   BadTargetError,
   buildCgiVariables,
@@ -24,14 +24,35 @@ import {
   parseTarget,
   type RequestTarget,
 } from "./environ.ts";
-import { DEFAULT_GROUP, getGroup } from "./groups.ts";
-import type { ProcessGroup } from "./pools.ts";
+import {
+  DEFAULT_GROUP,
+  poolNamed,
+  poolOf,
+  type ProcessGroup,
+} from "./groups.ts";
+import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
-import { errorResponse } from "./responses.ts";
+import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
-import { takeRequestBody } from "./workers.ts";
+import { takeRequestBody } from "./request_body.ts";
 
-/** Options of `mountWsgi()`: mod_wsgi's per-script directives. */
+/**
+ * Options of `mountWsgi()`: mod_wsgi's per-script directives.
+ *
+ * @example `WSGIScriptAlias`, `WSGIProcessGroup`, `WSGIApplicationGroup`, `SetEnv`
+ * ```ts
+ * import { createRouter, defineGroup, type MountOptions, mountWsgi } from "../mod.ts";
+ * const group = defineGroup("options-example", { processes: 1 });
+ * const options: MountOptions = {
+ *   group,
+ *   applicationGroup: "%{GLOBAL}",
+ *   environ: { DATABASE_URL: "postgresql+pg8000://app@127.0.0.1/app" },
+ *   passAuthorization: true,
+ * };
+ * mountWsgi(createRouter(), "/app", "./examples/hello/app.wsgi", options);
+ * await group.shutdown();
+ * ```
+ */
 export interface MountOptions {
   /**
    * The process group the script runs in (`WSGIProcessGroup`): a name given
@@ -65,7 +86,18 @@ export interface MountOptions {
   reload?: boolean;
 }
 
-/** A mounted WSGI script. */
+/**
+ * A mounted WSGI script.
+ *
+ * @example Report a script that fails to load, and keep serving
+ * ```ts
+ * import { createRouter, defineGroup, mountWsgi, type WsgiMount } from "../mod.ts";
+ * const group = defineGroup("ready-example", { processes: 0 });
+ * const mount: WsgiMount = mountWsgi(createRouter(), "/", "./examples/hello/app.wsgi", { group });
+ * await mount.ready().catch((error) => console.error(error.message));
+ * await group.shutdown();
+ * ```
+ */
 export interface WsgiMount {
   /** The URL prefix, "" for "/". */
   readonly prefix: string;
@@ -73,7 +105,12 @@ export interface WsgiMount {
   readonly scriptPath: string;
   /** The group that runs it. */
   readonly group: ProcessGroup;
-  /** Settles when the group's workers have started and loaded their scripts. */
+  /**
+   * Resolves when the group's workers have started and loaded this script;
+   * rejects when the script failed to load (the traceback is in the log).
+   * Either way the server keeps serving, and a failed script is loaded
+   * again on a later request.
+   */
   ready(): Promise<void>;
 }
 
@@ -81,7 +118,7 @@ interface MountEntry {
   kind: "mount";
   prefix: string;
   spec: MountSpec;
-  group: ProcessGroup;
+  group: Pool;
   passAuthorization: boolean;
   environ: Record<string, string>;
   reload: boolean;
@@ -91,16 +128,6 @@ interface MountEntry {
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
   | MountEntry;
-
-const MOUNT_OPTION_NAMES = [
-  "group",
-  "applicationGroup",
-  "callable",
-  "pythonPath",
-  "passAuthorization",
-  "environ",
-  "reload",
-];
 
 const tables = new WeakMap<object, Entry[]>();
 let mountCount = 0;
@@ -244,18 +271,47 @@ function serveMount(
     cgi["mod_wsgi.application_group"] =
       `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
-  return group.handle(
-    spec,
+  return answer(
+    entry,
     request.method,
-    packEnviron(cgi),
-    () => takeRequestBody(request),
-  ).catch((error) => {
-    log("error", `gateway error: ${error?.stack ?? error}`, {
-      mount: entry.prefix,
-      group: group.config.name,
+    () => group.handle(spec, packEnviron(cgi), () => takeRequestBody(request)),
+  );
+}
+
+/** Turns what the pool gives back into a Response, errors included. */
+async function answer(
+  entry: MountEntry,
+  method: string,
+  run: () => Promise<Exchange>,
+): Promise<Response> {
+  const where = { mount: entry.prefix, group: entry.group.config.name };
+  let exchange: Exchange;
+  try {
+    exchange = await run();
+  } catch (error) {
+    if (error instanceof GatewayError) {
+      const headers: Record<string, string> = error.retryAfter === undefined
+        ? {}
+        : { "retry-after": String(error.retryAfter) };
+      return errorResponse(error.status, reasonPhrase(error.status), headers);
+    }
+    log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
+    return errorResponse(500, reasonPhrase(500));
+  }
+  try {
+    return buildResponse(exchange.head, exchange, {
+      method,
+      ...where,
+      onDone: exchange.done,
     });
-    return errorResponse(500, "Internal Server Error");
-  });
+  } catch (error) {
+    // Deno refused the head: the iterable must still be closed, or the
+    // worker keeps it open and its next request waits behind it.
+    if (!exchange.head.done) exchange.cancel();
+    exchange.done();
+    log("error", `the response could not be built: ${error}`, where);
+    return errorResponse(500, reasonPhrase(500));
+  }
 }
 
 /**
@@ -265,14 +321,20 @@ function serveMount(
  * here, at once; a script that fails inside Python logs its traceback and
  * answers 500.
  *
- * @example A Flask app beside TypeScript routes in Hono
- * ```ts ignore
+ * @example A WSGI app beside TypeScript routes in Hono
+ * ```ts
  * import { Hono } from "hono";
- * import { mountWsgi } from "./mod.ts";
+ * import { defineGroup, mountWsgi } from "../mod.ts";
  * const app = new Hono();
  * app.get("/api/ping", (c) => c.text("pong"));
- * mountWsgi(app, "/myapp", "./examples/hello/app.wsgi");
- * Deno.serve(app.fetch);
+ * // processes: 0 runs Python embedded in this isolate.
+ * const group = defineGroup("hello-example", { processes: 0 });
+ * const mount = mountWsgi(app, "/myapp", "./examples/hello/app.wsgi", { group });
+ * await mount.ready();
+ * const response = await app.fetch(new Request("http://localhost/myapp/"));
+ * if (response.status !== 200) throw new Error(`status ${response.status}`);
+ * await response.body?.cancel();
+ * await group.shutdown();
  * ```
  */
 export function mountWsgi(
@@ -284,128 +346,54 @@ export function mountWsgi(
   const where = `mountWsgi(${JSON.stringify(prefix)})`;
   const checkedRouter = checkRouter(where, router);
   const normalized = normalizePrefix(where, prefix);
-  if (typeof scriptPath !== "string" || scriptPath === "") {
-    throw new TypeError(`${where}: the script path must be a non-empty string`);
-  }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (
-      !MOUNT_OPTION_NAMES.includes(key)
-    ) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; known options are ${
-          MOUNT_OPTION_NAMES.join(", ")
-        }`,
-      );
-    }
-  }
-  const absolute = isAbsolute(scriptPath) ? scriptPath : resolve(scriptPath);
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(absolute);
-  } catch (error) {
-    throw new Error(
-      `${where}: the WSGI script ${absolute} cannot be read (${
-        (error as Error).message
-      }); check the path`,
-    );
-  }
-  if (!info.isFile) {
-    throw new Error(`${where}: the WSGI script ${absolute} is not a file`);
-  }
-  const callable = options.callable ?? "application";
-  if (typeof callable !== "string" || !/^[A-Za-z_]\w*$/.test(callable)) {
-    throw new TypeError(
-      `${where}: option "callable" must be a Python identifier, got ${
-        JSON.stringify(callable)
-      }`,
-    );
-  }
-  const applicationGroup = options.applicationGroup ?? "";
-  if (typeof applicationGroup !== "string") {
-    throw new TypeError(
-      `${where}: option "applicationGroup" must be a string such as "%{GLOBAL}"`,
-    );
-  }
-  let group: ProcessGroup | undefined;
+  const settings = resolveMountOptions(where, scriptPath, options);
   const groupOption = options.group ?? DEFAULT_GROUP;
+  let group: Pool | undefined;
   if (typeof groupOption === "string") {
-    group = getGroup(groupOption);
+    group = poolNamed(groupOption);
     if (!group) {
       throw new Error(
         `${where}: option "group" names "${groupOption}", which is not defined; call defineGroup("${groupOption}", {...}) first`,
       );
     }
-  } else if (
-    groupOption && typeof groupOption === "object" &&
-    typeof (groupOption as ProcessGroup).handle === "function"
-  ) {
-    group = groupOption;
   } else {
-    throw new TypeError(
-      `${where}: option "group" must be a group name or the object defineGroup() returned`,
-    );
+    group = groupOption && typeof groupOption === "object"
+      ? poolOf(groupOption)
+      : undefined;
+    if (!group) {
+      throw new TypeError(
+        `${where}: option "group" must be a group name or the object defineGroup() returned (and not shut down)`,
+      );
+    }
   }
   const spec: MountSpec = {
     id: `m${++mountCount}`,
     prefix: normalized,
-    scriptPath: absolute,
-    callable,
-    applicationGroup,
-    pythonPath: folders(where, "pythonPath", options.pythonPath),
+    scriptPath: settings.scriptPath,
+    callable: settings.callable,
+    applicationGroup: settings.applicationGroup,
+    pythonPath: settings.pythonPath,
     group: group.config.name,
     multiprocess: group.config.processes > 1,
     multithread: group.config.threads > 1,
   };
-  const passAuthorization = options.passAuthorization ?? false;
-  if (typeof passAuthorization !== "boolean") {
-    throw new TypeError(
-      `${where}: option "passAuthorization" must be true or false`,
-    );
-  }
-  const environ = options.environ ?? {};
-  if (
-    typeof environ !== "object" || environ === null ||
-    Object.entries(environ).some(([key, value]) =>
-      typeof value !== "string" || key === ""
-    )
-  ) {
-    throw new TypeError(
-      `${where}: option "environ" must be an object of string values, like Apache's SetEnv`,
-    );
-  }
-  for (const [key, value] of Object.entries(environ)) {
-    if (key.includes("\0") || value.includes("\0")) {
-      throw new TypeError(
-        `${where}: option "environ" has a NUL character in ${
-          JSON.stringify(key)
-        }; remove it (environ keys and values cannot hold NUL)`,
-      );
-    }
-  }
-  const reload = options.reload ?? true;
-  if (typeof reload !== "boolean") {
-    throw new TypeError(`${where}: option "reload" must be true or false`);
-  }
   group.attach(spec);
   register(checkedRouter, {
     kind: "mount",
     prefix: normalized,
     spec,
     group,
-    passAuthorization,
-    environ: { ...environ },
-    reload,
-    modified: modificationTime(absolute),
+    passAuthorization: settings.passAuthorization,
+    environ: settings.environ,
+    reload: settings.reload,
+    modified: modificationTime(settings.scriptPath),
   });
   const mountedGroup = group;
   return {
     prefix: normalized,
-    scriptPath: absolute,
+    scriptPath: settings.scriptPath,
     group: mountedGroup,
-    ready: () => mountedGroup.ready(),
+    ready: () => mountedGroup.mountReady(spec),
   };
 }
 
@@ -415,12 +403,14 @@ export function mountWsgi(
  * shorter prefix, such as one at "/", whatever the order of the calls.
  *
  * @example favicon, robots.txt and media beside an app mounted at /
- * ```ts ignore
- * import { alias, mountWsgi } from "./mod.ts";
- * alias(app, "/robots.txt", "/srv/site/robots.txt");
- * alias(app, "/favicon.ico", "/srv/site/favicon.ico");
- * alias(app, "/media/", "/srv/site/media/");
- * mountWsgi(app, "/", "/srv/site/app.wsgi");
+ * ```ts
+ * import { alias, createRouter } from "../mod.ts";
+ * const router = createRouter();
+ * alias(router, "/favicon.ico", "./examples/hello/static/favicon.ico");
+ * alias(router, "/media/", "./examples/hello/static/");
+ * const icon = await router.fetch(new Request("http://x/favicon.ico"));
+ * if (icon.status !== 200) throw new Error(`status ${icon.status}`);
+ * await icon.body?.cancel();
  * ```
  */
 export function alias(

@@ -8,108 +8,43 @@
  */
 
 import { dirname } from "node:path";
+import { covered } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
-import type { InterpreterSettings } from "./interpreters.ts";
+import { PIPELINE_DEPTH } from "./protocol.ts";
 import { log } from "./logging.ts";
-import { buildResponse, errorResponse } from "./responses.ts";
-import {
-  EmbeddedSlot,
-  type RequestBody,
-  type Slot,
-  SlotFailure,
-  WorkerSlot,
-} from "./workers.ts";
-
-/** A snapshot of a group's state, for status pages and metrics. */
-export interface GroupMetrics {
-  /** The group's name. */
-  name: string;
-  /** Where Python runs: Web Workers, child processes, or the server's isolate. */
-  mode: "workers" | "processes" | "embedded";
-  /** The configured number of workers. */
-  processes: number;
-  /** Live workers by state; one finishing its last request before a restart counts as busy. */
-  workers: { idle: number; busy: number; starting: number };
-  /** Requests waiting for a worker now. */
-  queueLength: number;
-  /** Requests handed to a worker so far. */
-  requests: number;
-  /** Workers started so far, the first ones included. */
-  starts: number;
-  /** Workers replaced: recycled, timed out, crashed, restarted or failing to load. */
-  restarts: number;
-  /** Requests answered 504 after requestTimeout. */
-  timeouts: number;
-  /** Requests answered 503 after queueTimeout. */
-  queueTimeouts: number;
-  /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
-  rejected: number;
-  /** Workers that died on their own or never started. */
-  crashes: number;
-  /**
-   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
-   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
-   */
-  stuck: number;
-  /** Resident memory of the workers in bytes, where they are processes. */
-  rss?: number;
-}
-
-interface Member {
-  slot: Slot;
-  state: "starting" | "idle" | "busy" | "retiring";
-  /** Requests handed to it so far (pipelined ones included). */
-  served: number;
-  idleTimer?: ReturnType<typeof setTimeout>;
-  generation: number;
-  /** Mounts whose script failed to load here, and since when. */
-  failing: Set<string>;
-  failingTimer?: ReturnType<typeof setTimeout>;
-  /** When the worker was started (ms since the epoch). */
-  startedAt: number;
-  /** Folders a process worker may read; undefined: anything. */
-  reads?: string[];
-  /** Set when the worker must go once its request is done, and why. */
-  condemned?: string;
-  /** Requests handed to the worker and not finished: more than 1 when pipelined. */
-  pending: number;
-  /**
-   * The pipelined requests' turns, in order: "start" when the one before
-   * finished, "steal" when an idle worker should take it instead.
-   */
-  turns: ((how: Turn) => void)[];
-  /** Pipelined requests taken back that the worker has not skipped yet. */
-  dropping: number;
-  /** When the running request started (ms since the epoch). */
-  since: number;
-}
-
-/** How a pipelined request's wait ends. */
-type Turn = "start" | "steal";
-
-/** A worker given to a request; `turn` settles when a pipelined one starts. */
-interface Lease {
-  member: Member;
-  turn?: Promise<Turn>;
-  /** When queueTimeout ends its wait (ms since the epoch). */
-  deadline: number;
-}
-
-interface Waiter {
-  resolve: (lease: Lease) => void;
-  reject: (error: SlotFailure) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** When queueTimeout ends its wait (ms since the epoch). */
-  deadline: number;
-  /** False for a request whose body streams: it waits for an idle worker. */
-  pipelinable: boolean;
-}
+import type { Lease, Member, Turn, Waiter } from "./members.ts";
+import { createCounters, type GroupMetrics } from "./metrics.ts";
+import type { ResponseHead } from "./protocol.ts";
+import type { RequestBody } from "./request_body.ts";
+import { type Slot, type SlotFactory, SlotFailure } from "./slot.ts";
 
 /**
- * Requests a worker holds at most: the running one and those pipelined
- * behind it (see #pipelineTarget).
+ * A request that Python has started answering: its head, then its body one
+ * chunk at a time. `done()` must be called once when the exchange is over,
+ * however it ended, so the worker can take its next request.
  */
-const PIPELINE_DEPTH = 4;
+export interface Exchange {
+  head: ResponseHead;
+  /** The next body chunk; rejects when the application failed. */
+  next(): Promise<{ chunk?: Uint8Array; done: boolean }>;
+  /** Closes the application's iterable (the client went away). */
+  cancel(): void;
+  done(): void;
+}
+
+/** Why no worker answered a request: an HTTP status, and when to retry. */
+export class GatewayError extends Error {
+  /** 400, 500, 502, 503 or 504. */
+  readonly status: number;
+  /** Seconds a client should wait before trying again (503). */
+  readonly retryAfter?: number;
+  constructor(status: number, message: string, retryAfter?: number) {
+    super(message);
+    this.name = "GatewayError";
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
 
 /**
  * How long a request must have run before those pipelined behind it move
@@ -131,130 +66,18 @@ const MAX_BACKOFF_MS = 30_000;
 /** Seconds a client is told to wait before trying an overloaded group again. */
 const OVERLOAD_RETRY_AFTER = 5;
 
-const PERMISSION_NAMES = [
-  "read",
-  "write",
-  "net",
-  "env",
-  "sys",
-  "run",
-  "ffi",
-  "import",
-] as const;
-
-/** The permissions this process holds in full, as flags for a child. */
-function inheritedPermissions(): string[] {
-  const flags: string[] = [];
-  for (const name of PERMISSION_NAMES) {
-    try {
-      const status = Deno.permissions.querySync(
-        { name } as Deno.PermissionDescriptor,
-      );
-      if (status.state === "granted") flags.push(`--allow-${name}`);
-    } catch {
-      // A permission this Deno does not know.
-    }
-  }
-  return flags;
-}
-
-/** What a process worker must read: Pyodide, this library, the apps. */
-function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
-  const reads = new Set<string>([
-    new URL("../", import.meta.url).pathname.replace(/\/$/, ""),
-    dirname(new URL(import.meta.resolve("pyodide")).pathname),
-    ...config.pythonPath,
-  ]);
-  if (config.home) reads.add(config.home);
-  if (config.pythonHome) reads.add(config.pythonHome);
-  for (const path of config.writable) reads.add(path);
-  for (const spec of mounts) {
-    reads.add(dirname(spec.scriptPath));
-    for (const path of spec.pythonPath) reads.add(path);
-  }
-  return [...reads];
-}
-
-function covered(path: string, reads: string[]): boolean {
-  return reads.some((read) => path === read || path.startsWith(read + "/"));
-}
-
 /**
- * Adds `--allow-write` for the group's writable folders that the server
- * itself may write, so a worker never gets more than the server has; a
- * folder the server may not write stays closed, and Python's error names
- * the missing flag (python/files.py).
+ * A group's pool of workers: the queue, pipelining, supervision and the
+ * request timeouts. Its public face is groups.ts's `ProcessGroup`.
  */
-function withWritableFolders(flags: string[], writable: string[]): string[] {
-  if (flags.includes("--allow-write")) return flags;
-  const granted = writable.filter((path) =>
-    Deno.permissions.querySync({ name: "write", path }).state === "granted"
-  );
-  if (granted.length === 0) return flags;
-  const writes = [...granted];
-  const others = flags.filter((flag) => {
-    if (!flag.startsWith("--allow-write=")) return true;
-    writes.push(...flag.slice("--allow-write=".length).split(","));
-    return false;
-  });
-  return [...others, `--allow-write=${writes.join(",")}`];
-}
-
-/**
- * The Deno flags of a process worker: the group's permissions (or the
- * server's), with read access to what it needs merged in. Returns the reads
- * granted, or undefined when reading is unrestricted.
- */
-function processPermissions(
-  config: GroupConfig,
-  mounts: MountSpec[],
-): { flags: string[]; reads?: string[] } {
-  let given = config.permissions ?? inheritedPermissions();
-  if (config.allowNet) {
-    // Deno itself then enforces allowNet in the worker.
-    given = given.includes("-A") || given.includes("--allow-all")
-      ? [...PERMISSION_NAMES].filter((n) => n !== "net").map((n) =>
-        `--allow-${n}`
-      )
-      : given.filter((flag) => !/^--allow-net(=|$)/.test(flag));
-    given.push(
-      config.allowNet.includes("*")
-        ? "--allow-net"
-        : `--allow-net=${config.allowNet.join(",")}`,
-    );
-  }
-  if (given.includes("-A") || given.includes("--allow-all")) {
-    return { flags: ["--allow-all"] };
-  }
-  given = withWritableFolders(given, config.writable);
-  if (given.includes("--allow-read")) return { flags: given };
-  const reads = neededReads(config, mounts);
-  const flags: string[] = [];
-  for (const flag of given) {
-    if (flag.startsWith("--allow-read=")) {
-      reads.push(...flag.slice("--allow-read=".length).split(","));
-    } else {
-      flags.push(flag);
-    }
-  }
-  flags.push(`--allow-read=${reads.join(",")}`);
-  return { flags, reads };
-}
-
-/**
- * A named pool of interpreters that mounts are routed to: mod_wsgi's
- * `WSGIDaemonProcess`. Create one with `defineGroup()`.
- *
- * @example A status endpoint
- * ```ts ignore
- * import { defineGroup } from "./mod.ts";
- * const shop = defineGroup("shop", { processes: 2 });
- * app.get("/status/shop", (c) => c.json(shop.metrics()));
- * ```
- */
-export class ProcessGroup {
+export class Pool {
   /** The validated options. */
   readonly config: GroupConfig;
+
+  /** The group's name. */
+  get name(): string {
+    return this.config.name;
+  }
   readonly #mounts: MountSpec[] = [];
   readonly #members = new Set<Member>();
   readonly #queue: Waiter[] = [];
@@ -267,49 +90,19 @@ export class ProcessGroup {
   #fillScheduled = false;
   #filling = false;
   #stealTimer?: ReturnType<typeof setTimeout>;
-  #counters = {
-    requests: 0,
-    starts: 0,
-    restarts: 0,
-    timeouts: 0,
-    queueTimeouts: 0,
-    rejected: 0,
-    crashes: 0,
-    stuck: 0,
-  };
+  #counters = createCounters();
 
-  constructor(config: GroupConfig) {
+  readonly #createSlot: SlotFactory;
+
+  /** Use `defineGroup()`, which gives the pool the real slots. */
+  constructor(config: GroupConfig, createSlot: SlotFactory) {
     this.config = config;
+    this.#createSlot = createSlot;
   }
 
   /** True in embedded mode (`processes: 0`). */
   get embedded(): boolean {
     return this.config.processes === 0;
-  }
-
-  #settings(): InterpreterSettings {
-    const {
-      name,
-      pythonPath,
-      pythonHome,
-      home,
-      env,
-      preload,
-      threads,
-      allowNet,
-      writable,
-    } = this.config;
-    return {
-      group: name,
-      pythonPath,
-      pythonHome,
-      home,
-      env,
-      preload,
-      threads,
-      allowNet,
-      writable,
-    };
   }
 
   /**
@@ -379,24 +172,8 @@ export class ProcessGroup {
   }
 
   #start(): void {
-    const settings = this.#settings();
     this.#counters.starts++;
-    let slot: Slot;
-    let reads: string[] | undefined;
-    if (this.embedded) {
-      slot = new EmbeddedSlot(settings, [...this.#mounts], {
-        requestTimeout: this.config.requestTimeout,
-      });
-    } else if (this.config.isolation === "process") {
-      const permissions = processPermissions(this.config, this.#mounts);
-      reads = permissions.reads;
-      slot = new WorkerSlot(settings, [...this.#mounts], {
-        isolation: "process",
-        permissions: permissions.flags,
-      });
-    } else {
-      slot = new WorkerSlot(settings, [...this.#mounts]);
-    }
+    const { slot, reads } = this.#createSlot(this.config, [...this.#mounts]);
     const member: Member = {
       slot,
       state: "starting",
@@ -441,7 +218,17 @@ export class ProcessGroup {
       // Up and running: the next crash restarts at once again. A script
       // that failed to load is startupTimeout's business (#loaded).
       this.#failures = 0;
-      log("info", "worker ready", { group: this.config.name });
+      if (member.failing.size === 0) {
+        log("info", "worker ready", { group: this.config.name });
+      } else {
+        log(
+          "error",
+          `worker started, but WSGI script ${
+            this.#scriptsOf(member.failing)
+          } failed to load (traceback above); it answers 500 there and tries again on later requests`,
+          { group: this.config.name },
+        );
+      }
       this.#release(member);
     }, (error) => {
       clearTimeout(timer);
@@ -476,8 +263,7 @@ export class ProcessGroup {
     member.failingTimer = setTimeout(() => {
       member.failingTimer = undefined;
       if (member.failing.size === 0 || !this.#members.has(member)) return;
-      const scripts = this.#mounts.filter((m) => member.failing.has(m.id))
-        .map((m) => m.scriptPath).join(", ");
+      const scripts = this.#scriptsOf(member.failing);
       const reason =
         `its WSGI script ${scripts} did not load within startupTimeout (${this.config.startupTimeout} s)`;
       if (member.state === "idle") {
@@ -487,6 +273,11 @@ export class ProcessGroup {
         member.condemned = reason;
       }
     }, Math.max(0, due - Date.now()));
+  }
+
+  #scriptsOf(mountIds: Set<string>): string {
+    return this.#mounts.filter((m) => mountIds.has(m.id))
+      .map((m) => m.scriptPath).join(", ");
   }
 
   #backoff(): number {
@@ -834,15 +625,18 @@ export class ProcessGroup {
     return "start";
   }
 
-  /** Runs one request on a free slot and returns its streaming response. */
+  /**
+   * Runs one request on a free slot. Resolves with the response head and
+   * the rest of the exchange once Python has started answering; fails with
+   * a GatewayError (already logged) when no worker could answer.
+   */
   async handle(
     spec: MountSpec,
-    method: string,
     cgi: string,
     body: () => Promise<RequestBody>,
-  ): Promise<Response> {
+  ): Promise<Exchange> {
     if (this.#stopping) {
-      return errorResponse(503, "Service Unavailable", { "retry-after": "1" });
+      throw new GatewayError(503, "the group is shutting down", 1);
     }
     // A small body is read before a worker is taken: a slow client then
     // holds no worker, and its upload time does not count against
@@ -851,7 +645,7 @@ export class ProcessGroup {
     try {
       requestBody = await body();
     } catch {
-      return errorResponse(400, "Bad Request");
+      throw new GatewayError(400, "the request body could not be read");
     }
     for (let attempt = 0;; attempt++) {
       let lease: Lease;
@@ -865,13 +659,12 @@ export class ProcessGroup {
         const retryAfter = this.#restartTimer !== undefined
           ? Math.max(1, Math.ceil((this.#restartAt - Date.now()) / 1000))
           : OVERLOAD_RETRY_AFTER;
-        return errorResponse(503, "Service Unavailable", {
-          "retry-after": String(retryAfter),
-        });
+        throw new GatewayError(503, (error as Error).message, retryAfter);
       }
-      const response = await this.#run(lease, spec, method, cgi, requestBody);
-      if (response || attempt + 1 >= MAX_RETRIES) {
-        return response ?? errorResponse(502, "Bad Gateway");
+      const exchange = await this.#run(lease, spec, cgi, requestBody);
+      if (exchange) return exchange;
+      if (attempt + 1 >= MAX_RETRIES) {
+        throw new GatewayError(502, "the workers went away");
       }
     }
   }
@@ -883,10 +676,9 @@ export class ProcessGroup {
   async #run(
     lease: Lease,
     spec: MountSpec,
-    method: string,
     cgi: string,
     requestBody: RequestBody,
-  ): Promise<Response | undefined> {
+  ): Promise<Exchange | undefined> {
     const { member } = lease;
     const slot = member.slot;
     const request = slot.start(
@@ -903,9 +695,7 @@ export class ProcessGroup {
         group: this.config.name,
         mount: spec.prefix,
       });
-      return errorResponse(503, "Service Unavailable", {
-        "retry-after": String(OVERLOAD_RETRY_AFTER),
-      });
+      throw new GatewayError(503, "queue timeout", OVERLOAD_RETRY_AFTER);
     }
     this.#counters.requests++;
     let finished = false;
@@ -976,22 +766,19 @@ export class ProcessGroup {
         }),
       ]);
       onTimeout = undefined;
-      return buildResponse(head, {
+      return {
+        head,
         next: () => slot.next(request.id),
         cancel: () => slot.close(request.id),
-      }, {
-        method,
-        mount: spec.prefix,
-        group: this.config.name,
-        onDone: done,
-      });
+        done,
+      };
     } catch (error) {
       if (abandoned) {
         // Its thread is released only once Python has let go of it.
         request.head.then((head) => {
           if (!head.done) slot.close(request.id);
         }, () => {}).finally(done);
-        return errorResponse(504, "Gateway Timeout");
+        throw new GatewayError(504, "request timeout");
       }
       done();
       if (error instanceof SlotFailure) {
@@ -1008,31 +795,19 @@ export class ProcessGroup {
           this.#counters.requests--;
           return undefined;
         }
-        const reason = error.status === 504
-          ? "Gateway Timeout"
-          : error.status === 502
-          ? "Bad Gateway"
-          : error.status === 503
-          ? "Service Unavailable"
-          : "Internal Server Error";
-        return errorResponse(error.status, reason);
+        throw new GatewayError(error.status, error.message);
       }
       log("error", `gateway error: ${(error as Error)?.stack ?? error}`, {
         group: this.config.name,
         mount: spec.prefix,
       });
-      return errorResponse(500, "Internal Server Error");
+      throw new GatewayError(500, "gateway error");
     }
   }
 
   /**
    * Graceful restart: new workers start at once; requests in flight finish
    * on the old ones, which then stop. Resolves when the new ones are ready.
-   *
-   * @example Reload the apps after a deploy
-   * ```ts ignore
-   * await getGroup("shop")!.restart();
-   * ```
    */
   async restart(): Promise<void> {
     this.#generation++;
@@ -1065,14 +840,23 @@ export class ProcessGroup {
   }
 
   /**
+   * Waits until the workers have started, then rejects if a mount's script
+   * failed to load in every one of them (its traceback is in the log). The
+   * group keeps serving and tries the script again on later requests.
+   */
+  async mountReady(spec: MountSpec): Promise<void> {
+    await this.ready();
+    const members = [...this.#members].filter((m) => m.state !== "starting");
+    if (members.length > 0 && members.every((m) => m.failing.has(spec.id))) {
+      throw new Error(
+        `WSGI script ${spec.scriptPath} failed to load (its traceback is in the log); requests for it answer 500 and load it again`,
+      );
+    }
+  }
+
+  /**
    * Stops taking requests, lets those in flight run up to gracefulTimeout,
    * then terminates every worker.
-   *
-   * @example
-   * ```ts ignore
-   * await server.shutdown();
-   * await group.shutdown();
-   * ```
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;

@@ -17,7 +17,7 @@ import {
   createFlags,
   type FromWorker,
   type ToWorker,
-} from "./workers.ts";
+} from "./protocol.ts";
 
 /** The interrupt flag, then the fates of pipelined requests. */
 const interrupt = createFlags();

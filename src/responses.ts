@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ResponseHead } from "./interpreters.ts";
+import type { ResponseHead } from "./protocol.ts";
+import { STATUS_CODES } from "node:http";
 import { log } from "./logging.ts";
 
 /** The rest of a response after its head, pulled one chunk at a time. */
@@ -27,6 +28,11 @@ export interface ResponseContext {
 }
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+
+/** The standard reason phrase of a status code, from node:http's table. */
+export function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? "Unknown";
+}
 
 /** A short 5xx answer whose details are in the log, never in the body. */
 export function errorResponse(

@@ -13,21 +13,53 @@ import {
   parseTarget,
 } from "./environ.ts";
 
-/** What a route handler receives: Hono's context, reduced to what we use. */
+/**
+ * What a route handler receives: Hono's context, reduced to what we use.
+ *
+ * @example A handler that reads the client address
+ * ```ts
+ * import { createRouter, type RouteContext } from "../mod.ts";
+ * const router = createRouter();
+ * router.all("/ip", (c: RouteContext) =>
+ *   new Response(c.env?.remoteAddr?.hostname ?? "unknown"));
+ * ```
+ */
 export interface RouteContext {
+  /** The request, as Hono's `c.req.raw`. */
   req: { raw: Request };
   /** Deno.serve's connection info, as Hono passes it on Deno. */
   env?: ConnectionInfo;
 }
 
-/** A route handler in Hono's shape. */
+/**
+ * A route handler in Hono's shape.
+ *
+ * @example
+ * ```ts
+ * import type { RouteHandler } from "../mod.ts";
+ * const notFound: RouteHandler = async (_c, next) => {
+ *   await next();
+ *   return new Response("not found", { status: 404 });
+ * };
+ * ```
+ */
 export type RouteHandler = (
   context: RouteContext,
   next: () => Promise<void>,
 ) => Response | void | Promise<Response | void>;
 
-/** Any router that can register a handler for every method on a path. */
+/**
+ * Any router that can register a handler for every method on a path.
+ *
+ * @example A router of your own
+ * ```ts
+ * import type { RouteHandler, RouterLike } from "../mod.ts";
+ * const routes = new Map<string, RouteHandler>();
+ * const router: RouterLike = { all: (path, handler) => routes.set(path, handler) };
+ * ```
+ */
 export interface RouterLike {
+  /** Registers `handler` for every method on `path` (Hono's `app.all`). */
   all(path: string, handler: RouteHandler): unknown;
 }
 
@@ -48,6 +80,12 @@ function matches(pattern: string, path: string): boolean {
 /**
  * The router returned by `createRouter()`: routes are tried in the order
  * they were added; the first that answers wins.
+ *
+ * @example
+ * ```ts
+ * import { createRouter, type Router } from "../mod.ts";
+ * const router: Router = createRouter().all("/health", () => new Response("ok"));
+ * ```
  */
 export class Router implements RouterLike {
   readonly #routes: Route[] = [];
@@ -109,13 +147,14 @@ export class Router implements RouterLike {
 /**
  * Creates a router for a server without Hono.
  *
- * @example Serve a WSGI app with Deno.serve alone
- * ```ts ignore
- * import { createRouter, mountWsgi } from "./mod.ts";
+ * @example TypeScript routes without Hono
+ * ```ts
+ * import { createRouter } from "../mod.ts";
  * const router = createRouter();
  * router.get("/api/ping", () => new Response("pong"));
- * mountWsgi(router, "/myapp", "./examples/hello/app.wsgi");
- * Deno.serve(router.fetch);
+ * const response = await router.fetch(new Request("http://x/api/ping"));
+ * if (await response.text() !== "pong") throw new Error("no pong");
+ * // Deno.serve(router.fetch); then mountWsgi(router, "/myapp", "app.wsgi")
  * ```
  */
 export function createRouter(): Router {

@@ -1,18 +1,19 @@
 /**
  * Entry point of a pool's Web Worker: hosts the group's Pyodide interpreters
- * and answers the pool's messages (see workers.ts for the protocol).
+ * and answers the pool's messages (see protocol.ts).
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
+import { ApplicationError, InterpreterHost } from "./interpreters.ts";
 import {
-  ApplicationError,
   type BodySource,
-  InterpreterHost,
-} from "./interpreters.ts";
-import { type FromWorker, startPipelined, type ToWorker } from "./workers.ts";
+  type FromWorker,
+  startPipelined,
+  type ToWorker,
+} from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
 
 // Pyodide turns a host file error into an OSError only when the error has

@@ -1,0 +1,254 @@
+/**
+ * How a WorkerSlot reaches its worker: a Web Worker thread in this process,
+ * or a child process (src/process_main.ts) that relays its messages.
+ *
+ * @module
+ */
+
+import { encodeFrame, readFrames } from "./frames.ts";
+import { log } from "./logging.ts";
+import {
+  cancelPipelined,
+  claimPipelined,
+  createFlags,
+  type FromWorker,
+  type ToWorker,
+} from "./protocol.ts";
+
+/** How a WorkerSlot reaches its worker: a thread or a child process. */
+export interface Channel {
+  send(message: ToWorker, transfer: Transferable[]): void;
+  /** Takes back a pipelined request that has not started. */
+  cancel(id: number): Promise<boolean>;
+  interrupt(): void;
+  /** Stops the worker; no more events after this. */
+  kill(): void;
+  onmessage?: (message: FromWorker) => void;
+  /** The worker died on its own. */
+  onexit?: (reason: string) => void;
+}
+
+const WORKER_URL = new URL("./worker_main.ts", import.meta.url);
+const PROCESS_URL = new URL("./process_main.ts", import.meta.url);
+
+/** Where a Web Worker's thread shows in /proc (Linux). */
+function threadCpuMs(tid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/self/task/${tid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime, fields 14 and 15 of stat, in clock ticks (1/100 s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined; // the thread is gone (or this is not Linux)
+  }
+}
+
+/**
+ * A Web Worker in the server's process. terminate() cannot stop one that
+ * is busy in a loop (Deno 2.9), so after kill() the thread is watched, and
+ * one that keeps burning CPU is reported through onStuck.
+ */
+export class ThreadChannel implements Channel {
+  onmessage?: (message: FromWorker) => void;
+  onexit?: (reason: string) => void;
+  onStuck?: (cpuMsPerSecond: number) => void;
+  readonly #worker: Worker;
+  /** The interrupt flag, then the fates of pipelined requests. */
+  readonly #flag = createFlags();
+  #tid?: number;
+  #busy = false;
+
+  constructor(group: string) {
+    this.#worker = new Worker(WORKER_URL, {
+      type: "module",
+      name: `wsgi:${group}`,
+    });
+    this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.t === "thread") this.#tid = message.tid;
+      this.onmessage?.(message);
+    };
+    this.#worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.onexit?.(`the worker crashed: ${event.message}`);
+    };
+    this.#worker.onmessageerror = () =>
+      this.onexit?.("a message could not be read");
+  }
+
+  send(message: ToWorker, transfer: Transferable[]): void {
+    if (message.t === "init") message.interrupt = this.#flag;
+    if (message.t === "begin") {
+      this.#busy = true;
+      if (message.pipelined) claimPipelined(this.#flag, message.id);
+    }
+    this.#worker.postMessage(message, transfer);
+  }
+
+  cancel(id: number): Promise<boolean> {
+    return Promise.resolve(cancelPipelined(this.#flag, id));
+  }
+
+  /** Marks the end of a request, so kill() knows whether to watch. */
+  idle(): void {
+    this.#busy = false;
+  }
+
+  interrupt(): void {
+    const flag = new Int32Array(this.#flag);
+    Atomics.store(flag, 0, 2);
+    // Wakes a time.sleep() waiting on the same flag (see interpreters.ts).
+    Atomics.notify(flag, 0);
+  }
+
+  kill(): void {
+    this.onmessage = undefined;
+    this.onexit = undefined;
+    // Wakes a sleep (Atomics.wait), which terminate() alone would not end.
+    this.interrupt();
+    this.#worker.terminate();
+    if (this.#busy && this.#tid !== undefined) this.#watch(this.#tid);
+  }
+
+  #watch(tid: number): void {
+    // The thread may take a moment to notice terminate(); measure after.
+    const first = setTimeout(() => {
+      const start = threadCpuMs(tid);
+      if (start === undefined) return;
+      const second = setTimeout(() => {
+        const end = threadCpuMs(tid);
+        if (end === undefined) return;
+        const used = end - start;
+        if (used > 500) this.onStuck?.(used);
+      }, 1000);
+      Deno.unrefTimer(second);
+    }, 1000);
+    Deno.unrefTimer(first);
+  }
+}
+
+/**
+ * A child process (src/process_main.ts) that runs the Web Worker and relays
+ * its messages over stdin/stdout. Killing it ends Python wherever it is
+ * stuck, and gives its memory back to the system.
+ */
+export class ProcessChannel implements Channel {
+  onmessage?: (message: FromWorker) => void;
+  onexit?: (reason: string) => void;
+  readonly #child: Deno.ChildProcess;
+  readonly #input: WritableStreamDefaultWriter<Uint8Array>;
+  #writing: Promise<void> = Promise.resolve();
+  #exitReason?: string;
+  #killed = false;
+  readonly #cancels = new Map<number, (ok: boolean) => void>();
+
+  constructor(group: string, permissions: string[]) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--no-prompt", ...permissions, PROCESS_URL.href],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#input = this.#child.stdin.getWriter();
+    this.#readMessages();
+    this.#readErrors(group);
+    this.#child.status.then((status) => {
+      if (this.#killed) return;
+      const how = status.signal
+        ? `was killed by ${status.signal}`
+        : `exited with code ${status.code}`;
+      this.onexit?.(
+        this.#exitReason ?? `the worker process ${how}`,
+      );
+    });
+  }
+
+  /** The child's process id. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #readMessages(): Promise<void> {
+    try {
+      for await (const frame of readFrames(this.#child.stdout)) {
+        const message = frame as FromWorker;
+        if (message.t === "exit") this.#exitReason = message.reason;
+        else if (message.t === "cancelled") {
+          this.#cancels.get(message.id)?.(message.ok);
+          this.#cancels.delete(message.id);
+        } else this.onmessage?.(message);
+      }
+    } catch {
+      // The pipe broke: the exit status tells what happened.
+    }
+  }
+
+  async #readErrors(group: string): Promise<void> {
+    // What Pyodide or Deno print outside the protocol (fatal errors, panics).
+    try {
+      let pending = "";
+      for await (
+        const text of this.#child.stderr.pipeThrough(new TextDecoderStream())
+      ) {
+        pending += text;
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) {
+          if (line.trim()) log("error", line, { group });
+        }
+      }
+      if (pending.trim()) log("error", pending, { group });
+    } catch {
+      // The pipe broke with the process: nothing more to read.
+    }
+  }
+
+  send(message: ToWorker, _transfer: Transferable[]): void {
+    if (this.#killed) return;
+    const frame = encodeFrame(message);
+    this.#writing = this.#writing.then(() => this.#input.write(frame)).catch(
+      () => {
+        // The process is gone; its exit status reports why.
+      },
+    );
+  }
+
+  interrupt(): void {
+    this.send({ t: "interrupt" }, []);
+  }
+
+  /** The child's main thread swaps the word; it answers with "cancelled". */
+  cancel(id: number): Promise<boolean> {
+    if (this.#killed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.#cancels.set(id, resolve);
+      this.send({ t: "cancel", id }, []);
+    });
+  }
+
+  kill(): void {
+    if (this.#killed) return;
+    this.#killed = true;
+    for (const resolve of this.#cancels.values()) resolve(false);
+    this.#cancels.clear();
+    this.onmessage = undefined;
+    this.onexit = undefined;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    this.#input.close().catch(() => {});
+  }
+
+  /** The child's resident memory, from /proc (Linux). */
+  rss(): number | undefined {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${this.#child.pid}/status`);
+      const kb = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]);
+      return Number.isFinite(kb) ? kb * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { resolveGroupOptions } from "./config.ts";
+import { resolveMountOptions } from "./mount_options.ts";
+
+Deno.test("group options: defaults are filled in", () => {
+  const config = resolveGroupOptions("plain");
+  assert.equal(config.processes, 1);
+  assert.equal(config.threads, 1);
+  assert.equal(config.requestTimeout, 60);
+  assert.equal(config.queueLimit, 256);
+  assert.equal(config.isolation, "thread");
+  assert.equal(config.allowNet, undefined);
+  assert.deepEqual(config.writable, []);
+});
+
+Deno.test("group options: wrong types are TypeErrors naming the option", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ requestTimeout: "1" }, "requestTimeout"],
+    [{ processes: "2" }, "processes"],
+    [{ threads: "4" }, "threads"],
+    [{ env: { A: 1 } }, "env"],
+    [{ preload: ["not a module"] }, "preload"],
+    [{ isolation: "vm" }, "isolation"],
+    [{ allowNet: ["http://x"] }, "allowNet"],
+    [{ writable: "/no/such/folder" }, "writable"],
+  ];
+  for (const [options, name] of cases) {
+    assert.throws(
+      () => resolveGroupOptions("bad", options),
+      (error: Error) =>
+        error instanceof TypeError &&
+        error.message.includes(`option "${name}"`),
+      JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("group options: numbers out of range are RangeErrors naming the option", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ processes: -1 }, "processes"],
+    [{ processes: 1.5 }, "processes"],
+    [{ threads: 0 }, "threads"],
+    [{ queueLimit: 0 }, "queueLimit"],
+    [{ requestTimeout: -3 }, "requestTimeout"],
+    [{ queueTimeout: Infinity }, "queueTimeout"],
+    [{ maximumRequests: -1 }, "maximumRequests"],
+  ];
+  for (const [options, name] of cases) {
+    assert.throws(
+      () => resolveGroupOptions("bad", options),
+      (error: Error) =>
+        error instanceof RangeError &&
+        error.message.includes(`option "${name}"`),
+      JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("group options: unknown names and contradictions are refused", () => {
+  assert.throws(
+    () => resolveGroupOptions("bad", { colour: 1 } as never),
+    /unknown option "colour"/,
+  );
+  assert.throws(
+    () => resolveGroupOptions("bad", { processes: 0, isolation: "process" }),
+    /contradicts isolation/,
+  );
+  assert.throws(
+    () => resolveGroupOptions("bad", { permissions: ["--allow-read"] }),
+    /isolation: "process"/,
+  );
+  assert.throws(() => resolveGroupOptions("no spaces"), TypeError);
+});
+
+Deno.test("mount options: checked, with the script made absolute", () => {
+  const folder = Deno.makeTempDirSync();
+  const script = `${folder}/app.wsgi`;
+  Deno.writeTextFileSync(script, "");
+  try {
+    const settings = resolveMountOptions("mountWsgi", script, {
+      callable: "app",
+      environ: { KEY: "value" },
+    });
+    assert.equal(settings.scriptPath, script);
+    assert.equal(settings.callable, "app");
+    assert.deepEqual(settings.environ, { KEY: "value" });
+    assert.equal(settings.reload, true);
+    assert.equal(settings.passAuthorization, false);
+    const refused: [unknown, RegExp][] = [
+      [{ callable: "1bad" }, /option "callable"/],
+      [{ reload: "yes" }, /option "reload"/],
+      [{ passAuthorization: 1 }, /option "passAuthorization"/],
+      [{ environ: { "": "x" } }, /option "environ"/],
+      [{ environ: { A: "a\0b" } }, /NUL/],
+      [{ colour: 1 }, /unknown option "colour"/],
+    ];
+    for (const [options, message] of refused) {
+      assert.throws(
+        () => resolveMountOptions("mountWsgi", script, options),
+        (error: Error) =>
+          error instanceof TypeError && message.test(error.message),
+        JSON.stringify(options),
+      );
+    }
+    assert.throws(
+      () => resolveMountOptions("mountWsgi", `${folder}/none.wsgi`, {}),
+      /cannot be read/,
+    );
+    assert.throws(
+      () => resolveMountOptions("mountWsgi", folder, {}),
+      /is not a file/,
+    );
+  } finally {
+    Deno.removeSync(folder, { recursive: true });
+  }
+});

@@ -1,0 +1,216 @@
+/**
+ * Embedded mode: Python in the server's own isolate, mod_wsgi's embedded
+ * mode, with a watchdog Web Worker for requestTimeout.
+ *
+ * @module
+ */
+
+import type { MountSpec } from "./config.ts";
+import { ApplicationError, InterpreterHost } from "./interpreters.ts";
+import { log } from "./logging.ts";
+import type {
+  BodySource,
+  InterpreterSettings,
+  ResponseHead,
+} from "./protocol.ts";
+import { readBodyBatch, type RequestBody } from "./request_body.ts";
+import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+import type { WatchdogSetup } from "./watchdog_main.ts";
+
+const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
+
+/**
+ * Embedded mode: the interpreters live in the server's own isolate, as in
+ * mod_wsgi's embedded mode. Python blocks the event loop while it runs.
+ */
+export class EmbeddedSlot implements Slot {
+  readonly ready: Promise<void>;
+  onExit?: (reason: string) => void;
+  onLoad?: (mountId: string, ok: boolean) => void;
+  readonly #host: InterpreterHost;
+  #dead = false;
+  /** Shared with the watchdog: see src/watchdog_main.ts. */
+  readonly #words?: Int32Array;
+  readonly #base = Date.now();
+  readonly #watchdog?: Worker;
+  #nextId = 0;
+  /** Requests begun and not ended. */
+  readonly #open = new Set<number>();
+
+  /**
+   * With `requestTimeout` (seconds, 0 for none), a watchdog Web Worker
+   * interrupts Python that runs longer, as this isolate cannot.
+   */
+  constructor(
+    settings: InterpreterSettings,
+    mounts: MountSpec[],
+    options: { requestTimeout?: number } = {},
+  ) {
+    this.#host = new InterpreterHost(
+      settings,
+      (level, message, mount) =>
+        log(level, message, { mount, group: settings.group }),
+    );
+    const timeout = options.requestTimeout ?? 0;
+    // With threads, requests interleave and an interrupt would hit whichever
+    // one runs: the pool ends a late request with abort() instead.
+    if (timeout > 0 && settings.threads <= 1) {
+      const flags = new SharedArrayBuffer(12);
+      this.#words = new Int32Array(flags);
+      this.#host.setInterruptBuffer(new Int32Array(flags, 0, 1));
+      this.#watchdog = new Worker(WATCHDOG_URL, {
+        type: "module",
+        name: `wsgi-watchdog:${settings.group}`,
+      });
+      this.#watchdog.postMessage(
+        {
+          flags,
+          base: this.#base,
+          timeoutMs: timeout * 1000,
+        } satisfies WatchdogSetup,
+      );
+    }
+    this.ready = Promise.all(mounts.map((spec) => this.#load(spec))).then(
+      () => {},
+    );
+  }
+
+  /** The request's clock starts (the watchdog watches it). */
+  #clockOn(): void {
+    if (!this.#words) return;
+    Atomics.store(this.#words, 2, 0);
+    Atomics.store(this.#words, 1, Date.now() - this.#base + 1);
+  }
+
+  /**
+   * The request is over. Returns true when the watchdog interrupted it;
+   * a flag it raised that Python did not get to see is cleared, so that
+   * it does not hit the next request.
+   */
+  #clockOff(): boolean {
+    if (!this.#words) return false;
+    Atomics.store(this.#words, 1, 0);
+    if (Atomics.load(this.#words, 2) === 0) return false;
+    Atomics.store(this.#words, 0, 0);
+    Atomics.store(this.#words, 2, 0);
+    return true;
+  }
+
+  #load(spec: MountSpec): Promise<void> {
+    return this.#host.load(spec).then(
+      () => this.onLoad?.(spec.id, true),
+      (error) => {
+        if (!this.#fatal(error)) this.onLoad?.(spec.id, false);
+      },
+    );
+  }
+
+  /**
+   * A fatal Pyodide error leaves this interpreter unusable: the pool
+   * replaces the slot, which means a fresh Pyodide in this same isolate.
+   */
+  #fatal(error: unknown): boolean {
+    if (!(error instanceof ApplicationError && error.fatal)) return false;
+    if (!this.#dead) {
+      this.#dead = true;
+      this.onExit?.("the Python interpreter suffered a fatal error");
+    }
+    return true;
+  }
+
+  load(spec: MountSpec): void {
+    this.#load(spec);
+  }
+
+  start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
+    // Never pipelined: Python runs on this thread, there is no "ahead".
+    const id = this.#nextId++;
+    this.#open.add(id);
+    return { id, head: this.#begin(spec, id, cgi, body) };
+  }
+
+  async #begin(
+    spec: MountSpec,
+    id: number,
+    cgi: string,
+    body: RequestBody,
+  ): Promise<ResponseHead> {
+    if (this.#dead) throw new SlotFailure(502, "the interpreter is gone");
+    let source: BodySource;
+    if (body.kind === "stream") {
+      const reader = body.reader;
+      source = { kind: "stream", read: () => readBodyBatch(reader) };
+    } else {
+      source = body;
+    }
+    this.#clockOn();
+    try {
+      const head = await this.#host.begin(spec, id, cgi, source);
+      if (head.done) this.#ended(id);
+      this.onLoad?.(spec.id, true);
+      return head;
+    } catch (error) {
+      const interrupted = this.#ended(id);
+      if (this.#fatal(error)) {
+        throw new SlotFailure(502, "the Python interpreter failed");
+      }
+      if (interrupted) throw new SlotFailure(504, "request timeout");
+      if (error instanceof ApplicationError) {
+        this.onLoad?.(spec.id, !error.loading);
+        throw new SlotFailure(500, "the application failed; see the log");
+      }
+      throw error;
+    }
+  }
+
+  /** A request is over; true when the watchdog interrupted it. */
+  #ended(id: number): boolean {
+    this.#open.delete(id);
+    return this.#clockOff();
+  }
+
+  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    // Python blocks this thread; one turn of the event loop first lets the
+    // server write the chunks already produced.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    try {
+      const result = await this.#host.next(id);
+      if (result.done) this.#ended(id);
+      return result;
+    } catch (error) {
+      const interrupted = this.#ended(id);
+      if (this.#fatal(error)) {
+        throw new SlotFailure(502, "the Python interpreter failed");
+      }
+      if (interrupted) throw new SlotFailure(504, "request timeout");
+      if (error instanceof ApplicationError) {
+        throw new SlotFailure(500, "the application failed mid-response");
+      }
+      throw error;
+    }
+  }
+
+  close(id: number): void {
+    this.#host.close(id);
+    this.#ended(id);
+  }
+
+  cancel(_id: number): Promise<boolean> {
+    // Requests are never handed to the embedded slot ahead of time.
+    return Promise.resolve(false);
+  }
+
+  interrupt(): void {
+    // Python runs on this very thread: nothing can interrupt it from here.
+  }
+
+  abort(id: number): void {
+    this.#host.abort(id);
+  }
+
+  terminate(): void {
+    this.#dead = true;
+    for (const id of [...this.#open]) this.close(id);
+    this.#watchdog?.terminate();
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * What a pool knows about each of its workers, and about each request that
+ * waits for one.
+ *
+ * @module
+ */
+
+import type { Slot, SlotFailure } from "./slot.ts";
+
+export interface Member {
+  slot: Slot;
+  state: "starting" | "idle" | "busy" | "retiring";
+  /** Requests handed to it so far (pipelined ones included). */
+  served: number;
+  idleTimer?: ReturnType<typeof setTimeout>;
+  generation: number;
+  /** Mounts whose script failed to load here, and since when. */
+  failing: Set<string>;
+  failingTimer?: ReturnType<typeof setTimeout>;
+  /** When the worker was started (ms since the epoch). */
+  startedAt: number;
+  /** Folders a process worker may read; undefined: anything. */
+  reads?: string[];
+  /** Set when the worker must go once its request is done, and why. */
+  condemned?: string;
+  /** Requests handed to the worker and not finished: more than 1 when pipelined. */
+  pending: number;
+  /**
+   * The pipelined requests' turns, in order: "start" when the one before
+   * finished, "steal" when an idle worker should take it instead.
+   */
+  turns: ((how: Turn) => void)[];
+  /** Pipelined requests taken back that the worker has not skipped yet. */
+  dropping: number;
+  /** When the running request started (ms since the epoch). */
+  since: number;
+}
+
+/** How a pipelined request's wait ends. */
+export type Turn = "start" | "steal";
+
+/** A worker given to a request; `turn` settles when a pipelined one starts. */
+export interface Lease {
+  member: Member;
+  turn?: Promise<Turn>;
+  /** When queueTimeout ends its wait (ms since the epoch). */
+  deadline: number;
+}
+
+export interface Waiter {
+  resolve: (lease: Lease) => void;
+  reject: (error: SlotFailure) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  /** When queueTimeout ends its wait (ms since the epoch). */
+  deadline: number;
+  /** False for a request whose body streams: it waits for an idle worker. */
+  pipelinable: boolean;
+}

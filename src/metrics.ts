@@ -1,0 +1,79 @@
+/**
+ * What a group reports about itself: `metrics()`, for a status page or a
+ * Prometheus export.
+ *
+ * @module
+ */
+
+/**
+ * A snapshot of a group's state, for status pages and metrics.
+ *
+ * @example A Prometheus gauge of waiting requests
+ * ```ts
+ * import { defineGroup, type GroupMetrics } from "../mod.ts";
+ * const group = defineGroup("metrics-example", { processes: 1 });
+ * const metrics: GroupMetrics = group.metrics();
+ * const line = `wsgi_queue_length{group="${metrics.name}"} ${metrics.queueLength}`;
+ * await group.shutdown();
+ * ```
+ */
+export interface GroupMetrics {
+  /** The group's name. */
+  name: string;
+  /** Where Python runs: Web Workers, child processes, or the server's isolate. */
+  mode: "workers" | "processes" | "embedded";
+  /** The configured number of workers. */
+  processes: number;
+  /** Live workers by state; one finishing its last request before a restart counts as busy. */
+  workers: { idle: number; busy: number; starting: number };
+  /** Requests waiting for a worker now. */
+  queueLength: number;
+  /** Requests handed to a worker so far. */
+  requests: number;
+  /** Workers started so far, the first ones included. */
+  starts: number;
+  /** Workers replaced: recycled, timed out, crashed, restarted or failing to load. */
+  restarts: number;
+  /** Requests answered 504 after requestTimeout. */
+  timeouts: number;
+  /** Requests answered 503 after queueTimeout. */
+  queueTimeouts: number;
+  /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
+  rejected: number;
+  /** Workers that died on their own or never started. */
+  crashes: number;
+  /**
+   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
+   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
+   */
+  stuck: number;
+  /** Resident memory of the workers in bytes, where they are processes. */
+  rss?: number;
+}
+
+/** The counters of `GroupMetrics`, as a pool keeps them. */
+export type Counters = Pick<
+  GroupMetrics,
+  | "requests"
+  | "starts"
+  | "restarts"
+  | "timeouts"
+  | "queueTimeouts"
+  | "rejected"
+  | "crashes"
+  | "stuck"
+>;
+
+/** Counters at zero, for a new pool. */
+export function createCounters(): Counters {
+  return {
+    requests: 0,
+    starts: 0,
+    restarts: 0,
+    timeouts: 0,
+    queueTimeouts: 0,
+    rejected: 0,
+    crashes: 0,
+    stuck: 0,
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * The pool's scheduling, driven by fake slots: no Pyodide, no server, so
+ * each test runs in milliseconds (plus the waits it measures).
+ */
+
+import assert from "node:assert/strict";
+import { type GroupOptions, resolveGroupOptions } from "./config.ts";
+import type { MountSpec } from "./config.ts";
+import { configureLogging } from "./logging.ts";
+import { type Exchange, GatewayError, Pool } from "./pools.ts";
+import type { ResponseHead } from "./protocol.ts";
+import type { RequestBody } from "./request_body.ts";
+import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+
+configureLogging({ level: "error", sink: () => {} });
+
+const HEAD: ResponseHead = {
+  status: 200,
+  statusText: "OK",
+  headers: [],
+  done: false,
+};
+
+interface Started {
+  id: number;
+  pipelined: boolean;
+  answer(): void;
+  fail(failure: SlotFailure): void;
+}
+
+/** A slot whose requests answer when the test says so. */
+class FakeSlot implements Slot {
+  readonly ready: Promise<void>;
+  onExit?: (reason: string) => void;
+  onDropped?: (id: number) => void;
+  readonly started: Started[] = [];
+  readonly cancelled = new Set<number>();
+  terminated = false;
+  #nextId = 0;
+  #running = new Set<number>();
+
+  constructor(readonly name: string) {
+    this.ready = Promise.resolve();
+  }
+
+  load(): void {}
+
+  start(
+    _spec: MountSpec,
+    _cgi: string,
+    _body: RequestBody,
+    pipelined = false,
+  ): SlotRequest {
+    const id = this.#nextId++;
+    let answer!: () => void;
+    let fail!: (failure: SlotFailure) => void;
+    const head = new Promise<ResponseHead>((resolve, reject) => {
+      answer = () => {
+        this.#running.add(id);
+        resolve(HEAD);
+      };
+      fail = reject;
+    });
+    this.started.push({ id, pipelined, answer, fail });
+    return { id, head };
+  }
+
+  next(): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    return Promise.resolve({ done: true });
+  }
+
+  close(): void {}
+
+  cancel(id: number): Promise<boolean> {
+    if (this.#running.has(id)) return Promise.resolve(false);
+    this.cancelled.add(id);
+    queueMicrotask(() => this.onDropped?.(id));
+    return Promise.resolve(true);
+  }
+
+  interrupt(): void {}
+  abort(): void {}
+
+  terminate(): void {
+    this.terminated = true;
+  }
+
+  /** Dies on its own: the running request fails, the others retry. */
+  crash(): void {
+    for (const request of this.started) {
+      request.fail(
+        this.#running.has(request.id)
+          ? new SlotFailure(502, "crashed")
+          : new SlotFailure(503, "crashed", true),
+      );
+    }
+    this.onExit?.("crashed on purpose");
+  }
+}
+
+const SPEC: MountSpec = {
+  id: "m1",
+  prefix: "/app",
+  scriptPath: "/srv/app.wsgi",
+  callable: "application",
+  applicationGroup: "",
+  pythonPath: [],
+  group: "test",
+  multiprocess: false,
+  multithread: false,
+};
+
+/** A pool of fake slots; `slots` lists them in the order they started. */
+function pool(options: GroupOptions) {
+  const slots: FakeSlot[] = [];
+  const starts: number[] = [];
+  const group = new Pool(
+    resolveGroupOptions("test", options),
+    () => {
+      const slot = new FakeSlot(`slot ${slots.length}`);
+      slots.push(slot);
+      starts.push(performance.now());
+      return { slot };
+    },
+  );
+  group.attach(SPEC);
+  return { group, slots, starts };
+}
+
+const NO_BODY: RequestBody = { kind: "none" };
+
+function streamBody(): RequestBody {
+  return {
+    kind: "stream",
+    reader: new ReadableStream<Uint8Array>().getReader(),
+  };
+}
+
+function request(group: Pool, body = NO_BODY): Promise<Exchange> {
+  return group.handle(SPEC, "", () => Promise.resolve(body));
+}
+
+/** Lets queued microtasks and timers of 0 ms run. */
+function settle(ms = 0): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  status: number,
+  message?: RegExp,
+): Promise<void> {
+  await assert.rejects(promise, (error: Error) => {
+    assert.ok(error instanceof GatewayError, String(error));
+    assert.equal(error.status, status);
+    if (message) assert.match(error.message, message);
+    return true;
+  });
+}
+
+Deno.test("pool: a full queue answers 503 at once", async () => {
+  const { group, slots } = pool({ processes: 1, queueLimit: 1 });
+  await group.ready();
+  // Streamed bodies wait for an idle worker: nothing is pipelined.
+  const first = request(group, streamBody());
+  await settle();
+  const waiting = request(group, streamBody());
+  await rejectsWith(request(group, streamBody()), 503, /queue full/);
+  assert.equal(group.metrics().rejected, 1);
+  slots[0].started[0].answer();
+  (await first).done();
+  await settle();
+  slots[0].started[1].answer();
+  (await waiting).done();
+  await group.shutdown();
+});
+
+Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
+  const { group, slots } = pool({ processes: 1, queueTimeout: 0.1 });
+  await group.ready();
+  const first = request(group, streamBody());
+  await settle();
+  const started = performance.now();
+  await rejectsWith(request(group, streamBody()), 503, /queue timeout/);
+  const waited = performance.now() - started;
+  assert.ok(waited >= 90 && waited < 1000, `waited ${waited} ms`);
+  assert.equal(group.metrics().queueTimeouts, 1);
+  slots[0].started[0].answer();
+  (await first).done();
+  await group.shutdown();
+});
+
+Deno.test("pool: a worker is recycled at maximumRequests", async () => {
+  const { group, slots } = pool({ processes: 1, maximumRequests: 2 });
+  await group.ready();
+  for (let i = 0; i < 3; i++) {
+    const answer = request(group);
+    await settle();
+    const slot = slots[slots.length - 1];
+    slot.started[slot.started.length - 1].answer();
+    (await answer).done();
+    await settle();
+  }
+  assert.equal(slots.length, 2, "a second worker took over");
+  assert.equal(slots[0].started.length, 2);
+  assert.ok(slots[0].terminated);
+  assert.equal(slots[1].started.length, 1);
+  assert.equal(group.metrics().restarts, 1);
+  await group.shutdown();
+});
+
+Deno.test("pool: workers that keep crashing are restarted with back-off", async () => {
+  const { group, slots, starts } = pool({ processes: 1 });
+  await group.ready();
+  for (let crash = 0; crash < 3; crash++) {
+    slots[slots.length - 1].crash();
+    await settle(crash < 1 ? 20 : 700 * crash);
+  }
+  // The first restart is at once, then 0.5 s, then 1 s.
+  assert.equal(slots.length, 4, `${slots.length} starts`);
+  const gaps = starts.slice(1).map((at, i) => at - starts[i]);
+  assert.ok(gaps[0] < 100, `first restart after ${gaps[0]} ms`);
+  assert.ok(gaps[2] >= 450, `third restart after ${gaps[2]} ms`);
+  assert.equal(group.metrics().crashes, 3);
+  await group.shutdown();
+});
+
+Deno.test("pool: requests pipelined behind a crash run on the replacement", async () => {
+  const { group, slots } = pool({ processes: 1 });
+  await group.ready();
+  const running = request(group);
+  await settle();
+  slots[0].started[0].answer();
+  const exchange = await running;
+  const behind = request(group);
+  await settle();
+  assert.equal(slots[0].started.length, 2);
+  assert.equal(slots[0].started[1].pipelined, true);
+  slots[0].crash();
+  exchange.done();
+  await settle(20);
+  assert.equal(slots.length, 2, "a replacement started");
+  await settle();
+  assert.equal(slots[1].started.length, 1, "the pipelined request moved");
+  slots[1].started[0].answer();
+  (await behind).done();
+  await group.shutdown();
+});
+
+Deno.test("pool: requests behind a slow one move to a worker that falls idle, after 50 ms", async () => {
+  const { group, slots } = pool({ processes: 2 });
+  await group.ready();
+  const slow = request(group);
+  const quick = request(group);
+  await settle();
+  const [a, b] = slots;
+  a.started[0].answer();
+  b.started[0].answer();
+  const slowExchange = await slow;
+  const quickExchange = await quick;
+  // Both busy: the next one is pipelined behind one of them.
+  const behind = request(group);
+  await settle();
+  const holder = a.started.length === 2 ? a : b;
+  const other = holder === a ? b : a;
+  const holderExchange = holder === a ? slowExchange : quickExchange;
+  const otherExchange = holder === a ? quickExchange : slowExchange;
+  assert.equal(holder.started[1].pipelined, true);
+  const freed = performance.now();
+  otherExchange.done();
+  await settle(10);
+  assert.equal(other.started.length, 1, "not moved before 50 ms");
+  await settle(80);
+  assert.equal(holder.cancelled.size, 1, "taken back from the busy worker");
+  assert.equal(other.started.length, 2, "run by the idle one");
+  assert.ok(performance.now() - freed >= 40);
+  other.started[1].answer();
+  (await behind).done();
+  holderExchange.done();
+  await group.shutdown();
+});

@@ -1,0 +1,62 @@
+/**
+ * The real slots a group's pool starts: embedded (`processes: 0`), a child
+ * process (`isolation: "process"`, with its Deno flags), or a Web Worker.
+ *
+ * @module
+ */
+
+import type { GroupConfig, MountSpec } from "./config.ts";
+import { EmbeddedSlot } from "./embedded_slot.ts";
+import { processPermissions } from "./permissions.ts";
+import type { InterpreterSettings } from "./protocol.ts";
+import type { Slot } from "./slot.ts";
+import { WorkerSlot } from "./worker_slot.ts";
+
+/** What every interpreter of a group's worker is started with. */
+function settingsOf(config: GroupConfig): InterpreterSettings {
+  const {
+    name,
+    pythonPath,
+    pythonHome,
+    home,
+    env,
+    preload,
+    threads,
+    allowNet,
+    writable,
+  } = config;
+  return {
+    group: name,
+    pythonPath,
+    pythonHome,
+    home,
+    env,
+    preload,
+    threads,
+    allowNet,
+    writable,
+  };
+}
+
+/** Starts the slot a group's options ask for. */
+export function createSlot(
+  config: GroupConfig,
+  mounts: MountSpec[],
+): { slot: Slot; reads?: string[] } {
+  const settings = settingsOf(config);
+  if (config.processes === 0) {
+    const slot = new EmbeddedSlot(settings, mounts, {
+      requestTimeout: config.requestTimeout,
+    });
+    return { slot };
+  }
+  if (config.isolation === "process") {
+    const { flags, reads } = processPermissions(config, mounts);
+    const slot = new WorkerSlot(settings, mounts, {
+      isolation: "process",
+      permissions: flags,
+    });
+    return { slot, reads };
+  }
+  return { slot: new WorkerSlot(settings, mounts) };
+}

@@ -1,0 +1,272 @@
+/**
+ * A worker with its own Pyodide interpreters, as a Web Worker or a child
+ * process: mod_wsgi's daemon process.
+ *
+ * @module
+ */
+
+import type { MountSpec } from "./config.ts";
+import { ProcessChannel, ThreadChannel } from "./channels.ts";
+import { log } from "./logging.ts";
+import type { FromWorker, InterpreterSettings, ToWorker } from "./protocol.ts";
+import { readBodyBatch, type RequestBody } from "./request_body.ts";
+import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+
+/** Where a pool's workers run: a Web Worker thread, or a child process. */
+export type Isolation = "thread" | "process";
+
+/** Options of a WorkerSlot. */
+export interface WorkerSlotOptions {
+  /** Thread (Web Worker in this process) or child process. Default "thread". */
+  isolation?: Isolation;
+  /** Deno permission flags of a child process. */
+  permissions?: string[];
+}
+
+/** A worker with its own Pyodide interpreters: a Web Worker or a child process. */
+export class WorkerSlot implements Slot {
+  readonly ready: Promise<void>;
+  onExit?: (reason: string) => void;
+  onStuck?: (cpuMsPerSecond: number) => void;
+  onLoad?: (mountId: string, ok: boolean) => void;
+  onDropped?: (id: number) => void;
+  readonly #channel: ThreadChannel | ProcessChannel;
+  readonly #group: string;
+  #nextId = 0;
+  /** Requests handed over and not finished, in order: the first runs. */
+  readonly #inFlight: number[] = [];
+  /** Who waits for each request's next reply. */
+  readonly #waiting = new Map<number, {
+    resolve: (value: FromWorker) => void;
+    reject: (error: Error) => void;
+  }>();
+  /** The readers of requests whose bodies stream, by request id. */
+  readonly #streaming = new Map<
+    number,
+    ReadableStreamDefaultReader<Uint8Array>
+  >();
+  /** Requests the worker runs at once (the group's threads). */
+  readonly #threads: number;
+  #dead = false;
+
+  constructor(
+    settings: InterpreterSettings,
+    mounts: MountSpec[],
+    options: WorkerSlotOptions = {},
+  ) {
+    this.#group = settings.group;
+    this.#threads = Math.max(1, settings.threads);
+    if (options.isolation === "process") {
+      this.#channel = new ProcessChannel(
+        settings.group,
+        options.permissions ?? [],
+      );
+    } else {
+      const thread = new ThreadChannel(settings.group);
+      thread.onStuck = (cpu) => this.onStuck?.(cpu);
+      this.#channel = thread;
+    }
+    let started!: () => void;
+    let failed!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    this.ready.catch(() => {});
+    this.#channel.onmessage = (message) => {
+      switch (message.t) {
+        case "thread":
+          return;
+        case "ready":
+          for (const id of message.failed) this.onLoad?.(id, false);
+          started();
+          return;
+        case "loaded":
+          this.onLoad?.(message.mountId, message.ok);
+          return;
+        case "log":
+          log(message.level, message.message, {
+            mount: message.mount,
+            group: this.#group,
+          });
+          return;
+        case "pull":
+          if (this.#streaming.has(message.id)) {
+            this.#sendBodyChunk(message.id);
+          }
+          return;
+        case "fatal":
+        case "exit":
+          this.#die(message.reason);
+          failed(new Error(message.reason));
+          return;
+        case "skipped":
+          this.#waiting.delete(message.id);
+          this.#finished(message.id);
+          this.onDropped?.(message.id);
+          return;
+        default: {
+          const waiting = this.#waiting.get(message.id);
+          if (waiting) {
+            this.#waiting.delete(message.id);
+            waiting.resolve(message);
+          }
+        }
+      }
+    };
+    this.#channel.onexit = (reason) => {
+      this.#die(reason);
+      failed(new Error(reason));
+    };
+    this.#channel.send(
+      {
+        t: "init",
+        settings,
+        mounts,
+        // Each channel puts in its own flag (a child process has its own).
+        interrupt: new SharedArrayBuffer(4),
+      } satisfies ToWorker,
+      [],
+    );
+  }
+
+  /**
+   * Fails every request in flight: the running one with `status`, those
+   * that had not started yet with a retry, so that the pool runs them on
+   * another worker.
+   */
+  #failAll(status: number, reason: string): void {
+    const running = new Set(this.#inFlight.slice(0, this.#threads));
+    for (const [id, waiting] of this.#waiting) {
+      waiting.reject(
+        running.has(id)
+          ? new SlotFailure(status, reason)
+          : new SlotFailure(503, reason, true),
+      );
+    }
+    this.#waiting.clear();
+    this.#inFlight.length = 0;
+    this.#streaming.clear();
+  }
+
+  #die(reason: string): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.#channel.kill();
+    this.#failAll(502, reason);
+    this.onExit?.(reason);
+  }
+
+  async #sendBodyChunk(id: number): Promise<void> {
+    const chunk = await readBodyBatch(this.#streaming.get(id)!);
+    if (this.#streaming.has(id) && !this.#dead) {
+      this.#channel.send(
+        { t: "body", id, chunk } satisfies ToWorker,
+        chunk && chunk.buffer instanceof ArrayBuffer &&
+          chunk.byteLength === chunk.buffer.byteLength
+          ? [chunk.buffer]
+          : [],
+      );
+    }
+  }
+
+  #ask(id: number, message: ToWorker): Promise<FromWorker> {
+    if (this.#dead) {
+      return Promise.reject(new SlotFailure(502, "the worker is gone"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#channel.send(message, []);
+    });
+  }
+
+  /** The request is over: the next one in the worker runs now. */
+  #finished(id: number): void {
+    const index = this.#inFlight.indexOf(id);
+    if (index >= 0) this.#inFlight.splice(index, 1);
+    this.#streaming.delete(id);
+    if (this.#inFlight.length === 0 && this.#channel instanceof ThreadChannel) {
+      this.#channel.idle();
+    }
+  }
+
+  load(spec: MountSpec): void {
+    if (!this.#dead) this.#channel.send({ t: "load", spec }, []);
+  }
+
+  start(
+    spec: MountSpec,
+    cgi: string,
+    body: RequestBody,
+    pipelined = false,
+  ): SlotRequest {
+    const id = this.#nextId++;
+    if (body.kind === "stream") this.#streaming.set(id, body.reader);
+    if (!this.#dead) this.#inFlight.push(id);
+    const head = this.#ask(id, {
+      t: "begin",
+      id,
+      mountId: spec.id,
+      cgi,
+      body: body.kind === "stream"
+        ? "stream"
+        : body.kind === "bytes"
+        ? body.data
+        : null,
+      pipelined,
+    }).then((reply) => {
+      if (reply.t === "head") {
+        if (reply.head.done) this.#finished(id);
+        this.onLoad?.(spec.id, true);
+        return reply.head;
+      }
+      this.#finished(id);
+      if (reply.t === "failed" && reply.loading) this.onLoad?.(spec.id, false);
+      else this.onLoad?.(spec.id, true);
+      throw new SlotFailure(500, "the application failed; see the log");
+    });
+    return { id, head };
+  }
+
+  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    const reply = await this.#ask(id, { t: "next", id });
+    if (reply.t === "chunk") {
+      if (reply.done) this.#finished(id);
+      return reply;
+    }
+    this.#finished(id);
+    throw new SlotFailure(500, "the application failed mid-response");
+  }
+
+  close(id: number): void {
+    if (!this.#dead) this.#channel.send({ t: "close", id }, []);
+    this.#finished(id);
+  }
+
+  cancel(id: number): Promise<boolean> {
+    if (this.#dead || !this.#inFlight.includes(id)) {
+      return Promise.resolve(false);
+    }
+    return this.#channel.cancel(id);
+  }
+
+  interrupt(): void {
+    if (!this.#dead) this.#channel.interrupt();
+  }
+
+  abort(id: number): void {
+    if (!this.#dead) this.#channel.send({ t: "abort", id }, []);
+  }
+
+  terminate(): void {
+    this.#dead = true;
+    this.#failAll(503, "the worker was stopped");
+    this.#channel.kill();
+  }
+
+  rss(): number | undefined {
+    return this.#channel instanceof ProcessChannel
+      ? this.#channel.rss()
+      : undefined;
+  }
+}
