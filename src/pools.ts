@@ -473,6 +473,19 @@ export class Pool {
     }
   }
 
+  /**
+   * KeyboardInterrupt first, so that finally blocks and close() run; then
+   * the worker goes anyway, as mod_wsgi restarts the process: the app's
+   * state after an interrupt cannot be trusted.
+   */
+  #replaceInterrupted(member: Member): void {
+    member.slot.interrupt();
+    this.#forget(member);
+    setTimeout(() => member.slot.terminate(), 200);
+    this.#counters.restarts++;
+    this.#fill();
+  }
+
   /** Replaces a member: the new one starts, the old one goes. */
   #retire(member: Member): void {
     this.#forget(member);
@@ -730,11 +743,7 @@ export class Pool {
             "a timed-out request did not stop; its worker is replaced",
             { group: this.config.name, mount: spec.prefix },
           );
-          slot.interrupt();
-          this.#forget(member);
-          setTimeout(() => slot.terminate(), 200);
-          this.#counters.restarts++;
-          this.#fill();
+          this.#replaceInterrupted(member);
         }, ABORT_GRACE_MS);
         Deno.unrefTimer(grace);
       }, limit)
@@ -747,14 +756,7 @@ export class Pool {
           `request exceeded requestTimeout (${this.config.requestTimeout} s); the worker is replaced`,
           { group: this.config.name, mount: spec.prefix },
         );
-        // KeyboardInterrupt first, so that finally blocks and close() run;
-        // then the worker goes anyway, as mod_wsgi restarts the process:
-        // the app's state after an interrupt cannot be trusted.
-        slot.interrupt();
-        this.#forget(member);
-        setTimeout(() => slot.terminate(), 200);
-        this.#counters.restarts++;
-        this.#fill();
+        this.#replaceInterrupted(member);
         onTimeout?.();
       }, limit)
       : undefined;

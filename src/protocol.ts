@@ -8,24 +8,26 @@
  * @module
  */
 
-import type { MountSpec } from "./config.ts";
+import type { GroupConfig, MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 
 /** Settings every interpreter of a worker shares (from its group). */
-export interface InterpreterSettings {
-  group: string;
-  pythonPath: string[];
-  pythonHome?: string;
-  home?: string;
-  env: Record<string, string>;
-  preload: string[];
-  /** Requests one interpreter interleaves while they wait (`threads=`). */
-  threads: number;
-  /** Hosts Python may connect to, in `--allow-net` form; undefined: any. */
-  allowNet?: string[];
-  /** Host folders Python may write to (mounted read-write). */
-  writable: string[];
-}
+export type InterpreterSettings =
+  & Pick<
+    GroupConfig,
+    | "pythonPath"
+    | "pythonHome"
+    | "home"
+    | "env"
+    | "preload"
+    | "threads"
+    | "allowNet"
+    | "writable"
+  >
+  & {
+    /** The group's name, for the log. */
+    group: string;
+  };
 
 /** How the request body reaches Python. */
 export type BodySource =

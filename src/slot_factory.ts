@@ -14,27 +14,12 @@ import { WorkerSlot } from "./worker_slot.ts";
 
 /** What every interpreter of a group's worker is started with. */
 function settingsOf(config: GroupConfig): InterpreterSettings {
-  const {
-    name,
-    pythonPath,
-    pythonHome,
-    home,
-    env,
-    preload,
-    threads,
-    allowNet,
-    writable,
-  } = config;
+  const { pythonPath, pythonHome, home, env, preload, threads } = config;
+  const { allowNet, writable } = config;
   return {
-    group: name,
-    pythonPath,
-    pythonHome,
-    home,
-    env,
-    preload,
-    threads,
-    allowNet,
-    writable,
+    group: config.name,
+    ...{ pythonPath, pythonHome, home, env, preload, threads },
+    ...{ allowNet, writable },
   };
 }
 
