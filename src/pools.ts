@@ -10,9 +10,10 @@
 import { dirname } from "node:path";
 import { covered } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
-import { PIPELINE_DEPTH } from "./protocol.ts";
 import { log } from "./logging.ts";
-import type { Lease, Member, Turn, Waiter } from "./members.ts";
+import type { Lease, Member, Turn } from "./members.ts";
+import { pipelinedCount, pipelineTarget, stealFrom } from "./pipelining.ts";
+import { WaitQueue } from "./wait_queue.ts";
 import { createCounters, type GroupMetrics } from "./metrics.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
@@ -47,12 +48,6 @@ export class GatewayError extends Error {
 }
 
 /**
- * How long a request must have run before those pipelined behind it move
- * to a worker that falls idle.
- */
-const STEAL_AFTER_MS = 50;
-
-/**
  * How long a timed-out request in a group with threads may take to stop
  * after abort() before its worker is replaced.
  */
@@ -80,7 +75,7 @@ export class Pool {
   }
   readonly #mounts: MountSpec[] = [];
   readonly #members = new Set<Member>();
-  readonly #queue: Waiter[] = [];
+  readonly #queue = new WaitQueue();
   #generation = 0;
   #stopping = false;
   /** Workers in a row that crashed or could not load their scripts. */
@@ -328,13 +323,10 @@ export class Pool {
   }
 
   #rejectQueue(): void {
-    const hopeless = this.#queue.filter((w) => w.deadline < this.#restartAt);
-    for (const waiter of hopeless) {
-      this.#queue.splice(this.#queue.indexOf(waiter), 1);
-      clearTimeout(waiter.timer);
-      this.#counters.rejected++;
-      waiter.reject(this.#backingOff());
-    }
+    this.#counters.rejected += this.#queue.rejectBefore(
+      this.#restartAt,
+      () => this.#backingOff(),
+    );
   }
 
   #backingOff(): SlotFailure {
@@ -353,22 +345,11 @@ export class Pool {
     clearTimeout(member.failingTimer);
   }
 
-  /** Requests handed to busy workers ahead of time, not started yet. */
   #pipelined(): number {
-    let count = 0;
-    for (const member of this.#members) {
-      count += Math.max(0, member.pending - 1 - member.dropping);
-    }
-    return count;
+    return pipelinedCount(this.#members);
   }
 
-  /**
-   * A busy worker that can take one more request behind the running one,
-   * so that it goes straight on to it: a worker that falls asleep between
-   * requests costs a thread wake-up per request, which is most of the
-   * main thread's work for a small request. One at most per worker, and
-   * never for a worker about to go.
-   */
+  /** A busy worker to hand a request to ahead of time (see pipelining.ts). */
   #pipelineTarget(): Member | undefined {
     if (
       this.embedded || this.config.threads > 1 ||
@@ -376,18 +357,11 @@ export class Pool {
     ) {
       return undefined;
     }
-    const max = this.config.maximumRequests;
-    let best: Member | undefined;
-    for (const member of this.#members) {
-      if (
-        member.state === "busy" && member.pending < PIPELINE_DEPTH &&
-        member.dropping === 0 && member.generation === this.#generation &&
-        member.condemned === undefined &&
-        (max === 0 || member.served < max) &&
-        (!best || member.pending < best.pending)
-      ) best = member;
-    }
-    return best;
+    return pipelineTarget(
+      this.#members,
+      this.#generation,
+      this.config.maximumRequests,
+    );
   }
 
   #pipeline(member: Member, deadline: number): Lease {
@@ -403,9 +377,8 @@ export class Pool {
     member.pending = Math.max(0, member.pending - 1);
     if (member.pending > 0 && this.config.threads > 1) {
       // Its other threads run on; this one takes the next waiting request.
-      const waiter = this.#takesMore(member) ? this.#queue.shift() : undefined;
+      const waiter = this.#takesMore(member) ? this.#queue.take() : undefined;
       if (waiter) {
-        clearTimeout(waiter.timer);
         member.pending++;
         member.served++;
         waiter.resolve({ member, deadline: waiter.deadline });
@@ -417,10 +390,9 @@ export class Pool {
       member.turns.shift()?.("start");
       member.since = Date.now();
       while (
-        this.#queue[0]?.pipelinable && this.#pipelineTarget() === member
+        this.#queue.first()?.pipelinable && this.#pipelineTarget() === member
       ) {
-        const waiter = this.#queue.shift()!;
-        clearTimeout(waiter.timer);
+        const waiter = this.#queue.take()!;
         waiter.resolve(this.#pipeline(member, waiter.deadline));
       }
       return;
@@ -439,9 +411,8 @@ export class Pool {
       this.#retire(member);
       return;
     }
-    const waiter = this.#queue.shift();
+    const waiter = this.#queue.take();
     if (waiter) {
-      clearTimeout(waiter.timer);
       member.state = "busy";
       member.pending = 1;
       member.served++;
@@ -449,9 +420,8 @@ export class Pool {
       waiter.resolve({ member, deadline: waiter.deadline });
       // With threads, a free worker takes as many as it has threads for.
       while (this.config.threads > 1 && this.#takesMore(member)) {
-        const next = this.#queue.shift();
+        const next = this.#queue.take();
         if (!next) break;
-        clearTimeout(next.timer);
         member.pending++;
         member.served++;
         next.resolve({ member, deadline: next.deadline });
@@ -543,19 +513,14 @@ export class Pool {
       this.#counters.rejected++;
       return Promise.reject(this.#backingOff());
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, deadline, pipelinable };
-      if (wait > 0) {
-        waiter.timer = setTimeout(() => {
-          const index = this.#queue.indexOf(waiter);
-          if (index >= 0) this.#queue.splice(index, 1);
-          this.#counters.queueTimeouts++;
-          reject(new SlotFailure(503, "queue timeout"));
-        }, wait);
-      }
-      this.#queue.push(waiter);
-      this.#fill();
-    });
+    const waiting = this.#queue.wait(
+      deadline,
+      wait,
+      pipelinable,
+      () => this.#counters.queueTimeouts++,
+    );
+    this.#fill();
+    return waiting;
   }
 
   /**
@@ -565,35 +530,13 @@ export class Pool {
   #steal(): void {
     clearTimeout(this.#stealTimer);
     this.#stealTimer = undefined;
-    if (!this.#hasIdle()) return;
-    const now = Date.now();
-    let busiest: Member | undefined;
-    let soonest = Infinity;
-    for (const member of this.#members) {
-      // Several may be taken back from one worker: each request has its
-      // own fate word (see claimPipelined).
-      if (member.turns.length === 0) continue;
-      // Under a burst of quick requests workers fall idle for a moment
-      // all the time: only requests behind one that runs long move.
-      const due = member.since + STEAL_AFTER_MS;
-      if (due > now) {
-        soonest = Math.min(soonest, due);
-      } else if (!busiest || member.turns.length > busiest.turns.length) {
-        busiest = member;
-      }
+    if (![...this.#members].some((m) => m.state === "idle")) return;
+    const { from, retryAt } = stealFrom(this.#members, Date.now());
+    if (from) {
+      from.turns.pop()?.("steal");
+    } else if (retryAt !== undefined) {
+      this.#stealTimer = setTimeout(() => this.#steal(), retryAt - Date.now());
     }
-    if (busiest) {
-      busiest.turns.pop()?.("steal");
-    } else if (soonest < Infinity) {
-      this.#stealTimer = setTimeout(() => this.#steal(), soonest - now);
-    }
-  }
-
-  #hasIdle(): boolean {
-    for (const member of this.#members) {
-      if (member.state === "idle") return true;
-    }
-    return false;
   }
 
   /**
@@ -865,10 +808,7 @@ export class Pool {
     clearTimeout(this.#stealTimer);
     clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
-    for (const waiter of this.#queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new SlotFailure(503, "shutting down"));
-    }
+    this.#queue.rejectAll(new SlotFailure(503, "shutting down"));
     const deadline = Date.now() + this.config.gracefulTimeout * 1000;
     while (
       [...this.#members].some((m) =>
