@@ -8,38 +8,21 @@
 
 import { loadPyodide, type PyodideAPI } from "pyodide";
 import type { PyProxy } from "pyodide/ffi";
-import { lookup } from "node:dns/promises";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
-import type {
-  BodySource,
-  InterpreterSettings,
-  ResponseHead,
+import {
+  type BodySource,
+  type InterpreterSettings,
+  type ResponseHead,
+  unpackHead,
 } from "./protocol.ts";
-import { type ClientSocket, createConnect } from "./sockets.ts";
+import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
+import { readPythonModules, sitePackagesOf } from "./python_files.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 
 const GLOBAL_GROUP = "%{GLOBAL}";
-
-/** The Python half of the gateway, copied into every interpreter. */
-const PYTHON_MODULES = [
-  "wsgi_bridge",
-  "compat",
-  "network",
-  "threads",
-  "files",
-];
-
-async function readPythonModules(): Promise<Map<string, string>> {
-  const sources = new Map<string, string>();
-  for (const name of PYTHON_MODULES) {
-    const url = new URL(`../python/${name}.py`, import.meta.url);
-    sources.set(name, await Deno.readTextFile(url));
-  }
-  return sources;
-}
 
 /** What Python's locks and sleeps wait on (python/threads.py). */
 function waiter(milliseconds: number) {
@@ -57,18 +40,6 @@ function waiter(milliseconds: number) {
     return true;
   }
   return { promise, grant };
-}
-
-/** True unless the name certainly does not resolve (python/network.py). */
-async function resolves(name: string): Promise<boolean> {
-  try {
-    await lookup(name);
-    return true;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    return !(code === "ENOTFOUND" || code === "EAI_NONAME" ||
-      code === "ENODATA" || code === "EAI_FAIL");
-  }
 }
 
 type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -113,63 +84,6 @@ export class ApplicationError extends Error {
     this.fatal = (cause as { pyodide_fatal_error?: boolean })
       ?.pyodide_fatal_error === true;
   }
-}
-
-/**
- * Reads the head that python/wsgi_bridge.py packs into one str (its
- * `_pack_head`): `<length>:<done flag><status>\0<name>\0<value>...`,
- * followed, when `inline`, by a small first chunk as latin-1 text.
- */
-function unpackHead(
-  packed: string,
-  inline: boolean,
-  chunk?: Uint8Array,
-): ResponseHead {
-  const colon = packed.indexOf(":");
-  const start = colon + 1;
-  const end = start + Number(packed.slice(0, colon));
-  const fields = packed.slice(start, end).split("\0");
-  const statusLine = fields[0];
-  const space = statusLine.indexOf(" ");
-  const headers: [string, string][] = [];
-  for (let i = 1; i + 1 < fields.length; i += 2) {
-    headers.push([fields[i], fields[i + 1]]);
-  }
-  if (inline && end < packed.length) {
-    chunk = new Uint8Array(packed.length - end);
-    for (let i = 0; i < chunk.length; i++) {
-      chunk[i] = packed.charCodeAt(end + i);
-    }
-  }
-  return {
-    status: Number(statusLine.slice(1, space)),
-    statusText: statusLine.slice(space + 1),
-    headers,
-    chunk,
-    done: statusLine[0] === "1",
-  };
-}
-
-function sitePackagesOf(venv: string): string[] {
-  const found: string[] = [];
-  for (const lib of ["lib", "lib64"]) {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(`${venv}/${lib}`)];
-    } catch {
-      continue;
-    }
-    for (const entry of entries) {
-      if (!entry.isDirectory || !entry.name.startsWith("python")) continue;
-      const site = `${venv}/${lib}/${entry.name}/site-packages`;
-      try {
-        if (Deno.statSync(site).isDirectory) found.push(site);
-      } catch {
-        // a venv for another layout: nothing to add from this folder
-      }
-    }
-  }
-  return found;
 }
 
 /**

@@ -136,3 +136,38 @@ export function startPipelined(flags: SharedArrayBuffer, id: number): boolean {
   Atomics.store(word, index, 0);
   return false;
 }
+
+/**
+ * Reads the head that python/wsgi_bridge.py packs into one str (its
+ * `_pack_head`): `<length>:<done flag><status>\0<name>\0<value>...`,
+ * followed, when `inline`, by a small first chunk as latin-1 text.
+ */
+export function unpackHead(
+  packed: string,
+  inline: boolean,
+  chunk?: Uint8Array,
+): ResponseHead {
+  const colon = packed.indexOf(":");
+  const start = colon + 1;
+  const end = start + Number(packed.slice(0, colon));
+  const fields = packed.slice(start, end).split("\0");
+  const statusLine = fields[0];
+  const space = statusLine.indexOf(" ");
+  const headers: [string, string][] = [];
+  for (let i = 1; i + 1 < fields.length; i += 2) {
+    headers.push([fields[i], fields[i + 1]]);
+  }
+  if (inline && end < packed.length) {
+    chunk = new Uint8Array(packed.length - end);
+    for (let i = 0; i < chunk.length; i++) {
+      chunk[i] = packed.charCodeAt(end + i);
+    }
+  }
+  return {
+    status: Number(statusLine.slice(1, space)),
+    statusText: statusLine.slice(space + 1),
+    headers,
+    chunk,
+    done: statusLine[0] === "1",
+  };
+}

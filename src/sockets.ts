@@ -13,6 +13,7 @@
  * @module
  */
 
+import { lookup } from "node:dns/promises";
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
@@ -255,4 +256,16 @@ export function createConnect(options: ConnectOptions = {}): {
       nextTimeout = seconds;
     },
   };
+}
+
+/** True unless the name certainly does not resolve (python/network.py). */
+export async function resolves(name: string): Promise<boolean> {
+  try {
+    await lookup(name);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    return !(code === "ENOTFOUND" || code === "EAI_NONAME" ||
+      code === "ENODATA" || code === "EAI_FAIL");
+  }
 }
