@@ -243,11 +243,6 @@ def enter(request_id):
     return thread
 
 
-def resume(thread):
-    """Make ``thread`` current again in a later call of the same request."""
-    _current.set(thread)
-
-
 def abort(thread):
     """End a suspended request: its waits raise, its sockets close."""
     thread.aborted = True

@@ -561,8 +561,6 @@ def _start(exchange, request_id, log):
 
 
 def _next(exchange):
-    if _threads is not None:
-        _threads.resume(exchange.thread)
     with compat.ApplicationCall(exchange._log):  # compat.py hook
         return exchange.next()
 

@@ -150,17 +150,27 @@ export class EmbeddedSlot implements Slot {
       this.onLoad?.(spec.id, true);
       return head;
     } catch (error) {
-      const interrupted = this.#ended(id);
-      if (this.#fatal(error)) {
-        throw new SlotFailure(502, "the Python interpreter failed");
+      const failure = this.#failure(
+        id,
+        error,
+        "the application failed; see the log",
+      );
+      if (failure instanceof SlotFailure && failure.status === 500) {
+        this.onLoad?.(spec.id, !(error as ApplicationError).loading);
       }
-      if (interrupted) throw new SlotFailure(504, "request timeout");
-      if (error instanceof ApplicationError) {
-        this.onLoad?.(spec.id, !error.loading);
-        throw new SlotFailure(500, "the application failed; see the log");
-      }
-      throw error;
+      throw failure;
     }
+  }
+
+  /** What a request that failed in Python fails with (the log has why). */
+  #failure(id: number, error: unknown, message: string): unknown {
+    const interrupted = this.#ended(id);
+    if (this.#fatal(error)) {
+      return new SlotFailure(502, "the Python interpreter failed");
+    }
+    if (interrupted) return new SlotFailure(504, "request timeout");
+    if (error instanceof ApplicationError) return new SlotFailure(500, message);
+    return error;
   }
 
   /** A request is over; true when the watchdog interrupted it. */
@@ -178,15 +188,7 @@ export class EmbeddedSlot implements Slot {
       if (result.done) this.#ended(id);
       return result;
     } catch (error) {
-      const interrupted = this.#ended(id);
-      if (this.#fatal(error)) {
-        throw new SlotFailure(502, "the Python interpreter failed");
-      }
-      if (interrupted) throw new SlotFailure(504, "request timeout");
-      if (error instanceof ApplicationError) {
-        throw new SlotFailure(500, "the application failed mid-response");
-      }
-      throw error;
+      throw this.#failure(id, error, "the application failed mid-response");
     }
   }
 

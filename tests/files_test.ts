@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { loadPyodide, type PyodideAPI } from "pyodide";
 import type { InsertJob, InsertResult } from "./apps/files_worker.ts";
+import { exists } from "./helpers.ts";
 import { ensurePythonPackages } from "./python_packages.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -85,15 +86,6 @@ files.install(
 
 function python(pyodide: PyodideAPI, code: string): unknown {
   return JSON.parse(pyodide.runPython(code) as string);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const layout = makeLayout();

@@ -15,6 +15,16 @@ import {
   mountWsgi,
 } from "../mod.ts";
 
+/** True when something exists at `path`. */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Absolute path of a file under tests/apps/. */
 export function appPath(name: string): string {
   return new URL(`./apps/${name}`, import.meta.url).pathname;

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { appPath, serveGroup } from "./helpers.ts";
+import { appPath, exists, serveGroup } from "./helpers.ts";
 import { okJson } from "./net_modes.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -129,12 +129,3 @@ Deno.test(
     assert.match(await stderr, /Deno permission --allow-write=.* is missing/);
   },
 );
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
