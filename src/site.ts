@@ -1,0 +1,99 @@
+/**
+ * A whole server described as data: what the `start-server` command builds
+ * from its options, what `from-apache` builds from an Apache configuration,
+ * what `from-apache --print` turns into TypeScript, and what `serveSite()`
+ * runs. Keeping the description apart from serving it lets each producer be
+ * tested without a server, and keeps the two commands from drifting apart.
+ *
+ * @module
+ */
+
+import type { GroupOptions } from "./config.ts";
+import type { LogLevel } from "./logging.ts";
+import type { AliasOptions } from "./aliases.ts";
+
+/** One address the server listens on (`Listen`, `--host`/`--port`). */
+export interface SiteListener {
+  /** The address to bind, e.g. "127.0.0.1", "0.0.0.0", "::". */
+  hostname: string;
+  /** The TCP port; 0 picks a free one. */
+  port: number;
+  /** Serve HTTPS here (`SSLEngine on`, `--https-port`). */
+  tls?: {
+    /** PEM certificate chain file (`SSLCertificateFile`). */
+    certFile: string;
+    /** PEM private key file (`SSLCertificateKeyFile`). */
+    keyFile: string;
+  };
+}
+
+/** One WSGI script at a URL prefix (`WSGIScriptAlias`). */
+export interface SiteMount {
+  /** The URL prefix, "/" for the root. */
+  prefix: string;
+  /** Path of the WSGI script file, or of the module with `application-type module`. */
+  script: string;
+  /** Name of a group in `SiteConfig.groups` (`WSGIProcessGroup`, `process-group=`). */
+  group?: string;
+  /** `WSGIApplicationGroup`, `application-group=`. */
+  applicationGroup?: string;
+  /** `WSGICallableObject`, `--callable-object`. */
+  callable?: string;
+  /** `WSGIPassAuthorization On`. */
+  passAuthorization?: boolean;
+  /** Per-request environ keys (`SetEnv`, `--setenv`, `--passenv`). */
+  environ?: Record<string, string>;
+  /** `WSGIScriptReloading`: restart the group when the script changes. */
+  reload?: boolean;
+  /** Bytes; 413 above it (`LimitRequestBody`, `--limit-request-body`). 0 = none. */
+  limitRequestBody?: number;
+  /** Header names trusted from `trustedProxies` (`WSGITrustedProxyHeaders`). */
+  trustedProxyHeaders?: string[];
+  /** Addresses or CIDR ranges of trusted proxies (`WSGITrustedProxies`). */
+  trustedProxies?: string[];
+}
+
+/** Static files at a URL path (`Alias`, `--url-alias`). */
+export interface SiteAlias {
+  urlPath: string;
+  /** A file or a folder. */
+  path: string;
+  options?: AliasOptions;
+}
+
+/** Something in the input that the site cannot honour, reported at start-up. */
+export interface SiteWarning {
+  /** The file the directive came from (or "command line"). */
+  file: string;
+  /** 1-based line number, 0 when not from a file. */
+  line: number;
+  /** The directive or option, e.g. "User" or "WSGIDaemonProcess user=". */
+  directive: string;
+  /** Why it is not honoured, and what to do instead if anything. */
+  reason: string;
+}
+
+/** A whole server: listeners, process groups, mounts, aliases and logs. */
+export interface SiteConfig {
+  /** At least one. */
+  listeners: SiteListener[];
+  /** Process groups by name (`WSGIDaemonProcess`). */
+  groups: Record<string, GroupOptions>;
+  mounts: SiteMount[];
+  aliases: SiteAlias[];
+  /** Access log: a file path, or "-" for stdout. Off when absent. */
+  accessLog?: { path: string; format: "combined" | "json" };
+  /** Error log: a file path, or "-" for stderr (the default). */
+  errorLog?: string;
+  /** `LogLevel`, `--log-level`. Default "warn", as mod_wsgi-express. */
+  logLevel?: LogLevel;
+  /** The status endpoint (`--server-status`). Off when absent. */
+  serverStatus?: {
+    /** URL path, default "/server-status". */
+    path: string;
+    /** Client addresses or CIDR ranges allowed; default loopback only. */
+    allow?: string[];
+  };
+  /** Things the producer could not honour; printed at start-up. */
+  warnings: SiteWarning[];
+}
