@@ -5,121 +5,31 @@
  * @module
  */
 
-/** What the server knows about the connection (Deno.serve's second argument). */
+import type { RequestTarget } from "./url_path.ts";
+
+/**
+ * What the server knows about the connection (Deno.serve's second argument).
+ *
+ * @example The client's address, as a WSGI app sees it in REMOTE_ADDR
+ * ```ts
+ * import { type ConnectionInfo, createRouter } from "../mod.ts";
+ * const router = createRouter();
+ * router.get("/ip", (c) => new Response(c.env?.remoteAddr?.hostname ?? "?"));
+ * const info: ConnectionInfo = {
+ *   remoteAddr: { hostname: "192.0.2.7", port: 51234, transport: "tcp" },
+ * };
+ * const response = await router.fetch(new Request("http://x/ip"), info);
+ * if (await response.text() !== "192.0.2.7") throw new Error("wrong address");
+ * ```
+ */
 export interface ConnectionInfo {
+  /**
+   * The client's address, as `Deno.ServeHandlerInfo.remoteAddr` gives it:
+   * REMOTE_ADDR and REMOTE_PORT come from here. Absent when a request did
+   * not come over a network connection (a test calling `fetch` directly).
+   */
   remoteAddr?: { hostname?: string; port?: number; transport?: string };
 }
-
-/** A request's path, split and decoded the way the gateway routes it. */
-export interface RequestTarget {
-  /** The path as sent, still percent-encoded. */
-  rawPath: string;
-  /** The query string as sent, without "?". */
-  query: string;
-  /**
-   * The path with every percent-escape decoded to a byte and each byte
-   * mapped to one character (latin-1), after dot segments are resolved.
-   */
-  path: string;
-}
-
-/** The request target could not be mapped to a path; carries an HTTP status. */
-export class BadTargetError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "BadTargetError";
-    this.status = status;
-  }
-}
-
-const HEX = /^[0-9A-Fa-f]{2}$/;
-
-/**
- * Decodes percent-escapes byte by byte and maps each byte to a latin-1
- * character, as PEP 3333 wants for PATH_INFO. Encoded slashes and NUL bytes
- * are refused with 404, as Apache does with AllowEncodedSlashes Off.
- */
-export function decodePathLatin1(rawPath: string): string {
-  if (!rawPath.includes("%")) return rawPath;
-  let out = "";
-  for (let i = 0; i < rawPath.length; i++) {
-    const ch = rawPath[i];
-    if (ch === "%" && HEX.test(rawPath.slice(i + 1, i + 3))) {
-      const byte = parseInt(rawPath.slice(i + 1, i + 3), 16);
-      if (byte === 0x2f || byte === 0x00) {
-        throw new BadTargetError(
-          404,
-          "encoded slash or NUL byte in the request path",
-        );
-      }
-      out += String.fromCharCode(byte);
-      i += 2;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-/**
- * Resolves "." and ".." segments like Apache does before it maps a URL; a
- * path that climbs above the root is refused with 400.
- */
-export function removeDotSegments(path: string): string {
-  if (!path.includes("/.")) return path;
-  const segments = path.split("/");
-  const out: string[] = [];
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i];
-    const last = i === segments.length - 1;
-    if (segment === ".") {
-      if (last) out.push("");
-    } else if (segment === "..") {
-      if (out.length === 0) {
-        throw new BadTargetError(400, "the request path climbs above the root");
-      }
-      out.pop();
-      if (last) out.push("");
-    } else {
-      out.push(segment);
-    }
-  }
-  return "/" + out.join("/");
-}
-
-const PATH_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
-const PATH_CHAR_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]$/;
-
-/** Percent-encodes a latin-1 path back into a canonical URL path. */
-export function encodePath(path: string): string {
-  if (PATH_SAFE.test(path)) return path;
-  let out = "";
-  for (const ch of path) {
-    out += PATH_CHAR_SAFE.test(ch)
-      ? ch
-      : "%" + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
-}
-
-/** Splits and decodes the target of a request. */
-export function parseTarget(url: string): RequestTarget {
-  // request.url keeps the path as the client sent it; new URL() would fold
-  // "%2e%2e" into "..", so take the path apart by hand.
-  const afterScheme = url.indexOf("://");
-  const pathStart = url.indexOf("/", afterScheme + 3);
-  let target = pathStart < 0 ? "/" : url.slice(pathStart);
-  const hash = target.indexOf("#");
-  if (hash >= 0) target = target.slice(0, hash);
-  const mark = target.indexOf("?");
-  const rawPath = mark < 0 ? target : target.slice(0, mark);
-  const query = mark < 0 ? "" : target.slice(mark + 1);
-  return { rawPath, query, path: removeDotSegments(decodePathLatin1(rawPath)) };
-}
-
-/** Request header names that are not HTTP_* variables. */
-const NOT_HTTP = new Set(["content-type", "content-length"]);
 
 function splitHost(host: string): [string, string | undefined] {
   if (host.startsWith("[")) {
@@ -180,7 +90,7 @@ export function buildCgiVariables(
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);
   for (const [name, value] of request.headers) {
     if (name.includes("_")) continue;
-    if (NOT_HTTP.has(name)) {
+    if (name === "content-type" || name === "content-length") {
       environ[name === "content-type" ? "CONTENT_TYPE" : "CONTENT_LENGTH"] =
         value;
       continue;

@@ -16,14 +16,16 @@ import {
 import type { MountSpec } from "./config.ts";
 import { resolveMountOptions } from "./mount_options.ts";
 import {
-  BadTargetError,
   buildCgiVariables,
   type ConnectionInfo,
-  encodePath,
   packEnviron,
+} from "./environ.ts";
+import {
+  BadTargetError,
+  encodePath,
   parseTarget,
   type RequestTarget,
-} from "./environ.ts";
+} from "./url_path.ts";
 import {
   DEFAULT_GROUP,
   poolNamed,
@@ -32,7 +34,7 @@ import {
 } from "./groups.ts";
 import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
-import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
+import { buildResponse, errorResponse } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
 
@@ -198,11 +200,7 @@ async function dispatch(
     target = parseTarget(request.url);
   } catch (error) {
     if (error instanceof BadTargetError) {
-      const reason = error.status === 404 ? "Not Found" : "Bad Request";
-      return new Response(`${error.status} ${reason}\n`, {
-        status: error.status,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+      return errorResponse(error.status, { method: request.method });
     }
     throw error;
   }
@@ -252,16 +250,14 @@ function serveMount(
 ): Promise<Response> {
   const { spec, group } = entry;
   if (entry.reload) reloadIfTouched(entry);
-  const cgi: Record<string, string> = {
-    ...entry.environ,
-    ...buildCgiVariables(
-      request,
-      target,
-      target.path.slice(entry.prefix.length),
-      { scriptName: entry.prefix },
-      info,
-    ),
-  };
+  const variables = buildCgiVariables(
+    request,
+    target,
+    target.path.slice(entry.prefix.length),
+    { scriptName: entry.prefix },
+    info,
+  );
+  const cgi: Record<string, string> = { ...entry.environ, ...variables };
   if (!entry.passAuthorization) delete cgi.HTTP_AUTHORIZATION;
   if (spec.applicationGroup === "") {
     // mod_wsgi names a mount's own interpreter after host, port and prefix.
@@ -293,10 +289,10 @@ async function answer(
       const headers: Record<string, string> = error.retryAfter === undefined
         ? {}
         : { "retry-after": String(error.retryAfter) };
-      return errorResponse(error.status, reasonPhrase(error.status), headers);
+      return errorResponse(error.status, { headers, method });
     }
     log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
-    return errorResponse(500, reasonPhrase(500));
+    return errorResponse(500, { method });
   }
   try {
     return buildResponse(exchange.head, exchange, {
@@ -310,7 +306,7 @@ async function answer(
     if (!exchange.head.done) exchange.cancel();
     exchange.done();
     log("error", `the response could not be built: ${error}`, where);
-    return errorResponse(500, reasonPhrase(500));
+    return errorResponse(500, { method });
   }
 }
 
