@@ -31,6 +31,43 @@ export interface ConnectionInfo {
   remoteAddr?: { hostname?: string; port?: number; transport?: string };
 }
 
+/** A request header the gateway cannot pass on: the client gets 400. */
+export class BadHeaderError extends Error {
+  readonly status = 400;
+  constructor(message: string) {
+    super(message);
+    this.name = "BadHeaderError";
+  }
+}
+
+/**
+ * The one Content-Length of a request. Fetch's Headers join repeated lines
+ * with ", ", so two identical `Content-Length: 3` lines arrive as "3, 3";
+ * copies of one number stand for that number, as Apache and Deno's own
+ * HTTP parser accept them. Differing numbers leave the body's end unknown
+ * (RFC 9110 §8.6), so they are refused.
+ */
+export function singleContentLength(value: string): string {
+  let length: string | undefined;
+  for (const item of value.split(",")) {
+    const digits = item.trim();
+    if (!/^\d+$/.test(digits)) {
+      throw new BadHeaderError(
+        `malformed Content-Length ${JSON.stringify(value)}`,
+      );
+    }
+    // "03" and "3" are the same length; leading zeros are dropped.
+    const number = digits.replace(/^0+(?=\d)/, "");
+    if (length !== undefined && number !== length) {
+      throw new BadHeaderError(
+        `conflicting Content-Length values ${JSON.stringify(value)}`,
+      );
+    }
+    length = number;
+  }
+  return length!;
+}
+
 function splitHost(host: string): [string, string | undefined] {
   if (host.startsWith("[")) {
     const end = host.indexOf("]");
@@ -55,7 +92,8 @@ export interface MountContext {
 /**
  * Builds the CGI variables of a request's environ. Header names containing
  * "_" are dropped, as mod_wsgi does, so `X_Forwarded_For` cannot pose as
- * `X-Forwarded-For`.
+ * `X-Forwarded-For`. Throws BadHeaderError for a Content-Length that
+ * names more than one length.
  */
 export function buildCgiVariables(
   request: Request,
@@ -90,9 +128,12 @@ export function buildCgiVariables(
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);
   for (const [name, value] of request.headers) {
     if (name.includes("_")) continue;
-    if (name === "content-type" || name === "content-length") {
-      environ[name === "content-type" ? "CONTENT_TYPE" : "CONTENT_LENGTH"] =
-        value;
+    if (name === "content-type") {
+      environ.CONTENT_TYPE = value;
+      continue;
+    }
+    if (name === "content-length") {
+      environ.CONTENT_LENGTH = singleContentLength(value);
       continue;
     }
     // Fetch's Headers already joined repeats with ", " (Cookie with "; ").

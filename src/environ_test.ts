@@ -1,13 +1,30 @@
 import assert from "node:assert/strict";
-import { buildCgiVariables, packEnviron } from "./environ.ts";
+import {
+  BadHeaderError,
+  buildCgiVariables,
+  packEnviron,
+  singleContentLength,
+} from "./environ.ts";
 import { parseTarget } from "./url_path.ts";
 
-Deno.test("environ: CGI variables from a request, no HTTP_ copies of Content-Length", () => {
+Deno.test("environ: copies of one Content-Length are one length; differing ones are refused", () => {
+  assert.equal(singleContentLength("3"), "3");
+  assert.equal(singleContentLength("3, 3"), "3");
+  assert.equal(singleContentLength("3,3 , 3"), "3");
+  assert.equal(singleContentLength("03, 3"), "3");
+  assert.equal(singleContentLength("0"), "0");
+  assert.equal(singleContentLength("000"), "0");
+  for (const bad of ["3, 4", "3, ", "", "-1", "3x", "1e3", " , "]) {
+    assert.throws(() => singleContentLength(bad), BadHeaderError, bad);
+  }
+});
+
+Deno.test("environ: CGI variables from a request, Content-Length once, no HTTP_ copies", () => {
   const request = new Request("http://example.org:8080/app/a%20b?x=1", {
     method: "POST",
     headers: {
       "content-type": "text/plain",
-      "content-length": "3",
+      "content-length": "3, 3",
       "x-forwarded-for": "10.0.0.1",
       "x_forwarded_for": "spoofed",
     },
@@ -28,5 +45,16 @@ Deno.test("environ: CGI variables from a request, no HTTP_ copies of Content-Len
   assert.equal(cgi.SERVER_PORT, "8080");
   assert.equal(cgi.REMOTE_ADDR, "127.0.0.1");
   assert.equal(cgi.REMOTE_PORT, "4000");
+  const conflicting = new Request("http://h/", {
+    method: "POST",
+    headers: { "content-length": "3, 4" },
+  });
+  assert.throws(
+    () =>
+      buildCgiVariables(conflicting, parseTarget(conflicting.url), "/", {
+        scriptName: "",
+      }),
+    BadHeaderError,
+  );
   assert.equal(packEnviron({ A: "1", B: "" }), "A\x001\x00B\x00");
 });

@@ -16,6 +16,7 @@ import {
 import type { MountSpec } from "./config.ts";
 import { resolveMountOptions } from "./mount_options.ts";
 import {
+  BadHeaderError,
   buildCgiVariables,
   type ConnectionInfo,
   packEnviron,
@@ -250,13 +251,23 @@ function serveMount(
 ): Promise<Response> {
   const { spec, group } = entry;
   if (entry.reload) reloadIfTouched(entry);
-  const variables = buildCgiVariables(
-    request,
-    target,
-    target.path.slice(entry.prefix.length),
-    { scriptName: entry.prefix },
-    info,
-  );
+  let variables: Record<string, string>;
+  try {
+    variables = buildCgiVariables(
+      request,
+      target,
+      target.path.slice(entry.prefix.length),
+      { scriptName: entry.prefix },
+      info,
+    );
+  } catch (error) {
+    if (!(error instanceof BadHeaderError)) throw error;
+    log("info", `request refused with 400: ${error.message}`, {
+      mount: entry.prefix,
+      group: group.config.name,
+    });
+    return Promise.resolve(errorResponse(400, { method: request.method }));
+  }
   const cgi: Record<string, string> = { ...entry.environ, ...variables };
   if (!entry.passAuthorization) delete cgi.HTTP_AUTHORIZATION;
   if (spec.applicationGroup === "") {
