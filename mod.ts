@@ -10,7 +10,7 @@
  *
  * const app = new Hono();
  * app.get("/api/ping", (c) => c.text("pong"));
- * alias(app, "/favicon.ico", "./examples/hello/favicon.ico");
+ * alias(app, "/favicon.ico", "./examples/hello/static/favicon.ico");
  * mountWsgi(app, "/myapp", "./examples/hello/app.wsgi");
  * Deno.serve(app.fetch);
  * ```
