@@ -17,6 +17,17 @@ const router = createRouter();
 mountWsgi(router, "/app", appPath("conformance.wsgi"), { group });
 const ready = group.ready().then(() => serve(router.fetch));
 
+/** A POST handed to the router in-process, its Content-Length as given. */
+function postInProcess(contentLength: string): Promise<Response> {
+  return router.fetch(
+    new Request("http://127.0.0.1/app/environ", {
+      method: "POST",
+      headers: { "content-length": contentLength },
+      body,
+    }),
+  );
+}
+
 Deno.test({
   name:
     "Content-Length: identical repeats reach the app as one value, and the app reads the body by it",
@@ -70,23 +81,11 @@ Deno.test({
     // process, a test) still carries the joined list: the gateway refuses
     // it with its own 400.
     const before = group.metrics().requests;
-    const refused = await router.fetch(
-      new Request("http://127.0.0.1/app/environ", {
-        method: "POST",
-        headers: { "content-length": "3, 4" },
-        body,
-      }),
-    );
+    const refused = await postInProcess("3, 4");
     assert.equal(refused.status, 400);
     assert.equal(await refused.text(), "400 Bad Request\n");
     assert.equal(group.metrics().requests, before, "Python saw the request");
-    const joined = await router.fetch(
-      new Request("http://127.0.0.1/app/environ", {
-        method: "POST",
-        headers: { "content-length": "3, 3" },
-        body,
-      }),
-    );
+    const joined = await postInProcess("3, 3");
     assert.equal(joined.status, 200);
     assert.equal((await joined.json()).CONTENT_LENGTH, "3");
   },
