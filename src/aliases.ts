@@ -13,6 +13,7 @@
  */
 
 import { basename, isAbsolute, resolve } from "node:path";
+import { checkOptionNames, fail } from "./config.ts";
 import {
   pathSegments,
   realPathInside,
@@ -146,20 +147,7 @@ export function createAlias(
       }`,
     );
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      `${where}: options must be an object such as { cacheControl: "max-age=3600" }`,
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.includes(key)) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; the options are ${
-          KNOWN_OPTIONS.join(", ")
-        }`,
-      );
-    }
-  }
+  checkOptionNames(options, { where, names: KNOWN_OPTIONS });
   const cacheControl = options.cacheControl ?? "";
   if (typeof cacheControl !== "string" || hasControlCharacter(cacheControl)) {
     throw new TypeError(
@@ -178,11 +166,7 @@ export function createAlias(
   }
   for (const flag of ["dotfiles", "listDirectories"] as const) {
     if (options[flag] !== undefined && typeof options[flag] !== "boolean") {
-      throw new TypeError(
-        `${where}: option "${flag}" must be true or false, got ${
-          JSON.stringify(options[flag])
-        }`,
-      );
+      throw fail(where, flag, "true or false", options[flag]);
     }
   }
   const absolute = isAbsolute(target) ? target : resolve(target);

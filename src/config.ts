@@ -173,6 +173,36 @@ export function fail(
   );
 }
 
+/** Where options are checked, and the names they may have. */
+export interface OptionNames {
+  /** The call, for the message: `mountWsgi("/app")`. */
+  where: string;
+  names: readonly string[];
+}
+
+/**
+ * Options must be an object of known names: a TypeError names the first
+ * unknown one and lists the rest, so a typo says what was meant.
+ */
+export function checkOptionNames(
+  options: unknown,
+  { where, names }: OptionNames,
+): Record<string, unknown> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${where}: options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!names.includes(key)) {
+      throw new TypeError(
+        `${where}: unknown option "${key}"; the options are ${
+          names.join(", ")
+        }`,
+      );
+    }
+  }
+  return options as Record<string, unknown>;
+}
+
 /** A number in the wrong range: RangeError, naming the option. */
 function outOfRange(
   where: string,
@@ -306,19 +336,10 @@ export function resolveGroupOptions(
       }`,
     );
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!GROUP_OPTION_NAMES.has(key)) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; known options are ${
-          [...GROUP_OPTION_NAMES].join(", ")
-        }`,
-      );
-    }
-  }
-  const raw = options as Record<string, unknown>;
+  const raw = checkOptionNames(options, {
+    where,
+    names: [...GROUP_OPTION_NAMES],
+  });
   const env = options.env ?? {};
   if (
     typeof env !== "object" || env === null ||

@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { fail, folders } from "./config.ts";
+import { checkOptionNames, fail, folders } from "./config.ts";
 
 /** mountWsgi()'s options, validated, except `group` (groups.ts resolves it). */
 export interface MountSettings {
@@ -52,19 +52,8 @@ export function resolveMountOptions(
   if (typeof scriptPath !== "string" || scriptPath === "") {
     throw new TypeError(`${where}: the script path must be a non-empty string`);
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  const raw = options as Record<string, unknown>;
-  for (const key of Object.keys(raw)) {
-    if (!MOUNT_OPTION_NAMES.includes(key)) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; known options are ${
-          MOUNT_OPTION_NAMES.join(", ")
-        }`,
-      );
-    }
-  }
+  const raw = checkOptionNames(options, { where, names: MOUNT_OPTION_NAMES });
+
   const absolute = isAbsolute(scriptPath) ? scriptPath : resolve(scriptPath);
   let info: Deno.FileInfo;
   try {
