@@ -196,25 +196,25 @@ async function dispatch(
   next: () => Promise<void>,
 ): Promise<Response | void> {
   const request = context.req.raw;
-  let target: RequestTarget;
   try {
-    target = parseTarget(request.url);
+    const target = parseTarget(request.url);
+    const canonical = encodePath(target.path);
+    for (const entry of table) {
+      if (entry.kind === "alias") {
+        const remainder = matchAlias(entry.alias, canonical);
+        if (remainder !== null) {
+          return serveAlias(entry.alias, request, remainder);
+        }
+      } else if (covers(entry.prefix, target.path)) {
+        return serveMount(entry, request, target, context.env);
+      }
+    }
   } catch (error) {
-    if (error instanceof BadTargetError) {
+    // A target or a header that cannot be passed on: the client's mistake.
+    if (error instanceof BadTargetError || error instanceof BadHeaderError) {
       return errorResponse(error.status, { method: request.method });
     }
     throw error;
-  }
-  const canonical = encodePath(target.path);
-  for (const entry of table) {
-    if (entry.kind === "alias") {
-      const remainder = matchAlias(entry.alias, canonical);
-      if (remainder !== null) {
-        return serveAlias(entry.alias, request, remainder);
-      }
-    } else if (covers(entry.prefix, target.path)) {
-      return serveMount(entry, request, target, context.env);
-    }
   }
   await next();
 }
@@ -243,6 +243,7 @@ function reloadIfTouched(entry: MountEntry): void {
   );
 }
 
+/** Hands a request to its mount's group; throws BadHeaderError before that. */
 function serveMount(
   entry: MountEntry,
   request: Request,
@@ -251,23 +252,13 @@ function serveMount(
 ): Promise<Response> {
   const { spec, group } = entry;
   if (entry.reload) reloadIfTouched(entry);
-  let variables: Record<string, string>;
-  try {
-    variables = buildCgiVariables(
-      request,
-      target,
-      target.path.slice(entry.prefix.length),
-      { scriptName: entry.prefix },
-      info,
-    );
-  } catch (error) {
-    if (!(error instanceof BadHeaderError)) throw error;
-    log("info", `request refused with 400: ${error.message}`, {
-      mount: entry.prefix,
-      group: group.config.name,
-    });
-    return Promise.resolve(errorResponse(400, { method: request.method }));
-  }
+  const variables = buildCgiVariables(
+    request,
+    target,
+    target.path.slice(entry.prefix.length),
+    { scriptName: entry.prefix },
+    info,
+  );
   const cgi: Record<string, string> = { ...entry.environ, ...variables };
   if (!entry.passAuthorization) delete cgi.HTTP_AUTHORIZATION;
   if (spec.applicationGroup === "") {
