@@ -77,6 +77,8 @@ const MONTHS = [
   "Dec",
 ];
 
+const encoder = new TextEncoder();
+
 const pad = (value: number, width = 2) => String(value).padStart(width, "0");
 
 /** Apache's `%t`: `[10/Oct/2000:13:55:36 -0700]`, in local time. */
@@ -100,7 +102,7 @@ export function apacheTime(time: Date): string {
  */
 export function escapeField(value: string): string {
   let out = "";
-  for (const byte of new TextEncoder().encode(value)) {
+  for (const byte of encoder.encode(value)) {
     if (byte === 0x22 || byte === 0x5c) out += "\\" + String.fromCharCode(byte);
     else if (byte < 0x20 || byte >= 0x7f) {
       out += "\\x" + byte.toString(16).padStart(2, "0");
@@ -146,19 +148,24 @@ function targetOf(url: string): string {
   return hash < 0 ? target : target.slice(0, hash);
 }
 
+/** writeSync may write part of a long line: write the rest too. */
+function writeLine(target: { writeSync(p: Uint8Array): number }, line: string) {
+  let bytes = encoder.encode(line + "\n");
+  while (bytes.length > 0) bytes = bytes.subarray(target.writeSync(bytes));
+}
+
 function writerFor(options: AccessLogOptions): (line: string) => void {
   if (options.sink) return options.sink;
-  const encoder = new TextEncoder();
   if (options.path === undefined || options.path === "-") {
-    return (line) => Deno.stdout.writeSync(encoder.encode(line + "\n"));
+    return (line) => writeLine(Deno.stdout, line);
   }
   const file = Deno.openSync(options.path, {
     append: true,
     create: true,
     write: true,
   });
-  // One write per line: lines from concurrent requests never interleave.
-  return (line) => file.writeSync(encoder.encode(line + "\n"));
+  // Written whole at once: lines of concurrent requests never interleave.
+  return (line) => writeLine(file, line);
 }
 
 function checkOptions(options: unknown): AccessLogOptions {
