@@ -68,6 +68,21 @@ export function singleContentLength(value: string): string {
   return length!;
 }
 
+/**
+ * The HTTP version of a request as mod_wsgi reports it in SERVER_PROTOCOL:
+ * "HTTP/1.1" or "HTTP/2". Deno.serve does not expose the version (its
+ * Request has none, nor has the handler's info), so it is told by the one
+ * header the protocols differ on: HTTP/1.1 requires `Host` (RFC 9112
+ * 3.2), and HTTP/2 carries the authority in `:authority` instead, which
+ * Deno does not turn into a Host header (measured with curl --http2 and
+ * --http2-prior-knowledge). A request built in-process, without a
+ * connection (`info`), counts as HTTP/1.1.
+ */
+export function protocolOf(request: Request, info?: ConnectionInfo): string {
+  if (info?.remoteAddr === undefined) return "HTTP/1.1";
+  return request.headers.has("host") ? "HTTP/1.1" : "HTTP/2";
+}
+
 function splitHost(host: string): [string, string | undefined] {
   if (host.startsWith("[")) {
     const end = host.indexOf("]");
@@ -111,7 +126,7 @@ export function buildCgiVariables(
     REQUEST_URI: target.query
       ? `${target.rawPath}?${target.query}`
       : target.rawPath,
-    SERVER_PROTOCOL: "HTTP/1.1",
+    SERVER_PROTOCOL: protocolOf(request, info),
     SERVER_SOFTWARE: "deno-wsgi",
     GATEWAY_INTERFACE: "CGI/1.1",
     REQUEST_SCHEME: scheme,
@@ -123,6 +138,9 @@ export function buildCgiVariables(
   const [serverName, port] = splitHost(host);
   environ.SERVER_NAME = serverName;
   environ.SERVER_PORT = port ?? (scheme === "https" ? "443" : "80");
+  // HTTP/2 carries the host in :authority, which reaches us in the URL
+  // only; Apache's mod_http2 gives the app a Host header from it too.
+  if (environ.SERVER_PROTOCOL === "HTTP/2") environ.HTTP_HOST = host;
   const remote = info?.remoteAddr;
   if (remote?.hostname !== undefined) environ.REMOTE_ADDR = remote.hostname;
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);

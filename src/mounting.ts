@@ -14,7 +14,7 @@ import {
   type StaticAlias,
 } from "./aliases.ts";
 import type { MountSpec } from "./config.ts";
-import { resolveMountOptions } from "./mount_options.ts";
+import { type MountOptions, resolveMountOptions } from "./mount_options.ts";
 import {
   BadHeaderError,
   buildCgiVariables,
@@ -38,56 +38,7 @@ import { log } from "./logging.ts";
 import { buildResponse, errorResponse } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
-
-/**
- * Options of `mountWsgi()`: mod_wsgi's per-script directives.
- *
- * @example `WSGIScriptAlias`, `WSGIProcessGroup`, `WSGIApplicationGroup`, `SetEnv`
- * ```ts
- * import { createRouter, defineGroup, type MountOptions, mountWsgi } from "../mod.ts";
- * const group = defineGroup("options-example", { processes: 1 });
- * const options: MountOptions = {
- *   group,
- *   applicationGroup: "%{GLOBAL}",
- *   environ: { DATABASE_URL: "postgresql+pg8000://app@127.0.0.1/app" },
- *   passAuthorization: true,
- * };
- * mountWsgi(createRouter(), "/app", "./examples/hello/app.wsgi", options);
- * await group.shutdown();
- * ```
- */
-export interface MountOptions {
-  /**
-   * The process group the script runs in (`WSGIProcessGroup`): a name given
-   * to `defineGroup()`, or the group itself. Default: the "default" group,
-   * one Web Worker.
-   */
-  group?: string | ProcessGroup;
-  /**
-   * The interpreter the script runs in (`WSGIApplicationGroup`). By default
-   * every mount has its own; mounts naming the same application group share
-   * one interpreter per worker; "%{GLOBAL}" is the worker's main one.
-   */
-  applicationGroup?: string;
-  /** Name of the WSGI callable in the script (`WSGICallableObject`). Default "application". */
-  callable?: string;
-  /** Extra folders for this mount's `sys.path`, e.g. a site-packages. */
-  pythonPath?: string[];
-  /**
-   * Pass the Authorization header to the app as HTTP_AUTHORIZATION
-   * (`WSGIPassAuthorization`). Default false, as in mod_wsgi, so that
-   * credentials meant for the server never reach the app unless asked.
-   */
-  passAuthorization?: boolean;
-  /** Extra environ keys for every request (Apache's `SetEnv`). */
-  environ?: Record<string, string>;
-  /**
-   * Restart the group gracefully when the script file's modification time
-   * changes, so `touch app.wsgi` reloads the app (`WSGIScriptReloading`,
-   * daemon mode). Checked on every request, as mod_wsgi does. Default true.
-   */
-  reload?: boolean;
-}
+import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
 /**
  * A mounted WSGI script.
@@ -126,10 +77,19 @@ interface MountEntry {
   environ: Record<string, string>;
   reload: boolean;
   modified?: number;
+  limitRequestBody: number;
+  proxyTrust?: ProxyTrust;
 }
+
+/** A native handler at one exact path, such as the status endpoint. */
+export type PathHandler = (
+  request: Request,
+  info?: ConnectionInfo,
+) => Response | Promise<Response>;
 
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
+  | { kind: "path"; prefix: string; handle: PathHandler }
   | MountEntry;
 
 const tables = new WeakMap<object, Entry[]>();
@@ -179,13 +139,16 @@ function register(router: RouterLike, entry: Entry): void {
   // Longest prefix first; on a tie an alias wins over a mount.
   table.sort((a, b) =>
     b.prefix.length - a.prefix.length ||
-    (a.kind === "alias" ? -1 : 0) - (b.kind === "alias" ? -1 : 0)
+    (a.kind === "mount" ? 0 : -1) - (b.kind === "mount" ? 0 : -1)
   );
   const handler: RouteHandler = (context, next) =>
     dispatch(table, context, next);
   const base = entry.prefix || "/";
   router.all(base, handler);
-  if (entry.kind === "mount" || entry.alias.kind === "directory") {
+  if (
+    entry.kind === "mount" ||
+    (entry.kind === "alias" && entry.alias.kind === "directory")
+  ) {
     router.all(entry.prefix + "/*", handler);
   }
 }
@@ -200,7 +163,11 @@ async function dispatch(
     const target = parseTarget(request.url);
     const canonical = encodePath(target.path);
     for (const entry of table) {
-      if (entry.kind === "alias") {
+      if (entry.kind === "path") {
+        if (target.path === entry.prefix) {
+          return entry.handle(request, context.env);
+        }
+      } else if (entry.kind === "alias") {
         const remainder = matchAlias(entry.alias, canonical);
         if (remainder !== null) {
           return serveAlias(entry.alias, request, remainder);
@@ -251,6 +218,10 @@ function serveMount(
   info?: ConnectionInfo,
 ): Promise<Response> {
   const { spec, group } = entry;
+  const limit = entry.limitRequestBody;
+  if (limit > 0 && Number(request.headers.get("content-length")) > limit) {
+    return Promise.resolve(errorResponse(413, { method: request.method }));
+  }
   if (entry.reload) reloadIfTouched(entry);
   const variables = buildCgiVariables(
     request,
@@ -269,10 +240,20 @@ function serveMount(
     cgi["mod_wsgi.application_group"] =
       `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
+  if (entry.proxyTrust) {
+    applyProxyHeaders(cgi, entry.proxyTrust, info?.remoteAddr?.hostname);
+  }
+  let tooLarge = false;
   return answer(
     entry,
     request.method,
-    () => group.handle(spec, packEnviron(cgi), () => takeRequestBody(request)),
+    () =>
+      group.handle(
+        spec,
+        packEnviron(cgi),
+        () => takeRequestBody(request, limit, () => tooLarge = true),
+      ),
+    () => tooLarge,
   );
 }
 
@@ -281,6 +262,7 @@ async function answer(
   entry: MountEntry,
   method: string,
   run: () => Promise<Exchange>,
+  tooLarge: () => boolean,
 ): Promise<Response> {
   const where = { mount: entry.prefix, group: entry.group.config.name };
   let exchange: Exchange;
@@ -295,6 +277,12 @@ async function answer(
     }
     log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
     return errorResponse(500, { method });
+  }
+  if (tooLarge()) {
+    // Nothing was sent yet: the client learns why, whatever the app said.
+    if (!exchange.head.done) exchange.cancel();
+    exchange.done();
+    return errorResponse(413, { method });
   }
   try {
     return buildResponse(exchange.head, exchange, {
@@ -385,6 +373,8 @@ export function mountWsgi(
     environ: settings.environ,
     reload: settings.reload,
     modified: modificationTime(settings.scriptPath),
+    limitRequestBody: settings.limitRequestBody,
+    proxyTrust: settings.proxyTrust,
   });
   const mountedGroup = group;
   return {
@@ -428,4 +418,19 @@ export function alias(
     alias: created,
   });
   return created;
+}
+
+/**
+ * Serves `path` exactly with a native handler that wins over any mount
+ * with a shorter prefix (a WSGI app at "/" included), whatever the order
+ * of the calls, as Apache's `<Location /server-status>` does.
+ */
+export function registerPath(
+  router: RouterLike,
+  path: string,
+  handle: PathHandler,
+): void {
+  const where = `registerPath(${JSON.stringify(path)})`;
+  const prefix = normalizePrefix(where, path);
+  register(checkRouter(where, router), { kind: "path", prefix, handle });
 }
