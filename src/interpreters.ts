@@ -18,6 +18,7 @@ import {
 } from "./protocol.ts";
 import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
 import { readPythonModules, sitePackagesOf } from "./python_files.ts";
+import { tolerateCreateRace } from "./shared_folders.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
@@ -161,6 +162,7 @@ export class InterpreterHost {
     if (this.#interruptBuffer) {
       pyodide.setInterruptBuffer(this.#interruptBuffer);
     }
+    tolerateCreateRace(pyodide.FS);
     pyodide.FS.mkdirTree("/deno_wsgi");
     this.#sources ??= readPythonModules();
     for (const [name, source] of await this.#sources) {
