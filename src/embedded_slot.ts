@@ -29,13 +29,17 @@ export class EmbeddedSlot implements Slot {
   onLoad?: (mountId: string, ok: boolean) => void;
   readonly #host: InterpreterHost;
   #dead = false;
+  /** Set by a fatal Pyodide error: nothing may call into Python again. */
+  #broken = false;
   /** Shared with the watchdog: see src/watchdog_main.ts. */
   readonly #words?: Int32Array;
   readonly #base = Date.now();
   readonly #watchdog?: Worker;
   #nextId = 0;
-  /** Requests begun and not ended. */
-  readonly #open = new Set<number>();
+  /** Requests begun and not ended, each with what fails it at once. */
+  readonly #open = new Map<number, (failure: SlotFailure) => void>();
+  /** Requests whose head Python has returned, and not ended. */
+  readonly #answering = new Set<number>();
 
   /**
    * With `requestTimeout` (seconds, 0 for none), a watchdog Web Worker
@@ -113,6 +117,12 @@ export class EmbeddedSlot implements Slot {
     if (!(error instanceof ApplicationError && error.fatal)) return false;
     if (!this.#dead) {
       this.#dead = true;
+      this.#broken = true;
+      this.#host.halt();
+      // With threads, other requests wait inside the dead interpreter:
+      // they fail now, each with its own 502, instead of at requestTimeout.
+      const failure = new SlotFailure(502, "the Python interpreter failed");
+      for (const fail of this.#open.values()) fail(failure);
       this.onExit?.("the Python interpreter suffered a fatal error");
     }
     return true;
@@ -125,8 +135,14 @@ export class EmbeddedSlot implements Slot {
   start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
     // Never pipelined: Python runs on this thread, there is no "ahead".
     const id = this.#nextId++;
-    this.#open.add(id);
-    return { id, head: this.#begin(spec, id, cgi, body) };
+    const failed = new Promise<never>((_, reject) => {
+      this.#open.set(id, reject);
+    });
+    const head = Promise.race([this.#begin(spec, id, cgi, body), failed]);
+    head.then((answer) => {
+      if (!answer.done && this.#open.has(id)) this.#answering.add(id);
+    }, () => {});
+    return { id, head };
   }
 
   async #begin(
@@ -176,10 +192,12 @@ export class EmbeddedSlot implements Slot {
   /** A request is over; true when the watchdog interrupted it. */
   #ended(id: number): boolean {
     this.#open.delete(id);
+    this.#answering.delete(id);
     return this.#clockOff();
   }
 
   async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    if (this.#broken) throw new SlotFailure(502, "the interpreter is gone");
     // Python blocks this thread; one turn of the event loop first lets the
     // server write the chunks already produced.
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -193,7 +211,7 @@ export class EmbeddedSlot implements Slot {
   }
 
   close(id: number): void {
-    this.#host.close(id);
+    if (!this.#broken) this.#host.close(id);
     this.#ended(id);
   }
 
@@ -207,12 +225,21 @@ export class EmbeddedSlot implements Slot {
   }
 
   abort(id: number): void {
-    this.#host.abort(id);
+    if (!this.#broken) this.#host.abort(id);
   }
 
   terminate(): void {
     this.#dead = true;
-    for (const id of [...this.#open]) this.close(id);
+    // A request still suspended inside Python (in recv(), say) cannot be
+    // closed: its iterable does not exist yet.
+    for (const id of [...this.#open.keys()]) {
+      if (this.#answering.has(id)) this.close(id);
+      else this.#ended(id);
+    }
+    // Nothing resumes it now, and its sockets would stay open for good.
+    this.#host.halt();
+    // Python of this interpreter that wakes up all the same stops at once.
+    if (this.#words) Atomics.store(this.#words, 0, 2);
     this.#watchdog?.terminate();
   }
 }

@@ -18,29 +18,13 @@ import {
 } from "./protocol.ts";
 import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
 import { readPythonModules, sitePackagesOf } from "./python_files.ts";
+import { tolerateCreateRace } from "./shared_folders.ts";
+import { Waiters } from "./waiters.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 
 const GLOBAL_GROUP = "%{GLOBAL}";
-
-/** What Python's locks and sleeps wait on (python/threads.py). */
-function waiter(milliseconds: number) {
-  let resolve!: (outcome: number) => void;
-  const promise = new Promise<number>((r) => resolve = r);
-  let settled = false;
-  const timer = milliseconds >= 0
-    ? setTimeout(() => grant(0), milliseconds)
-    : undefined;
-  function grant(outcome: number): boolean {
-    if (settled) return false;
-    settled = true;
-    clearTimeout(timer);
-    resolve(outcome);
-    return true;
-  }
-  return { promise, grant };
-}
 
 type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
   callPromising(...args: unknown[]): Promise<unknown>;
@@ -109,6 +93,10 @@ export class InterpreterHost {
   #sources?: Promise<Map<string, string>>;
   /** Whether Deno lets this worker write each writable folder. */
   readonly #writeGrants = new Map<string, boolean>();
+  /** Where requests wait in groups with threads. */
+  readonly #waiters = new Waiters();
+  /** Close each interpreter's sockets. */
+  readonly #socketClosers: (() => void)[] = [];
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -144,6 +132,7 @@ export class InterpreterHost {
       env: { HOME: "/home/pyodide", ...settings.env },
     });
     const sockets = createConnect({ allowNet: settings.allowNet });
+    this.#socketClosers.push(sockets.closeAll);
     // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
     await pyodide.useNodeSockFS({ connect: sockets.connect as never });
     const mounted = new Set<string>();
@@ -161,6 +150,7 @@ export class InterpreterHost {
     if (this.#interruptBuffer) {
       pyodide.setInterruptBuffer(this.#interruptBuffer);
     }
+    tolerateCreateRace(pyodide.FS);
     pyodide.FS.mkdirTree("/deno_wsgi");
     this.#sources ??= readPythonModules();
     for (const [name, source] of await this.#sources) {
@@ -202,7 +192,7 @@ export class InterpreterHost {
     const bridge = pyodide.pyimport("wsgi_bridge");
     if (settings.threads > 1) {
       const threads = pyodide.pyimport("threads");
-      threads.install({ waiter, socketOf });
+      threads.install({ waiter: this.#waiters.create, socketOf });
       bridge.use_threads(threads);
       threads.destroy();
     } else {
@@ -501,6 +491,18 @@ export class InterpreterHost {
         active.mount.prefix,
       );
     }
+  }
+
+  /**
+   * The interpreters are discarded (a fatal error, or their slot was
+   * replaced): requests suspended in a lock or a sleep are never resumed,
+   * and every socket is closed, so that a request abandoned in recv() does
+   * not hold its connection open for good.
+   */
+  halt(): void {
+    this.#waiters.dropAll();
+    this.#requests.clear();
+    for (const close of this.#socketClosers) close();
   }
 
   /** How many requests are in flight. */

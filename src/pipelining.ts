@@ -18,11 +18,17 @@ import { PIPELINE_DEPTH } from "./protocol.ts";
  */
 export const STEAL_AFTER_MS = 50;
 
-/** Requests handed to busy workers ahead of time, not started yet. */
-export function pipelinedCount(members: Iterable<Member>): number {
+/**
+ * Requests handed to busy workers ahead of time, not started yet. A worker
+ * runs `threads` requests at once: those are running, not waiting.
+ */
+export function pipelinedCount(
+  members: Iterable<Member>,
+  threads = 1,
+): number {
   let count = 0;
   for (const member of members) {
-    count += Math.max(0, member.pending - 1 - member.dropping);
+    count += Math.max(0, member.pending - threads - member.dropping);
   }
   return count;
 }

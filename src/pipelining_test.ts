@@ -35,6 +35,13 @@ Deno.test("pipelining: counts requests waiting behind running ones", () => {
   );
 });
 
+Deno.test("pipelining: with threads, running requests are not waiting", () => {
+  // Two requests running on a worker with threads: 2 wait behind nothing,
+  // so they fill neither queueLimit nor queueLength.
+  assert.equal(pipelinedCount([member({ pending: 2 })], 2), 0);
+  assert.equal(pipelinedCount([member({ pending: 2 })]), 1);
+});
+
 Deno.test("pipelining: the least loaded busy worker that may take more", () => {
   const full = member({ pending: 4 });
   const light = member({ pending: 2 });

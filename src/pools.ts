@@ -351,7 +351,7 @@ export class Pool {
   }
 
   #pipelined(): number {
-    return pipelinedCount(this.#members);
+    return pipelinedCount(this.#members, this.config.threads);
   }
 
   /** A busy worker to hand a request to ahead of time (see pipelining.ts). */
