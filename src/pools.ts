@@ -1,5 +1,5 @@
 /**
- * Process groups: a pool of slots (Web Workers, child processes, or the
+ * Process groups: a pool of workers (Web Workers, child processes, or the
  * embedded isolate) with a fair queue and mod_wsgi's daemon-mode controls:
  * maximum requests, request, queue, inactivity and startup timeouts, crash
  * restarts with back-off, graceful restarts and shutdown.
@@ -11,13 +11,17 @@ import { dirname } from "node:path";
 import { covered } from "./permissions.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
 import { log } from "./logging.ts";
-import type { Lease, Member, Turn } from "./members.ts";
+import type { Lease, Turn, WorkerRecord } from "./records.ts";
 import { pipelinedCount, pipelineTarget, stealFrom } from "./pipelining.ts";
 import { WaitQueue } from "./wait_queue.ts";
 import { createCounters, type GroupMetrics } from "./metrics.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
-import { type Slot, type SlotFactory, SlotFailure } from "./slot.ts";
+import {
+  type PythonWorker,
+  type WorkerFactory,
+  WorkerFailure,
+} from "./worker.ts";
 
 /**
  * A request that Python has started answering: its head, then its body one
@@ -74,7 +78,7 @@ export class Pool {
     return this.config.name;
   }
   readonly #mounts: MountSpec[] = [];
-  readonly #members = new Set<Member>();
+  readonly #workers = new Set<WorkerRecord>();
   readonly #queue = new WaitQueue();
   #generation = 0;
   #stopping = false;
@@ -87,12 +91,12 @@ export class Pool {
   #stealTimer?: ReturnType<typeof setTimeout>;
   #counters = createCounters();
 
-  readonly #createSlot: SlotFactory;
+  readonly #createWorker: WorkerFactory;
 
-  /** Use `defineGroup()`, which gives the pool the real slots. */
-  constructor(config: GroupConfig, createSlot: SlotFactory) {
+  /** Use `defineGroup()`, which gives the pool the real workers. */
+  constructor(config: GroupConfig, createWorker: WorkerFactory) {
     this.config = config;
-    this.#createSlot = createSlot;
+    this.#createWorker = createWorker;
   }
 
   /** True in embedded mode (`processes: 0`). */
@@ -107,12 +111,12 @@ export class Pool {
   attach(spec: MountSpec): void {
     this.#mounts.push(spec);
     let unreadable = false;
-    for (const member of this.#members) {
+    for (const worker of this.#workers) {
       const folders = [dirname(spec.scriptPath), ...spec.pythonPath];
-      if (member.reads && !folders.every((f) => covered(f, member.reads!))) {
+      if (worker.reads && !folders.every((f) => covered(f, worker.reads!))) {
         unreadable = true;
       } else {
-        member.slot.load(spec);
+        worker.python.load(spec);
       }
     }
     // A process worker started before this mount cannot read its folder.
@@ -126,7 +130,7 @@ export class Pool {
     }
   }
 
-  /** Starts slots until the pool has its configured size. */
+  /** Starts workers until the pool has its configured size. */
   #fill(): void {
     if (this.#stopping || this.#mounts.length === 0) return;
     // While backing off after crashes, only the restart timer starts workers.
@@ -146,8 +150,8 @@ export class Pool {
 
   #live(): number {
     let current = 0;
-    for (const member of this.#members) {
-      if (member.state !== "retiring") current++;
+    for (const worker of this.#workers) {
+      if (worker.state !== "stopping") current++;
     }
     return current;
   }
@@ -160,17 +164,19 @@ export class Pool {
   #target(wanted: number): number {
     if (this.config.inactivityTimeout === 0) return wanted;
     let busy = 0;
-    for (const member of this.#members) {
-      if (member.state === "busy") busy++;
+    for (const worker of this.#workers) {
+      if (worker.state === "busy") busy++;
     }
     return Math.min(wanted, busy + Math.max(1, this.#queue.length));
   }
 
   #start(): void {
     this.#counters.starts++;
-    const { slot, reads } = this.#createSlot(this.config, [...this.#mounts]);
-    const member: Member = {
-      slot,
+    const { python, reads } = this.#createWorker(this.config, [
+      ...this.#mounts,
+    ]);
+    const worker: WorkerRecord = {
+      python,
       state: "starting",
       served: 0,
       generation: this.#generation,
@@ -182,14 +188,14 @@ export class Pool {
       dropping: 0,
       since: 0,
     };
-    this.#members.add(member);
-    slot.onExit = (reason) => this.#crashed(member, reason);
-    slot.onLoad = (mountId, ok) => this.#loaded(member, mountId, ok);
-    slot.onDropped = () => {
-      member.dropping--;
-      this.#release(member);
+    this.#workers.add(worker);
+    python.onStop = (reason) => this.#crashed(worker, reason);
+    python.onLoad = (mountId, ok) => this.#loaded(worker, mountId, ok);
+    python.onDropped = () => {
+      worker.dropping--;
+      this.#release(worker);
     };
-    slot.onStuck = (cpu) => {
+    python.onStuck = (cpu) => {
       this.#counters.stuck++;
       log(
         "error",
@@ -200,34 +206,34 @@ export class Pool {
     const startup = this.config.startupTimeout * 1000;
     const timer = startup > 0
       ? setTimeout(() => {
-        if (member.state !== "starting") return;
+        if (worker.state !== "starting") return;
         this.#crashed(
-          member,
+          worker,
           `it did not start within startupTimeout (${this.config.startupTimeout} s)`,
         );
       }, startup)
       : undefined;
-    slot.ready.then(() => {
+    python.ready.then(() => {
       clearTimeout(timer);
-      if (member.state !== "starting" || !this.#members.has(member)) return;
+      if (worker.state !== "starting" || !this.#workers.has(worker)) return;
       // Up and running: the next crash restarts at once again. A script
       // that failed to load is startupTimeout's business (#loaded).
       this.#failures = 0;
-      if (member.failing.size === 0) {
+      if (worker.failing.size === 0) {
         log("info", "worker ready", { group: this.config.name });
       } else {
         log(
           "error",
           `worker started, but WSGI script ${
-            this.#scriptsOf(member.failing)
+            this.#scriptsOf(worker.failing)
           } failed to load (traceback above); it answers 500 there and tries again on later requests`,
           { group: this.config.name },
         );
       }
-      this.#release(member);
+      this.#release(worker);
     }, (error) => {
       clearTimeout(timer);
-      this.#crashed(member, `it failed to start: ${error?.message ?? error}`);
+      this.#crashed(worker, `it failed to start: ${error?.message ?? error}`);
     });
   }
 
@@ -240,32 +246,32 @@ export class Pool {
    * with the worker for the scripts it starts with, and at the failure for
    * a script mounted later.
    */
-  #loaded(member: Member, mountId: string, ok: boolean): void {
+  #loaded(worker: WorkerRecord, mountId: string, ok: boolean): void {
     if (ok) {
-      if (!member.failing.delete(mountId)) return;
-      if (member.failing.size === 0) {
-        clearTimeout(member.failingTimer);
-        member.failingTimer = undefined;
+      if (!worker.failing.delete(mountId)) return;
+      if (worker.failing.size === 0) {
+        clearTimeout(worker.failingTimer);
+        worker.failingTimer = undefined;
       }
       return;
     }
-    member.failing.add(mountId);
+    worker.failing.add(mountId);
     const limit = this.config.startupTimeout * 1000;
-    if (member.failingTimer !== undefined || limit === 0) return;
-    const due = member.state === "starting"
-      ? member.startedAt + limit
+    if (worker.failingTimer !== undefined || limit === 0) return;
+    const due = worker.state === "starting"
+      ? worker.startedAt + limit
       : Date.now() + limit;
-    member.failingTimer = setTimeout(() => {
-      member.failingTimer = undefined;
-      if (member.failing.size === 0 || !this.#members.has(member)) return;
-      const scripts = this.#scriptsOf(member.failing);
+    worker.failingTimer = setTimeout(() => {
+      worker.failingTimer = undefined;
+      if (worker.failing.size === 0 || !this.#workers.has(worker)) return;
+      const scripts = this.#scriptsOf(worker.failing);
       const reason =
         `its WSGI script ${scripts} did not load within startupTimeout (${this.config.startupTimeout} s)`;
-      if (member.state === "idle") {
-        this.#crashed(member, reason);
+      if (worker.state === "idle") {
+        this.#crashed(worker, reason);
       } else {
         // The request in flight finishes first; see #release.
-        member.condemned = reason;
+        worker.stopWhenDone = reason;
       }
     }, Math.max(0, due - Date.now()));
   }
@@ -282,10 +288,10 @@ export class Pool {
     );
   }
 
-  #crashed(member: Member, reason: string): void {
-    if (!this.#members.has(member)) return;
-    this.#forget(member);
-    member.slot.terminate();
+  #crashed(worker: WorkerRecord, reason: string): void {
+    if (!this.#workers.has(worker)) return;
+    this.#forget(worker);
+    worker.python.stop();
     this.#failed(reason);
   }
 
@@ -316,8 +322,8 @@ export class Pool {
 
   /** True when some worker is up (idle or busy), so the queue will move. */
   #serving(): boolean {
-    for (const member of this.#members) {
-      if (member.state === "idle" || member.state === "busy") return true;
+    for (const worker of this.#workers) {
+      if (worker.state === "idle" || worker.state === "busy") return true;
     }
     return false;
   }
@@ -329,28 +335,28 @@ export class Pool {
     );
   }
 
-  #backingOff(): SlotFailure {
+  #backingOff(): WorkerFailure {
     const seconds = Math.ceil((this.#restartAt - Date.now()) / 1000);
-    return new SlotFailure(
+    return new WorkerFailure(
       503,
       `the group's workers keep failing; next start in ${seconds} s`,
     );
   }
 
-  #forget(member: Member): void {
-    this.#members.delete(member);
+  #forget(worker: WorkerRecord): void {
+    this.#workers.delete(worker);
     // Pipelined requests go on, to find their worker gone and retry.
-    for (const turn of member.turns.splice(0)) turn("start");
-    clearTimeout(member.idleTimer);
-    clearTimeout(member.failingTimer);
+    for (const turn of worker.turns.splice(0)) turn("start");
+    clearTimeout(worker.idleTimer);
+    clearTimeout(worker.failingTimer);
   }
 
   #pipelined(): number {
-    return pipelinedCount(this.#members);
+    return pipelinedCount(this.#workers);
   }
 
   /** A busy worker to hand a request to ahead of time (see pipelining.ts). */
-  #pipelineTarget(): Member | undefined {
+  #pipelineTarget(): WorkerRecord | undefined {
     if (
       this.embedded || this.config.threads > 1 ||
       this.#pipelined() >= this.config.queueLimit
@@ -358,87 +364,87 @@ export class Pool {
       return undefined;
     }
     return pipelineTarget(
-      this.#members,
+      this.#workers,
       this.#generation,
       this.config.maximumRequests,
     );
   }
 
-  #pipeline(member: Member, deadline: number): Lease {
-    member.pending++;
-    member.served++;
-    const turn = new Promise<Turn>((resolve) => member.turns.push(resolve));
-    return { member, turn, deadline };
+  #pipeline(worker: WorkerRecord, deadline: number): Lease {
+    worker.pending++;
+    worker.served++;
+    const turn = new Promise<Turn>((resolve) => worker.turns.push(resolve));
+    return { worker, turn, deadline };
   }
 
-  /** A request on `member` is over: hands the worker on, or marks it idle. */
-  #release(member: Member): void {
-    if (!this.#members.has(member)) return;
-    member.pending = Math.max(0, member.pending - 1);
-    if (member.pending > 0 && this.config.threads > 1) {
+  /** A request on `worker` is over: hands the worker on, or marks it idle. */
+  #release(worker: WorkerRecord): void {
+    if (!this.#workers.has(worker)) return;
+    worker.pending = Math.max(0, worker.pending - 1);
+    if (worker.pending > 0 && this.config.threads > 1) {
       // Its other threads run on; this one takes the next waiting request.
-      const waiter = this.#takesMore(member) ? this.#queue.take() : undefined;
+      const waiter = this.#takesMore(worker) ? this.#queue.take() : undefined;
       if (waiter) {
-        member.pending++;
-        member.served++;
-        waiter.resolve({ member, deadline: waiter.deadline });
+        worker.pending++;
+        worker.served++;
+        waiter.resolve({ worker, deadline: waiter.deadline });
       }
       return;
     }
-    if (member.pending > 0) {
+    if (worker.pending > 0) {
       // The next pipelined request runs now; keep the worker fed.
-      member.turns.shift()?.("start");
-      member.since = Date.now();
+      worker.turns.shift()?.("start");
+      worker.since = Date.now();
       while (
-        this.#queue.first()?.pipelinable && this.#pipelineTarget() === member
+        this.#queue.first()?.pipelinable && this.#pipelineTarget() === worker
       ) {
         const waiter = this.#queue.take()!;
-        waiter.resolve(this.#pipeline(member, waiter.deadline));
+        waiter.resolve(this.#pipeline(worker, waiter.deadline));
       }
       return;
     }
-    if (member.condemned !== undefined) {
-      this.#forget(member);
-      member.slot.terminate();
-      this.#failed(member.condemned);
+    if (worker.stopWhenDone !== undefined) {
+      this.#forget(worker);
+      worker.python.stop();
+      this.#failed(worker.stopWhenDone);
       return;
     }
     if (
-      member.generation !== this.#generation ||
+      worker.generation !== this.#generation ||
       (this.config.maximumRequests > 0 &&
-        member.served >= this.config.maximumRequests)
+        worker.served >= this.config.maximumRequests)
     ) {
-      this.#retire(member);
+      this.#retire(worker);
       return;
     }
     const waiter = this.#queue.take();
     if (waiter) {
-      member.state = "busy";
-      member.pending = 1;
-      member.served++;
-      member.since = Date.now();
-      waiter.resolve({ member, deadline: waiter.deadline });
+      worker.state = "busy";
+      worker.pending = 1;
+      worker.served++;
+      worker.since = Date.now();
+      waiter.resolve({ worker, deadline: waiter.deadline });
       // With threads, a free worker takes as many as it has threads for.
-      while (this.config.threads > 1 && this.#takesMore(member)) {
+      while (this.config.threads > 1 && this.#takesMore(worker)) {
         const next = this.#queue.take();
         if (!next) break;
-        member.pending++;
-        member.served++;
-        next.resolve({ member, deadline: next.deadline });
+        worker.pending++;
+        worker.served++;
+        next.resolve({ worker, deadline: next.deadline });
       }
       return;
     }
-    member.state = "idle";
+    worker.state = "idle";
     this.#steal();
     const idle = this.config.inactivityTimeout * 1000;
     if (idle > 0) {
-      member.idleTimer = setTimeout(() => {
-        if (member.state !== "idle") return;
+      worker.idleTimer = setTimeout(() => {
+        if (worker.state !== "idle") return;
         log("info", "idle worker released (inactivityTimeout)", {
           group: this.config.name,
         });
-        this.#forget(member);
-        member.slot.terminate();
+        this.#forget(worker);
+        worker.python.stop();
       }, idle);
     }
   }
@@ -448,62 +454,62 @@ export class Pool {
    * the worker goes anyway, as mod_wsgi restarts the process: the app's
    * state after an interrupt cannot be trusted.
    */
-  #replaceInterrupted(member: Member): void {
-    member.slot.interrupt();
-    this.#forget(member);
-    setTimeout(() => member.slot.terminate(), 200);
+  #replaceInterrupted(worker: WorkerRecord): void {
+    worker.python.interrupt();
+    this.#forget(worker);
+    setTimeout(() => worker.python.stop(), 200);
     this.#counters.restarts++;
     this.#fill();
   }
 
-  /** Replaces a member: the new one starts, the old one goes. */
-  #retire(member: Member): void {
-    this.#forget(member);
-    member.slot.terminate();
+  /** Replaces a worker: the new one starts, the old one goes. */
+  #retire(worker: WorkerRecord): void {
+    this.#forget(worker);
+    worker.python.stop();
     // Restarts of an older generation were counted by restart().
-    if (member.generation === this.#generation) this.#counters.restarts++;
+    if (worker.generation === this.#generation) this.#counters.restarts++;
     this.#fill();
   }
 
   /** True when a busy worker has a thread free for one more request. */
-  #takesMore(member: Member): boolean {
+  #takesMore(worker: WorkerRecord): boolean {
     const max = this.config.maximumRequests;
-    return member.state === "busy" && member.pending < this.config.threads &&
-      member.generation === this.#generation &&
-      member.condemned === undefined && (max === 0 || member.served < max);
+    return worker.state === "busy" && worker.pending < this.config.threads &&
+      worker.generation === this.#generation &&
+      worker.stopWhenDone === undefined && (max === 0 || worker.served < max);
   }
 
   #acquire(pipelinable: boolean): Promise<Lease> {
     const wait = this.config.queueTimeout * 1000;
     const deadline = wait > 0 ? Date.now() + wait : Infinity;
-    let threaded: Member | undefined;
-    for (const member of this.#members) {
-      if (member.state === "idle") {
-        clearTimeout(member.idleTimer);
-        member.state = "busy";
-        member.pending = 1;
-        member.served++;
-        member.since = Date.now();
-        return Promise.resolve({ member, deadline });
+    let threaded: WorkerRecord | undefined;
+    for (const worker of this.#workers) {
+      if (worker.state === "idle") {
+        clearTimeout(worker.idleTimer);
+        worker.state = "busy";
+        worker.pending = 1;
+        worker.served++;
+        worker.since = Date.now();
+        return Promise.resolve({ worker, deadline });
       }
       if (
-        this.config.threads > 1 && this.#takesMore(member) &&
-        (!threaded || member.pending < threaded.pending)
-      ) threaded = member;
+        this.config.threads > 1 && this.#takesMore(worker) &&
+        (!threaded || worker.pending < threaded.pending)
+      ) threaded = worker;
     }
     if (threaded) {
       threaded.pending++;
       threaded.served++;
-      return Promise.resolve({ member: threaded, deadline });
+      return Promise.resolve({ worker: threaded, deadline });
     }
     if (pipelinable && this.#queue.length === 0) {
-      const member = this.#pipelineTarget();
-      if (member) return Promise.resolve(this.#pipeline(member, deadline));
+      const worker = this.#pipelineTarget();
+      if (worker) return Promise.resolve(this.#pipeline(worker, deadline));
     }
     if (this.#queue.length + this.#pipelined() >= this.config.queueLimit) {
       this.#counters.rejected++;
       return Promise.reject(
-        new SlotFailure(503, `queue full (${this.config.queueLimit})`),
+        new WorkerFailure(503, `queue full (${this.config.queueLimit})`),
       );
     }
     if (
@@ -530,8 +536,8 @@ export class Pool {
   #steal(): void {
     clearTimeout(this.#stealTimer);
     this.#stealTimer = undefined;
-    if (![...this.#members].some((m) => m.state === "idle")) return;
-    const { from, retryAt } = stealFrom(this.#members, Date.now());
+    if (![...this.#workers].some((m) => m.state === "idle")) return;
+    const { from, retryAt } = stealFrom(this.#workers, Date.now());
     if (from) {
       from.turns.pop()?.("steal");
     } else if (retryAt !== undefined) {
@@ -547,7 +553,7 @@ export class Pool {
    */
   async #awaitTurn(
     lease: Lease,
-    slot: Slot,
+    python: PythonWorker,
     id: number,
   ): Promise<"start" | "timeout" | "moved"> {
     if (!lease.turn) return "start";
@@ -561,11 +567,11 @@ export class Pool {
     ]);
     clearTimeout(timer);
     if (how === "start") return "start";
-    const { member } = lease;
-    const index = member.turns.length;
-    if (await slot.cancel(id)) {
+    const { worker } = lease;
+    const index = worker.turns.length;
+    if (await python.cancel(id)) {
       // It still counts as the worker's until the worker has skipped it.
-      member.dropping++;
+      worker.dropping++;
       if (how === "late") {
         this.#counters.queueTimeouts++;
         return "timeout";
@@ -574,7 +580,7 @@ export class Pool {
     }
     if (how === "steal") {
       // Too late: it started. Its turn is taken; keep the order of the rest.
-      member.turns.splice(Math.min(index, member.turns.length), 0, () => {});
+      worker.turns.splice(Math.min(index, worker.turns.length), 0, () => {});
       return "start";
     }
     await lease.turn;
@@ -582,7 +588,7 @@ export class Pool {
   }
 
   /**
-   * Runs one request on a free slot. Resolves with the response head and
+   * Runs one request on a free python. Resolves with the response head and
    * the rest of the exchange once Python has started answering; fails with
    * a GatewayError (already logged) when no worker could answer.
    */
@@ -635,16 +641,16 @@ export class Pool {
     cgi: string,
     requestBody: RequestBody,
   ): Promise<Exchange | undefined> {
-    const { member } = lease;
-    const slot = member.slot;
-    const request = slot.start(
+    const { worker } = lease;
+    const python = worker.python;
+    const request = python.start(
       spec,
       cgi,
       requestBody,
       lease.turn !== undefined,
     );
     request.head.catch(() => {});
-    const turn = await this.#awaitTurn(lease, slot, request.id);
+    const turn = await this.#awaitTurn(lease, python, request.id);
     if (turn === "moved") return undefined;
     if (turn === "timeout") {
       log("warn", "request rejected: queue timeout", {
@@ -662,7 +668,7 @@ export class Pool {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
-      if (!timedOut) this.#release(member);
+      if (!timedOut) this.#release(worker);
     };
     const limit = this.config.requestTimeout * 1000;
     let onTimeout: (() => void) | undefined;
@@ -674,19 +680,19 @@ export class Pool {
           `request exceeded requestTimeout (${this.config.requestTimeout} s); it is ended where it waits, the worker's other requests go on`,
           { group: this.config.name, mount: spec.prefix },
         );
-        slot.abort(request.id);
+        python.abort(request.id);
         abandoned = onTimeout !== undefined;
         onTimeout?.();
         // A request that does not stop (busy on the CPU) costs its worker.
         const grace = setTimeout(() => {
-          if (finished || !this.#members.has(member)) return;
+          if (finished || !this.#workers.has(worker)) return;
           timedOut = true;
           log(
             "error",
             "a timed-out request did not stop; its worker is replaced",
             { group: this.config.name, mount: spec.prefix },
           );
-          this.#replaceInterrupted(member);
+          this.#replaceInterrupted(worker);
         }, ABORT_GRACE_MS);
         Deno.unrefTimer(grace);
       }, limit)
@@ -699,7 +705,7 @@ export class Pool {
           `request exceeded requestTimeout (${this.config.requestTimeout} s); the worker is replaced`,
           { group: this.config.name, mount: spec.prefix },
         );
-        this.#replaceInterrupted(member);
+        this.#replaceInterrupted(worker);
         onTimeout?.();
       }, limit)
       : undefined;
@@ -707,26 +713,26 @@ export class Pool {
       const head = await Promise.race([
         request.head,
         new Promise<never>((_, reject) => {
-          onTimeout = () => reject(new SlotFailure(504, "request timeout"));
+          onTimeout = () => reject(new WorkerFailure(504, "request timeout"));
         }),
       ]);
       onTimeout = undefined;
       return {
         head,
-        next: () => slot.next(request.id),
-        cancel: () => slot.close(request.id),
+        next: () => python.next(request.id),
+        cancel: () => python.close(request.id),
         done,
       };
     } catch (error) {
       if (abandoned) {
         // Its thread is released only once Python has let go of it.
         request.head.then((head) => {
-          if (!head.done) slot.close(request.id);
+          if (!head.done) python.close(request.id);
         }, () => {}).finally(done);
         throw new GatewayError(504, "request timeout");
       }
       done();
-      if (error instanceof SlotFailure) {
+      if (error instanceof WorkerFailure) {
         if (error.status === 504 && !timedOut) {
           // Embedded mode: the watchdog interrupted Python on this thread.
           this.#counters.timeouts++;
@@ -756,13 +762,13 @@ export class Pool {
    */
   async restart(): Promise<void> {
     this.#generation++;
-    const old = [...this.#members];
-    for (const member of old) {
-      if (member.state === "idle" || member.state === "starting") {
-        this.#forget(member);
-        member.slot.terminate();
+    const old = [...this.#workers];
+    for (const worker of old) {
+      if (worker.state === "idle" || worker.state === "starting") {
+        this.#forget(worker);
+        worker.python.stop();
       } else {
-        member.state = "retiring";
+        worker.state = "stopping";
       }
     }
     this.#counters.restarts += old.length;
@@ -771,8 +777,8 @@ export class Pool {
     this.#restartTimer = undefined;
     this.#fill();
     await Promise.all(
-      [...this.#members].filter((m) => m.generation === this.#generation)
-        .map((m) => m.slot.ready.catch(() => {})),
+      [...this.#workers].filter((m) => m.generation === this.#generation)
+        .map((m) => m.python.ready.catch(() => {})),
     );
   }
 
@@ -780,7 +786,7 @@ export class Pool {
   async ready(): Promise<void> {
     this.#fill();
     await Promise.all(
-      [...this.#members].map((m) => m.slot.ready.catch(() => {})),
+      [...this.#workers].map((m) => m.python.ready.catch(() => {})),
     );
   }
 
@@ -791,8 +797,8 @@ export class Pool {
    */
   async mountReady(spec: MountSpec): Promise<void> {
     await this.ready();
-    const members = [...this.#members].filter((m) => m.state !== "starting");
-    if (members.length > 0 && members.every((m) => m.failing.has(spec.id))) {
+    const workers = [...this.#workers].filter((m) => m.state !== "starting");
+    if (workers.length > 0 && workers.every((m) => m.failing.has(spec.id))) {
       throw new Error(
         `WSGI script ${spec.scriptPath} failed to load (its traceback is in the log); requests for it answer 500 and load it again`,
       );
@@ -808,18 +814,18 @@ export class Pool {
     clearTimeout(this.#stealTimer);
     clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
-    this.#queue.rejectAll(new SlotFailure(503, "shutting down"));
+    this.#queue.rejectAll(new WorkerFailure(503, "shutting down"));
     const deadline = Date.now() + this.config.gracefulTimeout * 1000;
     while (
-      [...this.#members].some((m) =>
-        m.state === "busy" || m.state === "retiring"
+      [...this.#workers].some((m) =>
+        m.state === "busy" || m.state === "stopping"
       ) && Date.now() < deadline
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    for (const member of this.#members) {
-      this.#forget(member);
-      member.slot.terminate();
+    for (const worker of this.#workers) {
+      this.#forget(worker);
+      worker.python.stop();
     }
   }
 
@@ -827,11 +833,11 @@ export class Pool {
   metrics(): GroupMetrics {
     const workers = { idle: 0, busy: 0, starting: 0 };
     let rss: number | undefined;
-    for (const member of this.#members) {
-      if (member.state === "idle") workers.idle++;
-      else if (member.state === "starting") workers.starting++;
+    for (const worker of this.#workers) {
+      if (worker.state === "idle") workers.idle++;
+      else if (worker.state === "starting") workers.starting++;
       else workers.busy++;
-      const bytes = member.slot.rss?.();
+      const bytes = worker.python.rss?.();
       if (bytes !== undefined) rss = (rss ?? 0) + bytes;
     }
     return {

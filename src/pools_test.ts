@@ -1,5 +1,5 @@
 /**
- * The pool's scheduling, driven by fake slots: no Pyodide, no server, so
+ * The pool's scheduling, driven by fake workers: no Pyodide, no server, so
  * each test runs in milliseconds (plus the waits it measures).
  */
 
@@ -10,7 +10,11 @@ import { configureLogging } from "./logging.ts";
 import { type Exchange, GatewayError, Pool } from "./pools.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
-import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+import {
+  type PythonWorker,
+  WorkerFailure,
+  type WorkerRequest,
+} from "./worker.ts";
 
 configureLogging({ level: "error", sink: () => {} });
 
@@ -25,17 +29,17 @@ interface Started {
   id: number;
   pipelined: boolean;
   answer(): void;
-  fail(failure: SlotFailure): void;
+  fail(failure: WorkerFailure): void;
 }
 
-/** A slot whose requests answer when the test says so. */
-class FakeSlot implements Slot {
+/** A worker whose requests answer when the test says so. */
+class FakeWorker implements PythonWorker {
   readonly ready: Promise<void>;
-  onExit?: (reason: string) => void;
+  onStop?: (reason: string) => void;
   onDropped?: (id: number) => void;
   readonly started: Started[] = [];
   readonly cancelled = new Set<number>();
-  terminated = false;
+  stopped = false;
   #nextId = 0;
   #running = new Set<number>();
 
@@ -50,10 +54,10 @@ class FakeSlot implements Slot {
     _cgi: string,
     _body: RequestBody,
     pipelined = false,
-  ): SlotRequest {
+  ): WorkerRequest {
     const id = this.#nextId++;
     let answer!: () => void;
-    let fail!: (failure: SlotFailure) => void;
+    let fail!: (failure: WorkerFailure) => void;
     const head = new Promise<ResponseHead>((resolve, reject) => {
       answer = () => {
         this.#running.add(id);
@@ -81,8 +85,8 @@ class FakeSlot implements Slot {
   interrupt(): void {}
   abort(): void {}
 
-  terminate(): void {
-    this.terminated = true;
+  stop(): void {
+    this.stopped = true;
   }
 
   /** Dies on its own: the running request fails, the others retry. */
@@ -90,11 +94,11 @@ class FakeSlot implements Slot {
     for (const request of this.started) {
       request.fail(
         this.#running.has(request.id)
-          ? new SlotFailure(502, "crashed")
-          : new SlotFailure(503, "crashed", true),
+          ? new WorkerFailure(502, "crashed")
+          : new WorkerFailure(503, "crashed", true),
       );
     }
-    this.onExit?.("crashed on purpose");
+    this.onStop?.("crashed on purpose");
   }
 }
 
@@ -110,21 +114,21 @@ const SPEC: MountSpec = {
   multithread: false,
 };
 
-/** A pool of fake slots; `slots` lists them in the order they started. */
+/** A pool of fake workers; `workers` lists them in the order they started. */
 function pool(options: GroupOptions) {
-  const slots: FakeSlot[] = [];
+  const workers: FakeWorker[] = [];
   const starts: number[] = [];
   const group = new Pool(
     resolveGroupOptions("test", options),
     () => {
-      const slot = new FakeSlot(`slot ${slots.length}`);
-      slots.push(slot);
+      const worker = new FakeWorker(`worker ${workers.length}`);
+      workers.push(worker);
       starts.push(performance.now());
-      return { slot };
+      return { python: worker };
     },
   );
   group.attach(SPEC);
-  return { group, slots, starts };
+  return { group, workers, starts };
 }
 
 const NO_BODY: RequestBody = { kind: "none" };
@@ -159,7 +163,7 @@ async function rejectsWith(
 }
 
 Deno.test("pool: a full queue answers 503 at once", async () => {
-  const { group, slots } = pool({ processes: 1, queueLimit: 1 });
+  const { group, workers } = pool({ processes: 1, queueLimit: 1 });
   await group.ready();
   // Streamed bodies wait for an idle worker: nothing is pipelined.
   const first = request(group, streamBody());
@@ -167,16 +171,16 @@ Deno.test("pool: a full queue answers 503 at once", async () => {
   const waiting = request(group, streamBody());
   await rejectsWith(request(group, streamBody()), 503, /queue full/);
   assert.equal(group.metrics().rejected, 1);
-  slots[0].started[0].answer();
+  workers[0].started[0].answer();
   (await first).done();
   await settle();
-  slots[0].started[1].answer();
+  workers[0].started[1].answer();
   (await waiting).done();
   await group.shutdown();
 });
 
 Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
-  const { group, slots } = pool({ processes: 1, queueTimeout: 0.1 });
+  const { group, workers } = pool({ processes: 1, queueTimeout: 0.1 });
   await group.ready();
   const first = request(group, streamBody());
   await settle();
@@ -185,39 +189,39 @@ Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
   const waited = performance.now() - started;
   assert.ok(waited >= 90 && waited < 1000, `waited ${waited} ms`);
   assert.equal(group.metrics().queueTimeouts, 1);
-  slots[0].started[0].answer();
+  workers[0].started[0].answer();
   (await first).done();
   await group.shutdown();
 });
 
 Deno.test("pool: a worker is recycled at maximumRequests", async () => {
-  const { group, slots } = pool({ processes: 1, maximumRequests: 2 });
+  const { group, workers } = pool({ processes: 1, maximumRequests: 2 });
   await group.ready();
   for (let i = 0; i < 3; i++) {
     const answer = request(group);
     await settle();
-    const slot = slots[slots.length - 1];
-    slot.started[slot.started.length - 1].answer();
+    const worker = workers[workers.length - 1];
+    worker.started[worker.started.length - 1].answer();
     (await answer).done();
     await settle();
   }
-  assert.equal(slots.length, 2, "a second worker took over");
-  assert.equal(slots[0].started.length, 2);
-  assert.ok(slots[0].terminated);
-  assert.equal(slots[1].started.length, 1);
+  assert.equal(workers.length, 2, "a second worker took over");
+  assert.equal(workers[0].started.length, 2);
+  assert.ok(workers[0].stopped);
+  assert.equal(workers[1].started.length, 1);
   assert.equal(group.metrics().restarts, 1);
   await group.shutdown();
 });
 
 Deno.test("pool: workers that keep crashing are restarted with back-off", async () => {
-  const { group, slots, starts } = pool({ processes: 1 });
+  const { group, workers, starts } = pool({ processes: 1 });
   await group.ready();
   for (let crash = 0; crash < 3; crash++) {
-    slots[slots.length - 1].crash();
+    workers[workers.length - 1].crash();
     await settle(crash < 1 ? 20 : 700 * crash);
   }
   // The first restart is at once, then 0.5 s, then 1 s.
-  assert.equal(slots.length, 4, `${slots.length} starts`);
+  assert.equal(workers.length, 4, `${workers.length} starts`);
   const gaps = starts.slice(1).map((at, i) => at - starts[i]);
   assert.ok(gaps[0] < 100, `first restart after ${gaps[0]} ms`);
   assert.ok(gaps[2] >= 450, `third restart after ${gaps[2]} ms`);
@@ -226,34 +230,34 @@ Deno.test("pool: workers that keep crashing are restarted with back-off", async 
 });
 
 Deno.test("pool: requests pipelined behind a crash run on the replacement", async () => {
-  const { group, slots } = pool({ processes: 1 });
+  const { group, workers } = pool({ processes: 1 });
   await group.ready();
   const running = request(group);
   await settle();
-  slots[0].started[0].answer();
+  workers[0].started[0].answer();
   const exchange = await running;
   const behind = request(group);
   await settle();
-  assert.equal(slots[0].started.length, 2);
-  assert.equal(slots[0].started[1].pipelined, true);
-  slots[0].crash();
+  assert.equal(workers[0].started.length, 2);
+  assert.equal(workers[0].started[1].pipelined, true);
+  workers[0].crash();
   exchange.done();
   await settle(20);
-  assert.equal(slots.length, 2, "a replacement started");
+  assert.equal(workers.length, 2, "a replacement started");
   await settle();
-  assert.equal(slots[1].started.length, 1, "the pipelined request moved");
-  slots[1].started[0].answer();
+  assert.equal(workers[1].started.length, 1, "the pipelined request moved");
+  workers[1].started[0].answer();
   (await behind).done();
   await group.shutdown();
 });
 
 Deno.test("pool: requests behind a slow one move to a worker that falls idle, after 50 ms", async () => {
-  const { group, slots } = pool({ processes: 2 });
+  const { group, workers } = pool({ processes: 2 });
   await group.ready();
   const slow = request(group);
   const quick = request(group);
   await settle();
-  const [a, b] = slots;
+  const [a, b] = workers;
   a.started[0].answer();
   b.started[0].answer();
   const slowExchange = await slow;

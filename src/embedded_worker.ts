@@ -14,7 +14,11 @@ import type {
   ResponseHead,
 } from "./protocol.ts";
 import { readBodyBatch, type RequestBody } from "./request_body.ts";
-import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+import {
+  type PythonWorker,
+  WorkerFailure,
+  type WorkerRequest,
+} from "./worker.ts";
 import type { WatchdogSetup } from "./watchdog_main.ts";
 
 const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
@@ -23,12 +27,12 @@ const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
  * Embedded mode: the interpreters live in the server's own isolate, as in
  * mod_wsgi's embedded mode. Python blocks the event loop while it runs.
  */
-export class EmbeddedSlot implements Slot {
+export class EmbeddedWorker implements PythonWorker {
   readonly ready: Promise<void>;
-  onExit?: (reason: string) => void;
+  onStop?: (reason: string) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
   readonly #host: InterpreterHost;
-  #dead = false;
+  #stopped = false;
   /** Shared with the watchdog: see src/watchdog_main.ts. */
   readonly #words?: Int32Array;
   readonly #base = Date.now();
@@ -107,13 +111,13 @@ export class EmbeddedSlot implements Slot {
 
   /**
    * A fatal Pyodide error leaves this interpreter unusable: the pool
-   * replaces the slot, which means a fresh Pyodide in this same isolate.
+   * replaces the worker, which means a fresh Pyodide in this same isolate.
    */
   #fatal(error: unknown): boolean {
     if (!(error instanceof ApplicationError && error.fatal)) return false;
-    if (!this.#dead) {
-      this.#dead = true;
-      this.onExit?.("the Python interpreter suffered a fatal error");
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.onStop?.("the Python interpreter suffered a fatal error");
     }
     return true;
   }
@@ -122,7 +126,7 @@ export class EmbeddedSlot implements Slot {
     this.#load(spec);
   }
 
-  start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
+  start(spec: MountSpec, cgi: string, body: RequestBody): WorkerRequest {
     // Never pipelined: Python runs on this thread, there is no "ahead".
     const id = this.#nextId++;
     this.#open.add(id);
@@ -135,7 +139,7 @@ export class EmbeddedSlot implements Slot {
     cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
-    if (this.#dead) throw new SlotFailure(502, "the interpreter is gone");
+    if (this.#stopped) throw new WorkerFailure(502, "the interpreter is gone");
     let source: BodySource;
     if (body.kind === "stream") {
       const reader = body.reader;
@@ -155,7 +159,7 @@ export class EmbeddedSlot implements Slot {
         error,
         "the application failed; see the log",
       );
-      if (failure instanceof SlotFailure && failure.status === 500) {
+      if (failure instanceof WorkerFailure && failure.status === 500) {
         this.onLoad?.(spec.id, !(error as ApplicationError).loading);
       }
       throw failure;
@@ -166,10 +170,12 @@ export class EmbeddedSlot implements Slot {
   #failure(id: number, error: unknown, message: string): unknown {
     const interrupted = this.#ended(id);
     if (this.#fatal(error)) {
-      return new SlotFailure(502, "the Python interpreter failed");
+      return new WorkerFailure(502, "the Python interpreter failed");
     }
-    if (interrupted) return new SlotFailure(504, "request timeout");
-    if (error instanceof ApplicationError) return new SlotFailure(500, message);
+    if (interrupted) return new WorkerFailure(504, "request timeout");
+    if (error instanceof ApplicationError) {
+      return new WorkerFailure(500, message);
+    }
     return error;
   }
 
@@ -198,7 +204,7 @@ export class EmbeddedSlot implements Slot {
   }
 
   cancel(_id: number): Promise<boolean> {
-    // Requests are never handed to the embedded slot ahead of time.
+    // Requests are never handed to the embedded worker ahead of time.
     return Promise.resolve(false);
   }
 
@@ -210,8 +216,8 @@ export class EmbeddedSlot implements Slot {
     this.#host.abort(id);
   }
 
-  terminate(): void {
-    this.#dead = true;
+  stop(): void {
+    this.#stopped = true;
     for (const id of [...this.#open]) this.close(id);
     this.#watchdog?.terminate();
   }

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Slot, SlotFailure } from "./slot.ts";
+import type { PythonWorker, WorkerFailure } from "./worker.ts";
 
-export interface Member {
-  slot: Slot;
-  state: "starting" | "idle" | "busy" | "retiring";
+export interface WorkerRecord {
+  python: PythonWorker;
+  state: "starting" | "idle" | "busy" | "stopping";
   /** Requests handed to it so far (pipelined ones included). */
   served: number;
   idleTimer?: ReturnType<typeof setTimeout>;
@@ -22,7 +22,7 @@ export interface Member {
   /** Folders a process worker may read; undefined: anything. */
   reads?: string[];
   /** Set when the worker must go once its request is done, and why. */
-  condemned?: string;
+  stopWhenDone?: string;
   /** Requests handed to the worker and not finished: more than 1 when pipelined. */
   pending: number;
   /**
@@ -41,7 +41,7 @@ export type Turn = "start" | "steal";
 
 /** A worker given to a request; `turn` settles when a pipelined one starts. */
 export interface Lease {
-  member: Member;
+  worker: WorkerRecord;
   turn?: Promise<Turn>;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
@@ -49,7 +49,7 @@ export interface Lease {
 
 export interface Waiter {
   resolve: (lease: Lease) => void;
-  reject: (error: SlotFailure) => void;
+  reject: (error: WorkerFailure) => void;
   timer?: ReturnType<typeof setTimeout>;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
