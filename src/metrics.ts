@@ -5,6 +5,9 @@
  * @module
  */
 
+import type { GroupConfig } from "./config.ts";
+import type { WorkerRecord } from "./records.ts";
+
 /**
  * A snapshot of a group's state, for status pages and metrics.
  *
@@ -75,5 +78,38 @@ export function createCounters(): Counters {
     rejected: 0,
     crashes: 0,
     stuck: 0,
+  };
+}
+
+/** A group's metrics from its workers, its queue and its counters. */
+export function measure(
+  config: GroupConfig,
+  state: {
+    workers: Iterable<WorkerRecord>;
+    queueLength: number;
+    counters: Counters;
+  },
+): GroupMetrics {
+  const workers = { idle: 0, busy: 0, starting: 0 };
+  let rss: number | undefined;
+  for (const worker of state.workers) {
+    if (worker.state === "idle") workers.idle++;
+    else if (worker.state === "starting") workers.starting++;
+    else workers.busy++;
+    const bytes = worker.python.rss?.();
+    if (bytes !== undefined) rss = (rss ?? 0) + bytes;
+  }
+  return {
+    name: config.name,
+    mode: config.processes === 0
+      ? "embedded"
+      : config.isolation === "process"
+      ? "processes"
+      : "workers",
+    processes: config.processes,
+    workers,
+    queueLength: state.queueLength,
+    ...state.counters,
+    ...(rss === undefined ? {} : { rss }),
   };
 }

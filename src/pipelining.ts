@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { WorkerRecord } from "./records.ts";
+import { lasting, type WorkerRecord } from "./records.ts";
 import { PIPELINE_DEPTH } from "./protocol.ts";
 
 /**
@@ -42,9 +42,8 @@ export function pipelineTarget(
   for (const worker of workers) {
     if (
       worker.state === "busy" && worker.pending < PIPELINE_DEPTH &&
-      worker.dropping === 0 && worker.generation === generation &&
-      worker.stopWhenDone === undefined &&
-      (maximumRequests === 0 || worker.served < maximumRequests) &&
+      worker.dropping === 0 &&
+      lasting(worker, generation, maximumRequests) &&
       (!best || worker.pending < best.pending)
     ) best = worker;
   }

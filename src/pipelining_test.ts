@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { WorkerRecord } from "./records.ts";
+import { newRecord, type WorkerRecord } from "./records.ts";
 import {
   pipelinedCount,
   pipelineTarget,
@@ -9,19 +9,8 @@ import {
 import type { PythonWorker } from "./worker.ts";
 
 function worker(fields: Partial<WorkerRecord>): WorkerRecord {
-  return {
-    python: {} as PythonWorker,
-    state: "busy",
-    served: 1,
-    generation: 0,
-    failing: new Set(),
-    startedAt: 0,
-    pending: 1,
-    turns: [],
-    dropping: 0,
-    since: 0,
-    ...fields,
-  };
+  const record = newRecord({} as PythonWorker, { generation: 0 });
+  return { ...record, state: "busy", served: 1, pending: 1, ...fields };
 }
 
 Deno.test("pipelining: counts requests waiting behind running ones", () => {

@@ -43,8 +43,8 @@ class FakeWorker implements PythonWorker {
   #nextId = 0;
   #running = new Set<number>();
 
-  constructor(readonly name: string) {
-    this.ready = Promise.resolve();
+  constructor(readonly name: string, ready = Promise.resolve()) {
+    this.ready = ready;
   }
 
   load(): void {}
@@ -114,14 +114,20 @@ const SPEC: MountSpec = {
   multithread: false,
 };
 
-/** A pool of fake workers; `workers` lists them in the order they started. */
-function pool(options: GroupOptions) {
+/**
+ * A pool of fake workers; `workers` lists them in the order they started,
+ * each ready when `ready()` says (at once by default).
+ */
+function pool(
+  options: GroupOptions,
+  { ready = () => Promise.resolve() }: { ready?: () => Promise<void> } = {},
+) {
   const workers: FakeWorker[] = [];
   const starts: number[] = [];
   const group = new Pool(
     resolveGroupOptions("test", options),
     () => {
-      const worker = new FakeWorker(`worker ${workers.length}`);
+      const worker = new FakeWorker(`worker ${workers.length}`, ready());
       workers.push(worker);
       starts.push(performance.now());
       return { python: worker };
@@ -281,5 +287,57 @@ Deno.test("pool: requests behind a slow one move to a worker that falls idle, af
   other.started[1].answer();
   (await behind).done();
   holderExchange.done();
+  await group.shutdown();
+});
+
+/** Waits until `done()` holds (or `ms` passed); returns how long that took. */
+async function until(done: () => boolean, ms = 2000): Promise<number> {
+  const start = performance.now();
+  while (!done() && performance.now() - start < ms) await settle(5);
+  return performance.now() - start;
+}
+
+Deno.test("pool: a worker that does not start within startupTimeout is replaced", async () => {
+  const { group, workers } = pool({ processes: 1, startupTimeout: 0.5 }, {
+    // The first never starts; its replacement does at once.
+    ready: () =>
+      workers.length === 0 ? new Promise(() => {}) : Promise.resolve(),
+  });
+  const started = performance.now();
+  await settle(100);
+  assert.equal(workers.length, 1);
+  assert.equal(workers[0].stopped, false, "not before startupTimeout");
+  await until(() => workers[0].stopped);
+  const waited = performance.now() - started;
+  assert.ok(workers[0].stopped, "stopped after startupTimeout");
+  assert.ok(waited >= 450, `stopped after ${waited} ms`);
+  await until(() => group.metrics().workers.idle === 1);
+  assert.equal(workers.length, 2, "a replacement started");
+  assert.equal(group.metrics().crashes, 1);
+  await group.shutdown();
+});
+
+Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings one back", async () => {
+  const { group, workers } = pool({ processes: 1, inactivityTimeout: 0.3 });
+  await group.ready();
+  const first = request(group);
+  await settle();
+  workers[0].started[0].answer();
+  (await first).done();
+  const idle = performance.now();
+  await settle(40);
+  assert.equal(workers[0].stopped, false, "not before inactivityTimeout");
+  await until(() => workers[0].stopped);
+  const waited = performance.now() - idle;
+  assert.ok(workers[0].stopped, "stopped when idle");
+  assert.ok(waited >= 250, `stopped after ${waited} ms`);
+  assert.deepEqual(group.metrics().workers, { idle: 0, busy: 0, starting: 0 });
+  assert.equal(workers.length, 1, "not replaced while nothing waits");
+  const second = request(group);
+  await settle();
+  assert.equal(workers.length, 2, "started on demand");
+  workers[1].started[0].answer();
+  (await second).done();
+  assert.equal(group.metrics().crashes, 0);
   await group.shutdown();
 });

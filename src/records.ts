@@ -36,6 +36,26 @@ export interface WorkerRecord {
   since: number;
 }
 
+/** The record of a worker that starts now. */
+export function newRecord(
+  python: PythonWorker,
+  options: { generation: number; reads?: string[] },
+): WorkerRecord {
+  return {
+    python,
+    state: "starting",
+    served: 0,
+    generation: options.generation,
+    failing: new Set(),
+    startedAt: Date.now(),
+    reads: options.reads,
+    pending: 0,
+    turns: [],
+    dropping: 0,
+    since: 0,
+  };
+}
+
 /** How a pipelined request's wait ends. */
 export type Turn = "start" | "steal";
 
@@ -55,4 +75,19 @@ export interface Waiter {
   deadline: number;
   /** False for a request whose body streams: it waits for an idle worker. */
   pipelinable: boolean;
+}
+
+/**
+ * True unless the worker is to stop once its requests are done: it is of
+ * an older generation, its script never loaded (stopWhenDone), or it has
+ * been handed `maximumRequests` (0: no limit).
+ */
+export function lasting(
+  worker: WorkerRecord,
+  generation: number,
+  maximumRequests: number,
+): boolean {
+  return worker.generation === generation &&
+    worker.stopWhenDone === undefined &&
+    (maximumRequests === 0 || worker.served < maximumRequests);
 }
