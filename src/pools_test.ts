@@ -8,6 +8,7 @@ import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import type { MountSpec } from "./config.ts";
 import { configureLogging } from "./logging.ts";
 import { type Exchange, GatewayError, Pool } from "./pools.ts";
+import { STEAL_AFTER_MS } from "./pipelining.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 import {
@@ -168,6 +169,13 @@ async function rejectsWith(
   });
 }
 
+/** Waits until `done()` holds (or `ms` passed); returns how long that took. */
+async function until(done: () => boolean, ms = 2000): Promise<number> {
+  const start = performance.now();
+  while (!done() && performance.now() - start < ms) await settle(5);
+  return performance.now() - start;
+}
+
 Deno.test("pool: a full queue answers 503 at once", async () => {
   const { group, workers } = pool({ processes: 1, queueLimit: 1 });
   await group.ready();
@@ -260,6 +268,8 @@ Deno.test("pool: requests pipelined behind a crash run on the replacement", asyn
 Deno.test("pool: requests behind a slow one move to a worker that falls idle, after 50 ms", async () => {
   const { group, workers } = pool({ processes: 2 });
   await group.ready();
+  // The workers' requests start after this: nothing may move for 50 ms.
+  const began = performance.now();
   const slow = request(group);
   const quick = request(group);
   await settle();
@@ -276,26 +286,22 @@ Deno.test("pool: requests behind a slow one move to a worker that falls idle, af
   const holderExchange = holder === a ? slowExchange : quickExchange;
   const otherExchange = holder === a ? quickExchange : slowExchange;
   assert.equal(holder.started[1].pipelined, true);
-  const freed = performance.now();
   otherExchange.done();
   await settle(10);
-  assert.equal(other.started.length, 1, "not moved before 50 ms");
-  await settle(80);
+  // On a loaded machine 50 ms may be over already; only check while not.
+  if (performance.now() - began < STEAL_AFTER_MS - 5) {
+    assert.equal(other.started.length, 1, "not moved before 50 ms");
+  }
+  await until(() => other.started.length === 2);
+  const moved = performance.now() - began;
   assert.equal(holder.cancelled.size, 1, "taken back from the busy worker");
   assert.equal(other.started.length, 2, "run by the idle one");
-  assert.ok(performance.now() - freed >= 40);
+  assert.ok(moved >= STEAL_AFTER_MS, `moved after ${moved} ms`);
   other.started[1].answer();
   (await behind).done();
   holderExchange.done();
   await group.shutdown();
 });
-
-/** Waits until `done()` holds (or `ms` passed); returns how long that took. */
-async function until(done: () => boolean, ms = 2000): Promise<number> {
-  const start = performance.now();
-  while (!done() && performance.now() - start < ms) await settle(5);
-  return performance.now() - start;
-}
 
 Deno.test("pool: a worker that does not start within startupTimeout is replaced", async () => {
   const { group, workers } = pool({ processes: 1, startupTimeout: 0.5 }, {

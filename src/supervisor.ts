@@ -13,7 +13,7 @@ import type { GroupConfig, MountSpec } from "./config.ts";
 import { log } from "./logging.ts";
 import type { Counters } from "./metrics.ts";
 import { readable } from "./permissions.ts";
-import { newRecord, type WorkerRecord } from "./records.ts";
+import { lasting, newRecord, type WorkerRecord } from "./records.ts";
 import type { WorkerFactory } from "./worker.ts";
 
 /**
@@ -266,7 +266,7 @@ export class Supervisor {
       this.#counters.restarts++;
       this.fill();
     } else if (cause === "inactive") {
-      log("info", "idle worker released (inactivityTimeout)", {
+      log("info", "idle worker stopped (inactivityTimeout)", {
         group: this.#config.name,
       });
     }
@@ -282,15 +282,11 @@ export class Supervisor {
       this.stop(worker, { failure: worker.stopWhenDone });
       return true;
     }
-    const max = this.#config.maximumRequests;
-    if (
-      worker.generation !== this.generation ||
-      (max > 0 && worker.served >= max)
-    ) {
-      this.stop(worker, "recycle");
-      return true;
+    if (lasting(worker, this.generation, this.#config.maximumRequests)) {
+      return false;
     }
-    return false;
+    this.stop(worker, "recycle");
+    return true;
   }
 
   /** An idle worker stops after inactivityTimeout, unless it gets work. */
