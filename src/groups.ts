@@ -126,7 +126,7 @@ export function listGroups(): ProcessGroup[] {
 
 /**
  * Stops every group: in-flight requests get their groups' gracefulTimeout,
- * then the workers are terminated. The groups are forgotten, so a later
+ * then the workers are stopped. The groups are forgotten, so a later
  * mount starts afresh.
  *
  * @example Stop the server, then Python

@@ -43,11 +43,11 @@ export interface GroupMetrics {
   queueTimeouts: number;
   /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
   rejected: number;
-  /** Workers that died on their own or never started. */
+  /** Workers that stopped on their own or never started. */
   crashes: number;
   /**
-   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
-   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
+   * Web Workers still burning CPU after stop() (Deno cannot end a thread
+   * stuck outside Python's reach); `isolation: "process"` avoids it.
    */
   stuck: number;
   /** Resident memory of the workers in bytes, where they are processes. */

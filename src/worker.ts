@@ -37,11 +37,11 @@ export interface WorkerRequest {
 export interface PythonWorker {
   /** Settles when the worker has started and loaded its mounts. */
   readonly ready: Promise<void>;
-  /** Called when the worker stops on its own (a crash, not stop()). */
+  /** Called when the worker stops on its own (it crashed; not after stop()). */
   onStop?: (reason: string) => void;
   /**
-   * Called when a stopped worker could not be stopped and keeps burning a
-   * CPU core (a Web Worker stuck where Python cannot be interrupted).
+   * Called when stop() did not end the worker and it keeps burning a CPU
+   * core (a Web Worker stuck where Python cannot be interrupted).
    */
   onStuck?: (cpuMsPerSecond: number) => void;
   /**
