@@ -9,7 +9,8 @@ import {
 import type { PythonWorker } from "./worker.ts";
 
 function worker(fields: Partial<WorkerRecord>): WorkerRecord {
-  const record = newRecord({} as PythonWorker, { generation: 0 });
+  const python = { ready: Promise.resolve() } as PythonWorker;
+  const record = newRecord(python, { generation: 0 });
   return { ...record, state: "busy", served: 1, pending: 1, ...fields };
 }
 

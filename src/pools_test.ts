@@ -310,13 +310,19 @@ Deno.test("pool: a worker that does not start within startupTimeout is replaced"
       workers.length === 0 ? new Promise(() => {}) : Promise.resolve(),
   });
   const started = performance.now();
+  let readied = false;
+  group.ready().then(() => readied = true);
   await settle(100);
   assert.equal(workers.length, 1);
   assert.equal(workers[0].stopped, false, "not before startupTimeout");
+  assert.equal(readied, false, "ready() waits for the worker");
   await until(() => workers[0].stopped);
   const waited = performance.now() - started;
   assert.ok(workers[0].stopped, "stopped after startupTimeout");
   assert.ok(waited >= 450, `stopped after ${waited} ms`);
+  // A stopped worker's own ready never settles: ready() must not hang.
+  await until(() => readied);
+  assert.ok(readied, "ready() settles once the worker is stopped");
   await until(() => group.metrics().workers.idle === 1);
   assert.equal(workers.length, 2, "a replacement started");
   assert.equal(group.metrics().crashes, 1);

@@ -34,6 +34,13 @@ export interface WorkerRecord {
   dropping: number;
   /** When the running request started (ms since the epoch). */
   since: number;
+  /**
+   * Settles when the worker is up, could not start, or was stopped (a
+   * stopped worker's own `ready` may never settle).
+   */
+  settled: Promise<void>;
+  /** Settles `settled`: the worker stopped. */
+  gone: () => void;
 }
 
 /** The record of a worker that starts now. */
@@ -41,8 +48,12 @@ export function newRecord(
   python: PythonWorker,
   options: { generation: number; reads?: string[] },
 ): WorkerRecord {
+  let gone!: () => void;
+  const stopped = new Promise<void>((resolve) => gone = resolve);
   return {
     python,
+    settled: Promise.race([python.ready.catch(() => {}), stopped]),
+    gone,
     state: "starting",
     served: 0,
     generation: options.generation,

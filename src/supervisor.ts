@@ -244,6 +244,7 @@ export class Supervisor {
    */
   stop(worker: WorkerRecord, cause: StopCause): void {
     if (!this.workers.delete(worker)) return;
+    worker.gone();
     for (const turn of worker.turns.splice(0)) turn("start");
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.failingTimer);
@@ -346,15 +347,15 @@ export class Supervisor {
     this.fill();
     await Promise.all(
       [...this.workers].filter((w) => w.generation === this.generation)
-        .map((w) => w.python.ready.catch(() => {})),
+        .map((w) => w.settled),
     );
   }
 
-  /** Waits until the workers have started (or failed to). */
+  /** Waits until the workers have started (or failed to, or were stopped). */
   async ready(): Promise<void> {
     this.fill();
     await Promise.all(
-      [...this.workers].map((w) => w.python.ready.catch(() => {})),
+      [...this.workers].map((w) => w.settled),
     );
   }
 
