@@ -6,7 +6,6 @@
  * @module
  */
 
-import { loadPyodide, type PyodideAPI } from "pyodide";
 import type { PyProxy } from "pyodide/ffi";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
@@ -16,32 +15,19 @@ import {
   type ResponseHead,
   unpackHead,
 } from "./protocol.ts";
-import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
 import { readPythonModules, sitePackagesOf } from "./python_files.ts";
-import { tolerateCreateRace } from "./shared_folders.ts";
+import { mountHostFolder, WriteGuards } from "./host_folders.ts";
+import {
+  type Interpreter,
+  type PyCallable,
+  startInterpreter,
+} from "./interpreter_startup.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
 
 const GLOBAL_GROUP = "%{GLOBAL}";
-
-type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
-  callPromising(...args: unknown[]): Promise<unknown>;
-};
-
-interface Interpreter {
-  pyodide: PyodideAPI;
-  /** python/files.py: where this interpreter may write. */
-  files: PyProxy;
-  /** Host folders mapped read-only, with the option that mapped each. */
-  readonly: Map<string, string>;
-  begin: PyCallable;
-  resume: PyCallable;
-  finish: PyCallable;
-  abort: PyCallable;
-  mounted: Set<string>;
-}
 
 /** A request between its begin() and its end. */
 interface ActiveRequest {
@@ -91,8 +77,7 @@ export class InterpreterHost {
   #printing?: string;
   #sitePackages: string[];
   #sources?: Promise<Map<string, string>>;
-  /** Whether Deno lets this worker write each writable folder. */
-  readonly #writeGrants = new Map<string, boolean>();
+  readonly #writeGuards: WriteGuards;
   /** Where requests wait in groups with threads. */
   readonly #waiters = new Waiters();
   /** Close each interpreter's sockets. */
@@ -104,6 +89,7 @@ export class InterpreterHost {
     this.#sitePackages = settings.pythonHome
       ? sitePackagesOf(settings.pythonHome)
       : [];
+    this.#writeGuards = new WriteGuards(settings, emit);
   }
 
   /** Lets another thread raise KeyboardInterrupt in running Python. */
@@ -120,193 +106,31 @@ export class InterpreterHost {
       : `group:${spec.applicationGroup}`;
     let interpreter = this.#interpreters.get(key);
     if (!interpreter) {
-      interpreter = this.#createInterpreter();
+      interpreter = startInterpreter(this.#settings, {
+        sitePackages: this.#sitePackages,
+        sources: () => this.#sources ??= readPythonModules(),
+        print: (level, line) => this.#emit(level, line, this.#printing),
+        emit: this.#emit,
+        interruptBuffer: this.#interruptBuffer,
+        sleepFlag: () => this.#interruptBuffer ?? this.#privateFlag,
+        writeGuards: this.#writeGuards,
+        waiter: this.#waiters.create,
+        socketClosers: this.#socketClosers,
+      });
       this.#interpreters.set(key, interpreter);
     }
     return interpreter;
   }
 
-  async #createInterpreter(): Promise<Interpreter> {
-    const settings = this.#settings;
-    const pyodide = await loadPyodide({
-      env: { HOME: "/home/pyodide", ...settings.env },
-    });
-    const sockets = createConnect({ allowNet: settings.allowNet });
-    this.#socketClosers.push(sockets.closeAll);
-    // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
-    await pyodide.useNodeSockFS({ connect: sockets.connect as never });
-    const mounted = new Set<string>();
-    const interpreter = {
-      pyodide,
-      mounted,
-      readonly: this.#readonlyFolders(),
-    } as Interpreter;
-    pyodide.setStdout({
-      batched: (line) => this.#emit("info", line, this.#printing),
-    });
-    pyodide.setStderr({
-      batched: (line) => this.#emit("error", line, this.#printing),
-    });
-    if (this.#interruptBuffer) {
-      pyodide.setInterruptBuffer(this.#interruptBuffer);
-    }
-    tolerateCreateRace(pyodide.FS);
-    pyodide.FS.mkdirTree("/deno_wsgi");
-    this.#sources ??= readPythonModules();
-    for (const [name, source] of await this.#sources) {
-      pyodide.FS.writeFile(`/deno_wsgi/${name}.py`, source);
-    }
-    const paths = [...settings.pythonPath, ...this.#sitePackages];
-    for (const path of paths) this.#mountHostFolder(interpreter, path);
-    if (settings.home) this.#mountHostFolder(interpreter, settings.home);
-    for (const path of settings.writable) {
-      this.#mountHostFolder(interpreter, path);
-    }
-    pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
-    interpreter.files = pyodide.pyimport("files");
-    this.#guardWrites(interpreter);
-    const socketOf = (fd: number): ClientSocket | undefined =>
-      // deno-lint-ignore no-explicit-any
-      (pyodide.FS as any).getStream(fd)?.node?.sock?.wcgSocket ?? undefined;
-    const network = pyodide.pyimport("network");
-    network.install({
-      socketOf,
-      setNextTimeout: sockets.setNextTimeout,
-      lookup: resolves,
-      requestTls: (
-        client: ClientSocket,
-        hostname: string | undefined,
-        ca: string | undefined,
-        verify: boolean,
-        checkHostname: boolean,
-      ) => {
-        client.tlsRequest = {
-          hostname: hostname ?? undefined,
-          ca: ca ?? undefined,
-          verify,
-          checkHostname,
-        };
-      },
-    });
-    network.destroy();
-    const bridge = pyodide.pyimport("wsgi_bridge");
-    if (settings.threads > 1) {
-      const threads = pyodide.pyimport("threads");
-      threads.install({ waiter: this.#waiters.create, socketOf });
-      bridge.use_threads(threads);
-      threads.destroy();
-    } else {
-      bridge.install_sleep((seconds: number) => this.#sleep(seconds));
-    }
-    bridge.add_paths(pyodide.toPy(paths));
-    if (settings.home) bridge.change_directory(settings.home);
-    // Copies: attribute proxies die with the module proxy they came from.
-    interpreter.begin = bridge.begin.copy();
-    interpreter.resume = bridge.resume.copy();
-    interpreter.finish = bridge.finish.copy();
-    interpreter.abort = bridge.abort.copy();
-    const importModule = bridge.import_module.copy() as PyCallable;
-    bridge.destroy();
-    for (const module of settings.preload) {
-      try {
-        await importModule.callPromising(module);
-      } catch (error) {
-        this.#emit(
-          "error",
-          `preload of module ${module} failed:\n${(error as Error).message}`,
-        );
-      }
-    }
-    return interpreter;
-  }
-
-  /**
-   * time.sleep() for Python: Pyodide's own spins on the CPU and cannot be
-   * interrupted. This one waits on the interrupt flag, so it uses no CPU
-   * and a request timeout ends it at once. Returns true when interrupted.
-   */
-  #sleep(seconds: number): boolean {
-    const flag = this.#interruptBuffer ?? this.#privateFlag;
-    const result = Atomics.wait(flag, 0, 0, seconds * 1000);
-    if (result === "timed-out") return false;
-    Atomics.store(flag, 0, 0);
-    return true;
-  }
-
-  /** The group's read-only host folders, each with the option naming it. */
-  #readonlyFolders(): Map<string, string> {
-    const settings = this.#settings;
-    const folders = new Map<string, string>();
-    for (const path of settings.pythonPath) folders.set(path, "pythonPath");
-    for (const path of this.#sitePackages) folders.set(path, "pythonHome");
-    if (settings.pythonHome) folders.set(settings.pythonHome, "pythonHome");
-    if (settings.home) folders.set(settings.home, "home");
-    return folders;
-  }
-
-  /**
-   * (Re)installs python/files.py's rules: writes go to `writable` folders
-   * only, and a writable folder that Deno's permissions keep closed names
-   * the missing flag instead of failing with a bare EACCES.
-   */
-  #guardWrites(interpreter: Interpreter): void {
-    const { pyodide } = interpreter;
-    const missing: Record<string, string> = {};
-    for (const folder of this.#settings.writable) {
-      if (!this.#writePermitted(folder)) {
-        missing[folder] = `--allow-write=${folder}`;
-      }
-    }
-    interpreter.files.install(
-      pyodide.toPy(this.#settings.writable),
-      pyodide.toPy(Object.fromEntries(interpreter.readonly)),
-      pyodide.toPy(missing),
-    );
-  }
-
-  #writePermitted(folder: string): boolean {
-    let granted = this.#writeGrants.get(folder);
-    if (granted === undefined) {
-      granted = Deno.permissions.querySync({ name: "write", path: folder })
-        .state === "granted";
-      this.#writeGrants.set(folder, granted);
-      if (!granted) {
-        this.#emit(
-          "error",
-          `writable folder ${folder} of group ${this.#settings.group} cannot be written: Deno permission --allow-write=${folder} is missing; Python's writes there raise PermissionError`,
-        );
-      }
-    }
-    return granted;
-  }
-
-  /** Makes a host folder visible at the same path inside the interpreter. */
-  #mountHostFolder(interpreter: Interpreter, path: string): void {
-    for (const done of interpreter.mounted) {
-      if (path === done || path.startsWith(done + "/")) return;
-    }
-    const fs = interpreter.pyodide.FS;
-    // A mount point must be empty: a folder inside this one that is already
-    // mounted comes down first (the new mount shows its files anyway).
-    for (const inner of [...interpreter.mounted]) {
-      if (!inner.startsWith(path + "/")) continue;
-      fs.unmount(inner);
-      interpreter.mounted.delete(inner);
-      for (
-        let dir = inner;
-        dir !== path;
-        dir = dir.slice(0, dir.lastIndexOf("/"))
-      ) {
-        try {
-          fs.rmdir(dir);
-        } catch {
-          break; // not empty: something else lives there
-        }
-      }
-    }
-    fs.mkdirTree(path);
-    interpreter.pyodide.mountNodeFS(path, path);
-    interpreter.mounted.add(path);
+  /** Logs Python's traceback under `heading`; returns the error to throw. */
+  #failure(
+    heading: string,
+    error: unknown,
+    options: { mount: string; loading: boolean; cause?: unknown },
+  ): ApplicationError {
+    const message = `${heading}:\n${(error as Error).message.trimEnd()}`;
+    this.#emit("error", message, options.mount);
+    return new ApplicationError(message, options.loading, options.cause);
   }
 
   /**
@@ -340,12 +164,11 @@ export class InterpreterHost {
     try {
       interpreter = await this.#interpreter(spec);
     } catch (error) {
-      const message =
-        `Could not start a Python interpreter for ${spec.scriptPath}:\n${
-          (error as Error).message.trimEnd()
-        }`;
-      this.#emit("error", message, spec.prefix);
-      throw new ApplicationError(message, true);
+      throw this.#failure(
+        `Could not start a Python interpreter for ${spec.scriptPath}`,
+        error,
+        { mount: spec.prefix, loading: true },
+      );
     }
     const pyodide = interpreter.pyodide;
     const scriptFolder = spec.scriptPath.slice(
@@ -353,13 +176,13 @@ export class InterpreterHost {
       spec.scriptPath.lastIndexOf("/"),
     ) || "/";
     for (const path of [scriptFolder, ...spec.pythonPath]) {
-      this.#mountHostFolder(interpreter, path);
+      mountHostFolder(interpreter, path);
     }
     interpreter.readonly.set(scriptFolder, "the WSGI script's folder");
     for (const path of spec.pythonPath) {
       interpreter.readonly.set(path, "the mount's pythonPath");
     }
-    this.#guardWrites(interpreter);
+    this.#writeGuards.install(interpreter);
     const bridge = pyodide.pyimport("wsgi_bridge");
     const base = JSON.stringify({
       "wsgi.multiprocess": spec.multiprocess,
@@ -381,12 +204,13 @@ export class InterpreterHost {
         .callPromising(spec.scriptPath, spec.callable, base, emit) as PyProxy;
       return { spec, interpreter, application };
     } catch (error) {
-      const message = `Failed to load WSGI script ${spec.scriptPath} ` +
-        `(callable ${JSON.stringify(spec.callable)}):\n${
-          (error as Error).message.trimEnd()
-        }`;
-      this.#emit("error", message, spec.prefix);
-      throw new ApplicationError(message, true, error);
+      throw this.#failure(
+        `Failed to load WSGI script ${spec.scriptPath} (callable ${
+          JSON.stringify(spec.callable)
+        })`,
+        error,
+        { mount: spec.prefix, loading: true, cause: error },
+      );
     } finally {
       bridge.destroy();
     }
@@ -418,12 +242,11 @@ export class InterpreterHost {
       ) as typeof result;
     } catch (error) {
       this.#requests.delete(id);
-      const message =
-        `Exception occurred processing WSGI script ${spec.scriptPath}:\n${
-          (error as Error).message.trimEnd()
-        }`;
-      this.#emit("error", message, spec.prefix);
-      throw new ApplicationError(message, false, error);
+      throw this.#failure(
+        `Exception occurred processing WSGI script ${spec.scriptPath}`,
+        error,
+        { mount: spec.prefix, loading: false, cause: error },
+      );
     }
     const head = typeof result === "string"
       ? unpackHead(result, true)
@@ -445,12 +268,11 @@ export class InterpreterHost {
       ];
     } catch (error) {
       this.#requests.delete(id);
-      const message =
-        `Exception occurred while streaming the response of WSGI script ${active.mount.scriptPath}:\n${
-          (error as Error).message.trimEnd()
-        }`;
-      this.#emit("error", message, active.mount.prefix);
-      throw new ApplicationError(message, false, error);
+      throw this.#failure(
+        `Exception occurred while streaming the response of WSGI script ${active.mount.scriptPath}`,
+        error,
+        { mount: active.mount.prefix, loading: false, cause: error },
+      );
     }
     if (result[1]) this.#requests.delete(id);
     return { chunk: result[0] ?? undefined, done: result[1] };
@@ -494,7 +316,7 @@ export class InterpreterHost {
   }
 
   /**
-   * The interpreters are discarded (a fatal error, or their slot was
+   * The interpreters are discarded (a fatal error, or their worker was
    * replaced): requests suspended in a lock or a sleep are never resumed,
    * and every socket is closed, so that a request abandoned in recv() does
    * not hold its connection open for good.

@@ -5,6 +5,9 @@
  * @module
  */
 
+import type { GroupConfig } from "./config.ts";
+import type { WorkerRecord } from "./records.ts";
+
 /**
  * A snapshot of a group's state, for status pages and metrics.
  *
@@ -40,11 +43,11 @@ export interface GroupMetrics {
   queueTimeouts: number;
   /** Requests answered 503 at once: queue full, or the group backing off after crashes. */
   rejected: number;
-  /** Workers that died on their own or never started. */
+  /** Workers that stopped on their own or never started. */
   crashes: number;
   /**
-   * Terminated Web Workers seen still burning CPU (Deno cannot stop a
-   * thread stuck outside Python's reach); `isolation: "process"` avoids it.
+   * Web Workers still burning CPU after stop() (Deno cannot end a thread
+   * stuck outside Python's reach); `isolation: "process"` avoids it.
    */
   stuck: number;
   /** Resident memory of the workers in bytes, where they are processes. */
@@ -147,5 +150,40 @@ export function createCounters(): Counters {
     rejected: 0,
     crashes: 0,
     stuck: 0,
+  };
+}
+
+/** A group's metrics from its workers, its queue and its counters. */
+export function measure(
+  config: GroupConfig,
+  state: {
+    workers: Iterable<WorkerRecord>;
+    queueLength: number;
+    counters: Counters;
+    latency: LatencyHistogram;
+  },
+): GroupMetrics {
+  const workers = { idle: 0, busy: 0, starting: 0 };
+  let rss: number | undefined;
+  for (const worker of state.workers) {
+    if (worker.state === "idle") workers.idle++;
+    else if (worker.state === "starting") workers.starting++;
+    else workers.busy++;
+    const bytes = worker.python.rss?.();
+    if (bytes !== undefined) rss = (rss ?? 0) + bytes;
+  }
+  return {
+    name: config.name,
+    mode: config.processes === 0
+      ? "embedded"
+      : config.isolation === "process"
+      ? "processes"
+      : "workers",
+    processes: config.processes,
+    workers,
+    queueLength: state.queueLength,
+    ...state.counters,
+    ...(rss === undefined ? {} : { rss }),
+    latency: state.latency.snapshot(),
   };
 }

@@ -8,7 +8,7 @@
 /** Bodies up to this size are read whole before Python starts: no suspending. */
 const INLINE_BODY_LIMIT = 256 * 1024;
 
-/** The request body, in the form a slot hands it over. */
+/** The request body, in the form a worker hands it over. */
 export type RequestBody =
   | { kind: "none" }
   | { kind: "bytes"; data: Uint8Array }

@@ -1,16 +1,16 @@
 /**
- * The real slots a group's pool starts: embedded (`processes: 0`), a child
+ * The real workers a group's pool starts: embedded (`processes: 0`), a child
  * process (`isolation: "process"`, with its Deno flags), or a Web Worker.
  *
  * @module
  */
 
 import type { GroupConfig, MountSpec } from "./config.ts";
-import { EmbeddedSlot } from "./embedded_slot.ts";
+import { EmbeddedWorker } from "./embedded_worker.ts";
 import { processPermissions } from "./permissions.ts";
 import type { InterpreterSettings } from "./protocol.ts";
-import type { Slot } from "./slot.ts";
-import { WorkerSlot } from "./worker_slot.ts";
+import type { PythonWorker } from "./worker.ts";
+import { ChannelWorker } from "./channel_worker.ts";
 import { log } from "./logging.ts";
 
 function mayRead(variable?: string): boolean {
@@ -64,25 +64,25 @@ function settingsOf(config: GroupConfig): InterpreterSettings {
   };
 }
 
-/** Starts the slot a group's options ask for. */
-export function createSlot(
+/** Starts the worker a group's options ask for. */
+export function createWorker(
   config: GroupConfig,
   mounts: MountSpec[],
-): { slot: Slot; reads?: string[] } {
+): { python: PythonWorker; reads?: string[] } {
   const settings = settingsOf(config);
   if (config.processes === 0) {
-    const slot = new EmbeddedSlot(settings, mounts, {
+    const worker = new EmbeddedWorker(settings, mounts, {
       requestTimeout: config.requestTimeout,
     });
-    return { slot };
+    return { python: worker };
   }
   if (config.isolation === "process") {
     const { flags, reads } = processPermissions(config, mounts);
-    const slot = new WorkerSlot(settings, mounts, {
+    const worker = new ChannelWorker(settings, mounts, {
       isolation: "process",
       permissions: flags,
     });
-    return { slot, reads };
+    return { python: worker, reads };
   }
-  return { slot: new WorkerSlot(settings, mounts) };
+  return { python: new ChannelWorker(settings, mounts) };
 }
