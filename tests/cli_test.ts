@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { START_SERVER_OPTIONS } from "../src/cli/start_server.ts";
+import { START_SERVER_OPTIONS } from "../src/cli/start_server_options.ts";
 import { waitFor } from "./helpers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
