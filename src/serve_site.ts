@@ -111,6 +111,34 @@ async function reportWorkers(
   }
 }
 
+/**
+ * Fields of the site model that this build does not serve yet (the access
+ * log, the status endpoint, body limits and trusted proxies come with the
+ * library features of issue 12): said at start-up, never dropped silently.
+ */
+function notYetServed(site: SiteConfig): SiteWarning[] {
+  const warnings: SiteWarning[] = [];
+  const add = (directive: string) =>
+    warnings.push({
+      file: "site",
+      line: 0,
+      directive,
+      reason: "not served by this version of deno-wsgi yet; ignored",
+    });
+  if (site.accessLog) add("accessLog");
+  if (site.serverStatus) add("serverStatus");
+  for (
+    const field of [
+      "limitRequestBody",
+      "trustedProxyHeaders",
+      "trustedProxies",
+    ] as const
+  ) {
+    if (site.mounts.some((mount) => mount[field] !== undefined)) add(field);
+  }
+  return warnings;
+}
+
 function listenerUrl(hostname: string, port: number, tls: boolean): string {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return `${tls ? "https" : "http"}://${host}:${port}/`;
@@ -149,7 +177,7 @@ export async function serveSite(
   const started = performance.now();
   checkSite(site);
   const print = options.print ?? ((line: string) => console.log(line));
-  for (const warning of site.warnings ?? []) {
+  for (const warning of [...site.warnings ?? [], ...notYetServed(site)]) {
     print(`warning: ${formatWarning(warning)}`);
   }
   configureLogging({
