@@ -113,8 +113,7 @@ async function reportWorkers(
 
 /**
  * Fields of the site model that this build does not serve yet (the access
- * log, the status endpoint, body limits and trusted proxies come with the
- * library features of issue 12): said at start-up, never dropped silently.
+ * log and the status endpoint come with the library features of issue 12): said at start-up, never dropped silently.
  */
 function notYetServed(site: SiteConfig): SiteWarning[] {
   const warnings: SiteWarning[] = [];
@@ -127,15 +126,6 @@ function notYetServed(site: SiteConfig): SiteWarning[] {
     });
   if (site.accessLog) add("accessLog");
   if (site.serverStatus) add("serverStatus");
-  for (
-    const field of [
-      "limitRequestBody",
-      "trustedProxyHeaders",
-      "trustedProxies",
-    ] as const
-  ) {
-    if (site.mounts.some((mount) => mount[field] !== undefined)) add(field);
-  }
   return warnings;
 }
 
@@ -205,6 +195,9 @@ export async function serveSite(
         passAuthorization: mount.passAuthorization,
         environ: mount.environ,
         reload: mount.reload,
+        limitRequestBody: mount.limitRequestBody,
+        trustedProxyHeaders: mount.trustedProxyHeaders,
+        trustedProxies: mount.trustedProxies,
       });
       groups.set(wsgi.group.name, wsgi.group);
       return wsgi;
