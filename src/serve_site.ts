@@ -15,7 +15,20 @@ import { checkSite } from "./site_checks.ts";
 import { type ChangeWatch, watchCode } from "./change_watch.ts";
 import { dirname, resolve } from "node:path";
 
-/** How `serveSite()` reports and stops. */
+/**
+ * How `serveSite()` reports and stops.
+ *
+ * @example
+ * ```ts
+ * import type { ServeSiteOptions } from "../mod.ts";
+ * const lines: string[] = [];
+ * const options: ServeSiteOptions = {
+ *   print: (line) => lines.push(line),
+ *   signals: false,
+ *   gracefulTimeout: 5,
+ * };
+ * ```
+ */
 export interface ServeSiteOptions {
   /** Receives the start-up report, one line at a time. Default: stdout. */
   print?: (line: string) => void;
@@ -32,7 +45,17 @@ export interface ServeSiteOptions {
   gracefulTimeout?: number;
 }
 
-/** A running site, as `serveSite()` returns it. */
+/**
+ * A running site, as `serveSite()` returns it.
+ *
+ * @example
+ * ```ts
+ * import type { SiteServer } from "../mod.ts";
+ * async function restartAll(server: SiteServer): Promise<void> {
+ *   for (const group of server.groups.values()) await group.restart();
+ * }
+ * ```
+ */
 export interface SiteServer {
   /** One URL per listener, e.g. "http://127.0.0.1:8000/". */
   readonly urls: string[];
