@@ -10,6 +10,7 @@ import { alias, mountWsgi, type WsgiMount } from "./mounting.ts";
 import { defineGroup, type ProcessGroup, shutdown } from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
+import { withAccessLog } from "./access_log.ts";
 import type { SiteConfig, SiteWarning } from "./site.ts";
 import { checkSite } from "./site_checks.ts";
 import { type ChangeWatch, watchCode } from "./change_watch.ts";
@@ -135,8 +136,9 @@ async function reportWorkers(
 }
 
 /**
- * Fields of the site model that this build does not serve yet (the access
- * log and the status endpoint come with the library features of issue 12): said at start-up, never dropped silently.
+ * Fields of the site model that this build does not serve yet (the status
+ * endpoint comes with the library features of issue 12): said at start-up,
+ * never dropped silently.
  */
 function notYetServed(site: SiteConfig): SiteWarning[] {
   const warnings: SiteWarning[] = [];
@@ -147,7 +149,6 @@ function notYetServed(site: SiteConfig): SiteWarning[] {
       directive,
       reason: "not served by this version of deno-wsgi yet; ignored",
     });
-  if (site.accessLog) add("accessLog");
   if (site.serverStatus) add("serverStatus");
   return warnings;
 }
@@ -225,7 +226,12 @@ export async function serveSite(
       groups.set(wsgi.group.name, wsgi.group);
       return wsgi;
     });
-    const handler = router.fetch;
+    const handler = site.accessLog
+      ? withAccessLog(router.fetch, {
+        format: site.accessLog.format,
+        path: site.accessLog.path,
+      })
+      : router.fetch;
 
     const tlsFiles = await Promise.all(
       site.listeners.map(async (listener) =>
