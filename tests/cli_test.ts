@@ -60,11 +60,11 @@ async function startCli(
   let done = false;
   exited.then(() => done = true);
   await waitFor(
-    () => text.includes("ready after") || done,
-    60_000,
+    () => /^ready after/m.test(text) || done,
+    120_000,
     "the start-up report",
   );
-  if (!text.includes("ready after")) {
+  if (!/^ready after/m.test(text)) {
     throw new Error(`start-server exited during start-up:\n${text}`);
   }
   return {
@@ -132,6 +132,8 @@ import helper
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/sleep":
         time.sleep(1.5)
+    if environ["PATH_INFO"] == "/stuck":
+        time.sleep(60)
     if environ["PATH_INFO"] == "/print":
         print("printed by the app")
     body = json.dumps({
@@ -147,7 +149,7 @@ def app(environ, start_response):
     return [body]
 `;
 
-Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error and access logs, log level, reload on changes, graceful stop", async () => {
+Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error and access logs, log level, request timeout, reload on changes, graceful stop", async () => {
   const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
   const libs = join(folder, "libs");
   const work = join(folder, "work");
@@ -174,7 +176,7 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
     ...["--setenv", "GREETING", "hello there", "--passenv", "PASSED_VAR"],
     ...["--python-path", libs, "--working-directory", work],
     ...["--log-level", "info", "--error-log-file", errorLog],
-    ...["--access-log-file", accessLog],
+    ...["--access-log-file", accessLog, "--request-timeout", "4"],
     ...["--startup-timeout", "120"],
     "--reload-on-changes",
   ], { env: { PASSED_VAR: "from the environment" } });
@@ -225,6 +227,14 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
       "the app's print() in the error log",
     );
     assert.match(Deno.readTextFileSync(errorLog), /\[wsgi:info\]/);
+
+    // --request-timeout: 504, and the group serves on.
+    const stuck = await fetch(`${base}/app/stuck`);
+    assert.equal(stuck.status, 504);
+    await stuck.body?.cancel();
+    const again = await fetch(`${base}/app/`);
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
 
     // --reload-on-changes: a module the app imported changes, not the script.
     await Deno.writeTextFile(join(libs, "helper.py"), "VALUE = 2\n");
