@@ -262,7 +262,7 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
   }
 });
 
-Deno.test("start-server: --application-type module with a package's relative imports, embedded, over HTTPS and HTTP, with a body limit, a trusted proxy and a JSON access log", async () => {
+Deno.test("start-server: --application-type module with a package's relative imports, embedded, over HTTPS and HTTP, with a virtualenv, a body limit, a trusted proxy and a JSON access log", async () => {
   const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
   await Deno.mkdir(join(folder, "shop"));
   await Deno.writeTextFile(join(folder, "shop", "__init__.py"), "");
@@ -271,14 +271,28 @@ Deno.test("start-server: --application-type module with a package's relative imp
     join(folder, "shop", "web.py"),
     [
       "from .names import NAME",
+      "import greeting",
       "",
       "def app(environ, start_response):",
       '    environ["wsgi.input"].read()',
       '    start_response("200 OK", [("Content-Type", "text/plain")])',
-      '    words = [NAME, environ["wsgi.url_scheme"], environ.get("HTTPS", "-"), environ["REMOTE_ADDR"]]',
+      '    words = [NAME, greeting.WORD, environ["wsgi.url_scheme"], environ.get("HTTPS", "-"), environ["REMOTE_ADDR"]]',
       '    return [" ".join(words).encode()]',
       "",
     ].join("\n"),
+  );
+  // --python-home: a virtualenv's site-packages, whatever its Python version.
+  const venvPackages = join(
+    folder,
+    "venv",
+    "lib",
+    "python3.11",
+    "site-packages",
+  );
+  await Deno.mkdir(venvPackages, { recursive: true });
+  await Deno.writeTextFile(
+    join(venvPackages, "greeting.py"),
+    'WORD = "venv"\n',
   );
   const cert = join(folder, "cert.pem");
   const key = join(folder, "key.pem");
@@ -300,6 +314,7 @@ Deno.test("start-server: --application-type module with a package's relative imp
     ...["--ssl-certificate-file", cert, "--ssl-certificate-key-file", key],
     ...["--startup-timeout", "120", "--limit-request-body", "100"],
     ...["--access-log", "--access-log-format", "json"],
+    ...["--python-home", join(folder, "venv")],
     ...[
       "--trust-proxy-header",
       "X-Forwarded-For",
@@ -316,7 +331,10 @@ Deno.test("start-server: --application-type module with a package's relative imp
     assert.match(http, /^http:/);
     assert.match(https, /^https:/);
     assert.match(server.output(), /embedded interpreter 1\/1 ready/);
-    assert.equal(await (await fetch(http)).text(), "shop http - 127.0.0.1");
+    assert.equal(
+      await (await fetch(http)).text(),
+      "shop venv http - 127.0.0.1",
+    );
     // --access-log without a file: JSON lines on stdout.
     await waitFor(
       () => server.output().includes('"status":200'),
@@ -328,7 +346,7 @@ Deno.test("start-server: --application-type module with a package's relative imp
     )!;
     assert.equal(JSON.parse(line).method, "GET");
     const secure = await fetch(https, { client });
-    assert.equal(await secure.text(), "shop https 1 127.0.0.1");
+    assert.equal(await secure.text(), "shop venv https 1 127.0.0.1");
     // --limit-request-body: 413 before the app; at the limit, the app runs.
     const large = await fetch(http, { method: "POST", body: "x".repeat(101) });
     assert.equal(large.status, 413);
@@ -340,7 +358,7 @@ Deno.test("start-server: --application-type module with a package's relative imp
     const proxied = await fetch(http, {
       headers: { "X-Forwarded-For": "203.0.113.9" },
     });
-    assert.equal(await proxied.text(), "shop http - 203.0.113.9");
+    assert.equal(await proxied.text(), "shop venv http - 203.0.113.9");
   } finally {
     client.close();
     await server.stop("SIGKILL");
