@@ -11,6 +11,7 @@ import { defineGroup, type ProcessGroup, shutdown } from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
 import { withAccessLog } from "./access_log.ts";
+import { mountServerStatus } from "./server_status.ts";
 import type { SiteConfig, SiteWarning } from "./site.ts";
 import { checkSite } from "./site_checks.ts";
 import { type ChangeWatch, watchCode } from "./change_watch.ts";
@@ -135,24 +136,6 @@ async function reportWorkers(
   }
 }
 
-/**
- * Fields of the site model that this build does not serve yet (the status
- * endpoint comes with the library features of issue 12): said at start-up,
- * never dropped silently.
- */
-function notYetServed(site: SiteConfig): SiteWarning[] {
-  const warnings: SiteWarning[] = [];
-  const add = (directive: string) =>
-    warnings.push({
-      file: "site",
-      line: 0,
-      directive,
-      reason: "not served by this version of deno-wsgi yet; ignored",
-    });
-  if (site.serverStatus) add("serverStatus");
-  return warnings;
-}
-
 function listenerUrl(hostname: string, port: number, tls: boolean): string {
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return `${tls ? "https" : "http"}://${host}:${port}/`;
@@ -191,7 +174,7 @@ export async function serveSite(
   const started = performance.now();
   checkSite(site);
   const print = options.print ?? ((line: string) => console.log(line));
-  for (const warning of [...site.warnings ?? [], ...notYetServed(site)]) {
+  for (const warning of site.warnings ?? []) {
     print(`warning: ${formatWarning(warning)}`);
   }
   configureLogging({
@@ -207,6 +190,11 @@ export async function serveSite(
       groups.set(name, defineGroup(name, groupOptions));
     }
     const router = createRouter();
+    if (site.serverStatus) {
+      mountServerStatus(router, site.serverStatus.path, {
+        allow: site.serverStatus.allow,
+      });
+    }
     for (const entry of site.aliases) {
       alias(router, entry.urlPath, entry.path, entry.options);
     }

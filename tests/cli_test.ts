@@ -149,7 +149,7 @@ def app(environ, start_response):
     return [body]
 `;
 
-Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error and access logs, log level, request timeout, reload on changes, graceful stop", async () => {
+Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error and access logs, log level, status, request timeout, reload on changes, graceful stop", async () => {
   const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
   const libs = join(folder, "libs");
   const work = join(folder, "work");
@@ -177,6 +177,7 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
     ...["--python-path", libs, "--working-directory", work],
     ...["--log-level", "info", "--error-log-file", errorLog],
     ...["--access-log-file", accessLog, "--request-timeout", "4"],
+    "--server-status",
     ...["--startup-timeout", "120"],
     "--reload-on-changes",
   ], { env: { PASSED_VAR: "from the environment" } });
@@ -205,6 +206,14 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
       "User-agent: *\n",
     );
     assert.equal((await fetch(`${base}/elsewhere`)).status, 404);
+    // --server-status: loopback may read it, and it wins over the mount.
+    const statusPage = await fetch(`${base}/server-status?format=json`);
+    assert.equal(statusPage.status, 200);
+    const groups = (await statusPage.json()).groups;
+    assert.deepEqual(groups.map((g: { name: string }) => g.name), ["default"]);
+    const metrics = await fetch(`${base}/server-status?format=prometheus`);
+    assert.match(await metrics.text(), /group="default"/);
+
     // Apache's combined format, one line per request, aliases included.
     await waitFor(
       () => Deno.readTextFileSync(accessLog).includes("/elsewhere"),
