@@ -1,7 +1,7 @@
 /**
  * The library as a package: imported from an http: URL (as from any
  * registry or CDN) into a project in another folder, it serves a WSGI app
- * from a Web Worker group and from an embedded one. Before the Python half
+ * from a Web Worker group, an embedded one and a process one. Before the Python half
  * moved into the module graph, every request here answered 500 "Must be a
  * file URL".
  *
@@ -42,9 +42,11 @@ const slow = { startupTimeout: 300, queueTimeout: 300 };
 const router = createRouter();
 const worker = defineGroup("worker", { processes: 1, ...slow });
 const embedded = defineGroup("embedded", { processes: 0, ...slow });
+const child = defineGroup("process", { isolation: "process", ...slow });
 const mounts = [
   mountWsgi(router, "/worker", "./app.wsgi", { group: worker }),
   mountWsgi(router, "/embedded", "./app.wsgi", { group: embedded }),
+  mountWsgi(router, "/process", "./app.wsgi", { group: child }),
 ];
 await Promise.all(mounts.map((mount) => mount.ready()));
 Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log("PORT " + port) }, router.fetch);
@@ -57,7 +59,7 @@ def application(environ, start_response):
     return [body]
 `;
 
-Deno.test("imported from an http: URL into another project, the library serves a WSGI app", async () => {
+Deno.test("imported from an http: URL into another project, the library serves a WSGI app from a Web Worker, embedded and from a child process", async () => {
   const files = serveRepository();
   const project = await Deno.makeTempDir({ prefix: "deno-wsgi-project-" });
   await Deno.writeTextFile(join(project, "app.wsgi"), APP);
@@ -81,7 +83,7 @@ Deno.test("imported from an http: URL into another project, the library serves a
       seen += value;
     }
     const port = seen.match(/PORT (\d+)/)![1];
-    for (const prefix of ["/worker", "/embedded"]) {
+    for (const prefix of ["/worker", "/embedded", "/process"]) {
       const response = await fetch(`http://127.0.0.1:${port}${prefix}/`);
       assertEquals(
         [response.status, await response.text()],
