@@ -7,7 +7,7 @@
  */
 
 import { alias, mountWsgi, type WsgiMount } from "./mounting.ts";
-import { defineGroup, type ProcessGroup, shutdown } from "./groups.ts";
+import { defineGroup, type ProcessGroup } from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
 import { withAccessLog } from "./access_log.ts";
@@ -185,6 +185,7 @@ export async function serveSite(
   });
 
   const groups = new Map<string, ProcessGroup>();
+  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
   try {
     for (const [name, groupOptions] of Object.entries(site.groups)) {
       groups.set(name, defineGroup(name, groupOptions));
@@ -229,13 +230,13 @@ export async function serveSite(
         }
       ),
     );
-    const servers = site.listeners.map((listener, index) =>
-      Deno.serve({
+    site.listeners.forEach((listener, index) =>
+      servers.push(Deno.serve({
         hostname: listener.hostname,
         port: listener.port,
         ...tlsFiles[index],
         onListen() {},
-      }, handler)
+      }, handler))
     );
     const urls = servers.map((server, index) =>
       listenerUrl(
@@ -301,7 +302,10 @@ export async function serveSite(
       stop,
     };
   } catch (error) {
-    await shutdown();
+    // Undo what was started (a later listener's port may be taken), and
+    // only that: other groups of this process are not the site's.
+    await Promise.all(servers.map((server) => server.shutdown()));
+    await Promise.all([...groups.values()].map((group) => group.shutdown()));
     throw error;
   }
 }

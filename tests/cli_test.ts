@@ -115,13 +115,28 @@ Deno.test("a mistake on the command line is one line on stderr and exit code 2, 
     [["start-server"], /SCRIPT .* missing/],
     [["no-such-command"], /unknown sub-command/],
   ] as const;
-  for (const [args, pattern] of cases) {
-    const { code, stderr, stdout } = await runCli([...args]);
-    const lines = stderr.trimEnd().split("\n");
-    assert.equal(code, 2, `${args.join(" ")}: exit code`);
-    assert.equal(lines.length, 1, `${args.join(" ")}: ${stderr}`);
-    assert.match(lines[0], pattern);
-    assert.doesNotMatch(stderr + stdout, /\n\s+at /, "a stack trace");
+  // A port that is taken: found while starting, after the groups exist.
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String((taken.addr as Deno.NetAddr).port);
+  const all = [
+    ...cases,
+    [[
+      "start-server",
+      new URL("../examples/hello/app.wsgi", import.meta.url).pathname,
+      ...["--host", "127.0.0.1", "--port", port, "--processes", "0"],
+    ], /in use/i],
+  ] as const;
+  try {
+    for (const [args, pattern] of all) {
+      const { code, stderr, stdout } = await runCli([...args]);
+      const lines = stderr.trimEnd().split("\n");
+      assert.equal(code, 2, `${args.join(" ")}: exit code`);
+      assert.equal(lines.length, 1, `${args.join(" ")}: ${stderr}`);
+      assert.match(lines[0], pattern);
+      assert.doesNotMatch(stderr + stdout, /\n\s+at /, "a stack trace");
+    }
+  } finally {
+    taken.close();
   }
 });
 
