@@ -7,7 +7,11 @@
  */
 
 import { alias, mountWsgi, type WsgiMount } from "./mounting.ts";
-import { defineGroup, type ProcessGroup } from "./groups.ts";
+import {
+  defineGroup,
+  leaveSignalsToCaller,
+  type ProcessGroup,
+} from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
 import { withAccessLog } from "./access_log.ts";
@@ -184,6 +188,9 @@ export async function serveSite(
       : null,
   });
 
+  // Before any group exists: our handler stops the listeners first, and the
+  // groups' own would exit as soon as Python is done.
+  if (options.signals !== false) leaveSignalsToCaller();
   const groups = new Map<string, ProcessGroup>();
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
   try {
