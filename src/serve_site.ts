@@ -112,10 +112,13 @@ function seconds(since: number): string {
  */
 async function reportWorkers(
   group: ProcessGroup,
-  started: number,
-  print: (line: string) => void,
-  stopped: () => boolean,
+  context: {
+    started: number;
+    print: (line: string) => void;
+    stopped: () => boolean;
+  },
 ): Promise<void> {
+  const { started, print, stopped } = context;
   let shown = 0;
   const show = () => {
     const metrics = group.metrics();
@@ -140,7 +143,8 @@ async function reportWorkers(
   }
 }
 
-function listenerUrl(hostname: string, port: number, tls: boolean): string {
+function listenerUrl(address: Deno.NetAddr, tls: boolean): string {
+  const { hostname, port } = address;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return `${tls ? "https" : "http"}://${host}:${port}/`;
 }
@@ -247,8 +251,7 @@ export async function serveSite(
     );
     const urls = servers.map((server, index) =>
       listenerUrl(
-        server.addr.hostname,
-        server.addr.port,
+        server.addr,
         Boolean(site.listeners[index].tls),
       )
     );
@@ -265,12 +268,16 @@ export async function serveSite(
     }
 
     const watches: ChangeWatch[] = site.reloadOnChanges
-      ? watchGroups(site, groups, print)
+      ? watchGroups(site, { groups, print })
       : [];
     let stopping: Promise<void> | undefined;
     const ready = Promise.all(
       [...groups.values()].map((group) =>
-        reportWorkers(group, started, print, () => stopping !== undefined)
+        reportWorkers(group, {
+          started,
+          print,
+          stopped: () => stopping !== undefined,
+        })
       ),
     ).then(async () => {
       for (const mount of mounts) {
@@ -319,9 +326,12 @@ export async function serveSite(
 
 function watchGroups(
   site: SiteConfig,
-  groups: Map<string, ProcessGroup>,
-  print: (line: string) => void,
+  context: {
+    groups: Map<string, ProcessGroup>;
+    print: (line: string) => void;
+  },
 ): ChangeWatch[] {
+  const { groups, print } = context;
   const folders = new Map<string, Set<string>>();
   for (const mount of site.mounts) {
     const name = mount.group ?? "default";

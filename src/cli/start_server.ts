@@ -10,10 +10,13 @@ import { isAbsolute, resolve } from "node:path";
 import type { GroupOptions } from "../config.ts";
 import type { LogLevel } from "../logging.ts";
 import type { SiteConfig, SiteMount } from "../site.ts";
-import { helpText, joinPairs, UsageError } from "./usage.ts";
+import {
+  helpText,
+  joinPairs,
+  PAIR_SEPARATOR as PAIR,
+  UsageError,
+} from "./usage.ts";
 import { START_SERVER_OPTIONS } from "./start_server_options.ts";
-
-const PAIR = "\u0000";
 
 export const START_SERVER_USAGE = "deno-wsgi start-server SCRIPT [options]";
 export const START_SERVER_SUMMARY =
@@ -21,11 +24,10 @@ export const START_SERVER_SUMMARY =
 
 /** The help text of start-server. */
 export function startServerHelp(): string {
-  return helpText(
-    START_SERVER_USAGE,
-    START_SERVER_SUMMARY,
-    START_SERVER_OPTIONS,
-  );
+  return helpText(START_SERVER_OPTIONS, {
+    usage: START_SERVER_USAGE,
+    summary: START_SERVER_SUMMARY,
+  });
 }
 
 type Values = Record<string, string | string[] | boolean | undefined>;
@@ -134,7 +136,7 @@ export function planStartServer(args: string[]): StartServerPlan {
   let parsed;
   try {
     parsed = parseArgs({
-      args: joinPairs(args, START_SERVER_OPTIONS, PAIR),
+      args: joinPairs(args, START_SERVER_OPTIONS),
       allowPositionals: true,
       strict: true,
       options: Object.fromEntries(START_SERVER_OPTIONS.map((option) => [

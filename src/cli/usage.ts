@@ -29,10 +29,10 @@ export interface CliOption {
 
 /** The help text of a sub-command: usage, then every option with its default and match. */
 export function helpText(
-  usage: string,
-  summary: string,
   options: CliOption[],
+  text: { usage: string; summary: string },
 ): string {
+  const { usage, summary } = text;
   const lines = [`usage: ${usage}`, "", summary, "", "options:"];
   for (const option of options) {
     const head = `  --${option.name}${
@@ -48,15 +48,14 @@ export function helpText(
   return lines.join("\n");
 }
 
+/** What joins the two values of a pair option into one token. */
+export const PAIR_SEPARATOR = "\u0000";
+
 /**
  * Joins the values of options that take two (`--url-alias URL PATH`) into
  * one token, so node:util's parseArgs (one value per option) can read them.
  */
-export function joinPairs(
-  args: string[],
-  options: CliOption[],
-  separator: string,
-): string[] {
+export function joinPairs(args: string[], options: CliOption[]): string[] {
   const pairs = new Set(
     options.filter((o) => o.values?.length === 2).map((o) => `--${o.name}`),
   );
@@ -74,7 +73,7 @@ export function joinPairs(
         `${arg} needs two values: ${option.values!.join(" ")}`,
       );
     }
-    joined.push(arg, `${first}${separator}${second}`);
+    joined.push(arg, `${first}${PAIR_SEPARATOR}${second}`);
     index += 2;
   }
   return joined;
