@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { START_SERVER_OPTIONS } from "../src/cli/start_server_options.ts";
 import { waitFor } from "./helpers.ts";
+import { startNginxProxy } from "./servers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -385,6 +386,67 @@ Deno.test("start-server: --application-type module with a package's relative imp
     assert.equal(await proxied.text(), "shop venv http - 203.0.113.9");
   } finally {
     client.close();
+    await server.stop("SIGKILL");
+    await Deno.remove(folder, { recursive: true });
+  }
+});
+
+const ENVIRON_APP = `
+import json
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    keys = ["REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST", "SERVER_PORT"]
+    return [json.dumps({key: environ.get(key) for key in keys}).encode()]
+`;
+
+Deno.test("start-server behind nginx (the deployment notes' headers): the client's address, scheme, host and port through the proxy; forged headers dropped from anyone else", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
+  await Deno.writeTextFile(join(folder, "app.wsgi"), ENVIRON_APP);
+  const server = await startCli([
+    join(folder, "app.wsgi"),
+    ...["--host", "127.0.0.1", "--port", "0", "--processes", "0"],
+    ...["--startup-timeout", "120"],
+    ...["--trust-proxy-header", "X-Forwarded-For"],
+    ...["--trust-proxy-header", "X-Forwarded-Proto"],
+    ...["--trust-proxy-header", "X-Forwarded-Host"],
+    ...["--trust-proxy-header", "X-Forwarded-Port"],
+    // nginx connects from 127.0.0.2; the test's own client is 127.0.0.1.
+    ...["--trust-proxy", "127.0.0.2"],
+  ]);
+  const port = Number(new URL(server.urls[0]).port);
+  const nginx = await startNginxProxy(port);
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(nginx.caFile!)],
+  });
+  try {
+    const proxied = await fetch(`https://localhost:${nginx.port}/`, {
+      client,
+      headers: { "X-Forwarded-For": "6.6.6.6" },
+    });
+    assert.deepEqual(await proxied.json(), {
+      REMOTE_ADDR: "127.0.0.1",
+      "wsgi.url_scheme": "https",
+      HTTP_HOST: "localhost",
+      SERVER_PORT: String(nginx.port),
+    });
+    const direct = await fetch(server.urls[0], {
+      headers: {
+        "X-Forwarded-For": "6.6.6.6",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Port": "443",
+      },
+    });
+    assert.deepEqual(await direct.json(), {
+      REMOTE_ADDR: "127.0.0.1",
+      "wsgi.url_scheme": "http",
+      HTTP_HOST: `127.0.0.1:${port}`,
+      SERVER_PORT: String(port),
+    });
+  } finally {
+    client.close();
+    await nginx.stop();
     await server.stop("SIGKILL");
     await Deno.remove(folder, { recursive: true });
   }
