@@ -44,3 +44,12 @@ export type {
   FetchHandler,
 } from "./src/access_log.ts";
 export type { LogEntry, LoggingOptions, LogLevel } from "./src/logging.ts";
+export { serveSite } from "./src/serve_site.ts";
+export type { ServeSiteOptions, SiteServer } from "./src/serve_site.ts";
+export type {
+  SiteAlias,
+  SiteConfig,
+  SiteListener,
+  SiteMount,
+  SiteWarning,
+} from "./src/site.ts";

@@ -6,7 +6,7 @@
  */
 
 // @ts-types="npm:@types/range-parser@1.2.7"
-import parseRange from "range-parser";
+import parseRange from "npm:range-parser@1.3.0";
 
 /** A byte range, both ends included. */
 export interface ByteRange {

@@ -7,7 +7,7 @@
  */
 
 // @ts-types="npm:@types/fresh@0.5.3"
-import fresh from "fresh";
+import fresh from "npm:fresh@2.0.0";
 
 /** What a response says about the version of a file it carries. */
 export interface Validators {

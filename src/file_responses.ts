@@ -14,7 +14,7 @@
  */
 
 // @ts-types="npm:@types/mime-types@3.0.1"
-import { contentType } from "mime-types";
+import { contentType } from "npm:mime-types@3.0.2";
 import {
   type ByteRange,
   contentRange,

@@ -143,6 +143,18 @@ export async function shutdown(): Promise<void> {
   await Promise.all(all.map((group) => group.shutdown()));
 }
 
+/**
+ * Leaves SIGINT/SIGTERM to the caller (serveSite, which stops its listeners
+ * before the groups): the groups then install no handler of their own that
+ * could exit while responses are still being written. Returns false when
+ * a group already installed one.
+ */
+export function leaveSignalsToCaller(): boolean {
+  if (signalsHandled) return false;
+  signalsHandled = true;
+  return true;
+}
+
 function handleSignals(): void {
   if (signalsHandled) return;
   signalsHandled = true;

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { PyodideAPI } from "pyodide";
-import type { PyProxy } from "pyodide/ffi";
+import type { PyodideAPI } from "npm:pyodide@314.0.7";
+import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { LogLevel } from "./logging.ts";
 import type { InterpreterSettings } from "./protocol.ts";
 

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { loadPyodide } from "pyodide";
-import type { PyProxy } from "pyodide/ffi";
+import { loadPyodide } from "npm:pyodide@314.0.7";
+import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { LogLevel } from "./logging.ts";
 import type { InterpreterSettings } from "./protocol.ts";
 import { type ClientSocket, createConnect, resolves } from "./sockets.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { PyProxy } from "pyodide/ffi";
+import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import {
