@@ -1,0 +1,117 @@
+/**
+ * What the Apache reader knows about directives and modules it does not
+ * translate one by one: the modules it stands in for (so `<IfModule>` on
+ * them holds), the server-wide boilerplate it accepts without a word, and
+ * Apache's log levels in this project's terms.
+ *
+ * @module
+ */
+
+import type { LogLevel } from "../logging.ts";
+
+/**
+ * Modules whose directives this site honours, so `<IfModule>` holds for
+ * them: mod_wsgi itself, and the modules whose directives are translated
+ * (Alias, SetEnv, SSL*, CustomLog, Require, server-status, IfVersion).
+ */
+const EMULATED_MODULES = new Set([
+  "wsgi",
+  "alias",
+  "env",
+  "ssl",
+  "log_config",
+  "mime",
+  "dir",
+  "authz_core",
+  "authz_host",
+  "status",
+  "version",
+]);
+
+/** `mod_wsgi.c` and `wsgi_module` both name "wsgi". */
+export function moduleName(written: string): string {
+  return written.replace(/^mod_/, "").replace(/\.c$/, "").replace(
+    /_module$/,
+    "",
+  );
+}
+
+/** Whether `<IfModule written>` holds here. */
+export function moduleIsEmulated(written: string): boolean {
+  return EMULATED_MODULES.has(moduleName(written));
+}
+
+/**
+ * Directives accepted without a warning: they configure the Apache process
+ * itself (MPM, modules, timeouts, identity), or only say what the site
+ * already does, and change nothing a WSGI app sees.
+ */
+export const QUIET_DIRECTIVES = new Set([
+  "loadmodule",
+  "loadfile",
+  "serveradmin",
+  "serveralias",
+  "serversignature",
+  "servertokens",
+  "pidfile",
+  "mutex",
+  "defaultruntimedir",
+  "timeout",
+  "keepalive",
+  "maxkeepaliverequests",
+  "keepalivetimeout",
+  "hostnamelookups",
+  "accessfilename",
+  "allowoverride",
+  "allowoverridelist",
+  "options",
+  "startservers",
+  "minspareservers",
+  "maxspareservers",
+  "minsparethreads",
+  "maxsparethreads",
+  "threadlimit",
+  "threadsperchild",
+  "maxrequestworkers",
+  "maxclients",
+  "serverlimit",
+  "maxconnectionsperchild",
+  "maxrequestsperchild",
+  "traceenable",
+  "typesconfig",
+  "adddefaultcharset",
+  "usecanonicalname",
+  "enablesendfile",
+  "enablemmap",
+  "fileetag",
+  "logformat",
+  "directoryindex",
+  "addtype",
+  "order",
+  "wsgisocketprefix",
+  "wsgirestrictembedded",
+  "wsgirestrictstdout",
+  "wsgirestrictstdin",
+  "wsgirestrictsignal",
+  "wsgilazyinitialization",
+  "wsgiacceptmutex",
+  "wsgipythoneggs",
+  "sslrandomseed",
+  "sslsessioncache",
+  "sslsessioncachetimeout",
+  "sslpassphrasedialog",
+  "sslcryptodevice",
+]);
+
+/**
+ * Apache's LogLevel names to ours: the emergencies are errors, notice is
+ * info, and the trace levels are debug.
+ */
+export function logLevelOf(apache: string): LogLevel | undefined {
+  const name = apache.toLowerCase();
+  if (["emerg", "alert", "crit", "error"].includes(name)) return "error";
+  if (name === "warn") return "warn";
+  if (name === "notice" || name === "info") return "info";
+  if (name === "debug" || /^trace[1-8]$/.test(name)) return "debug";
+  return undefined;
+}
