@@ -73,9 +73,12 @@ class Reader {
   readonly warnings: SiteWarning[] = [];
   readonly #defines = new Map<string, string | undefined>();
   #serverRoot: string | undefined;
+  /** Relative paths (but Include's) without a ServerRoot: the top file's folder. */
+  readonly #root: string;
   readonly #env: (name: string) => string | undefined;
 
-  constructor(options: ReadOptions) {
+  constructor(top: string, options: ReadOptions) {
+    this.#root = dirname(top);
     for (const name of options.defines ?? []) {
       this.#defines.set(name, undefined);
     }
@@ -131,7 +134,7 @@ class Reader {
           stack.push({ open: line, active: holds, into: target });
         } else {
           const section: ConfigSection = {
-            ...this.#node(line),
+            ...this.#node(this.#substitute(line)),
             kind: "section",
             children: [],
           };
@@ -166,7 +169,7 @@ class Reader {
       args: line.args,
       file: line.file,
       line: line.line,
-      base: this.#serverRoot ?? dirname(line.file),
+      base: this.#serverRoot ?? this.#root,
     };
   }
 
@@ -293,7 +296,7 @@ class Reader {
     } else if (key === "ifdefine") {
       holds = this.#defines.has(subject);
     } else if (key === "iffile") {
-      const base = this.#serverRoot ?? dirname(line.file);
+      const base = this.#serverRoot ?? this.#root;
       holds = exists(isAbsolute(subject) ? subject : join(base, subject));
     } else {
       holds = this.#version(line);
@@ -375,8 +378,9 @@ export function readApacheConfig(
   path: string,
   options: ReadOptions = {},
 ): ReadResult {
-  const reader = new Reader(options);
+  const top = resolve(path);
+  const reader = new Reader(top, options);
   const nodes: ConfigNode[] = [];
-  reader.readFile(resolve(path), nodes, 0);
+  reader.readFile(top, nodes, 0);
   return { nodes, warnings: reader.warnings };
 }
