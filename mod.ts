@@ -35,3 +35,12 @@ export type {
 } from "./src/router.ts";
 export { configureLogging, formatLogEntry } from "./src/logging.ts";
 export type { LogEntry, LoggingOptions, LogLevel } from "./src/logging.ts";
+export { serveSite } from "./src/serve_site.ts";
+export type { ServeSiteOptions, SiteServer } from "./src/serve_site.ts";
+export type {
+  SiteAlias,
+  SiteConfig,
+  SiteListener,
+  SiteMount,
+  SiteWarning,
+} from "./src/site.ts";

@@ -94,6 +94,11 @@ export interface SiteConfig {
     /** Client addresses or CIDR ranges allowed; default loopback only. */
     allow?: string[];
   };
+  /**
+   * Restart a group when a Python file under its scripts' folders,
+   * `pythonPath` or `home` changes (mod_wsgi-express `--reload-on-changes`).
+   */
+  reloadOnChanges?: boolean;
   /** Things the producer could not honour; printed at start-up. */
   warnings: SiteWarning[];
 }
