@@ -98,9 +98,11 @@ class Reader {
     try {
       text = Deno.readTextFileSync(path);
     } catch (error) {
-      const reason = `cannot read ${path}: ${(error as Error).message}`;
+      // Deno's message repeats the path after the reason: keep the reason.
+      const why = (error as Error).message.replace(/: \w+ '.*'$/, "");
+      const reason = `cannot read ${path}: ${why}`;
       if (from) throw new ApacheConfigError(from.file, from.line, reason);
-      throw new ApacheConfigError(path, 0, reason);
+      throw new ApacheConfigError(path, 0, `cannot be read: ${why}`);
     }
     const stack: Frame[] = [];
     const top = () => stack.at(-1);

@@ -1,0 +1,123 @@
+/**
+ * The `from-apache CONF` sub-command: reads an Apache configuration and
+ * serves what it describes with `serveSite()`, or with `--print` writes
+ * the equivalent TypeScript program instead. A mistake in the file is one
+ * line with file:line and exit code 2 (src/cli/main.ts prints it).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { serveSite } from "../serve_site.ts";
+import { type CliOption, helpText, UsageError } from "../cli/usage.ts";
+import { siteFromApache } from "./to_site.ts";
+import { printSite } from "./print.ts";
+
+/** Every option of from-apache; the parser and `--help` both read it. */
+const FROM_APACHE_OPTIONS: CliOption[] = [
+  {
+    name: "print",
+    matches: "none",
+    help:
+      "write the equivalent TypeScript program to stdout instead of serving",
+  },
+  {
+    name: "import",
+    values: ["SPECIFIER"],
+    fallback: "this copy's mod.ts",
+    matches: "none",
+    help: "where the printed program imports the library from",
+  },
+  {
+    name: "define",
+    values: ["NAME"],
+    repeat: true,
+    matches: "httpd -D NAME",
+    help: "define NAME for <IfDefine NAME>",
+  },
+  {
+    name: "help",
+    matches: "none",
+    help: "show this help",
+  },
+];
+
+/** The help text of from-apache. */
+export function fromApacheHelp(): string {
+  return helpText(
+    "deno-wsgi from-apache CONF [options]",
+    [
+      "Serves the WSGI site an Apache configuration describes (Listen, <VirtualHost>,",
+      "WSGIScriptAlias, WSGIDaemonProcess, Alias, SetEnv, SSL*, logs; Include and",
+      "Define are followed). What it cannot honour is listed at start-up with its",
+      "file and line.",
+    ].join("\n"),
+    FROM_APACHE_OPTIONS,
+  );
+}
+
+/** from-apache's arguments, parsed. */
+export interface FromApachePlan {
+  help: boolean;
+  conf?: string;
+  print: boolean;
+  importFrom?: string;
+  defines: string[];
+}
+
+/** Parses from-apache's arguments; a mistake is a UsageError. */
+export function planFromApache(args: string[]): FromApachePlan {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        print: { type: "boolean" },
+        import: { type: "string" },
+        define: { type: "string", multiple: true, short: "D" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(
+      (error as Error).message.replace(/\. To specify a positional.*$/s, ""),
+    );
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true, print: false, defines: [] };
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "the Apache configuration file CONF is missing"
+        : `one CONF only, got ${positionals.length}: ${positionals.join(" ")}`,
+    );
+  }
+  return {
+    help: false,
+    conf: positionals[0],
+    print: values.print ?? false,
+    importFrom: values.import,
+    defines: values.define ?? [],
+  };
+}
+
+/** Runs from-apache; resolves with the exit code once the server stops. */
+export async function fromApache(args: string[]): Promise<number> {
+  const plan = planFromApache(args);
+  if (plan.help) {
+    console.log(fromApacheHelp());
+    return 0;
+  }
+  const site = siteFromApache(plan.conf!, { defines: plan.defines });
+  if (plan.print) {
+    console.log(
+      printSite(site, { importFrom: plan.importFrom, source: plan.conf }),
+    );
+    return 0;
+  }
+  const server = await serveSite(site);
+  await server.finished;
+  return 0;
+}
