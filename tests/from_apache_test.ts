@@ -27,11 +27,15 @@ interface Running {
   waitFor: (pattern: RegExp) => Promise<void>;
 }
 
-function start(args: string[], port: number): Running {
+function start(
+  args: string[],
+  port: number,
+  env: Record<string, string> = {},
+): Running {
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: root,
-    env: { DW_APACHE_PORT: String(port) },
+    env: { ...env, DW_APACHE_PORT: String(port) },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -190,4 +194,97 @@ Deno.test("from-apache --print: the program type-checks and serves the same site
     await stop(server);
     Deno.removeSync(folder, { recursive: true });
   }
+});
+
+const APACHE = "/usr/sbin/apache2";
+const MOD_WSGI = "/usr/lib/apache2/modules/mod_wsgi.so";
+const hasApache = [APACHE, MOD_WSGI].every((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+});
+
+/** The answers compared: status and body of each request. */
+async function answers(base: string): Promise<[number, string][]> {
+  const requests: [string, RequestInit?][] = [
+    ["/app/x?q=1"],
+    ["/app"],
+    ["/app/echo", { method: "POST", body: "posted body" }],
+    ["/app/gone"],
+    ["/media/note.txt"],
+    ["/robots.txt"],
+  ];
+  const result: [number, string][] = [];
+  for (const [path, init] of requests) {
+    const { status, body } = await text(base + path, init);
+    result.push([status, body]);
+  }
+  // Apache's own 404 page differs from ours: the status is compared.
+  result.push([(await text(base + "/nothing-here")).status, ""]);
+  return result;
+}
+
+Deno.test({
+  name:
+    "from-apache answers as Debian's Apache + mod_wsgi does on the same configuration",
+  ignore: !hasApache,
+  fn: async () => {
+    const run = Deno.makeTempDirSync({ prefix: "from-apache-compare-" });
+    // mod_wsgi's daemon processes (www-data when run as root) use its sockets.
+    Deno.chmodSync(run, 0o755);
+    const env = (port: number) => ({
+      DW_APACHE_PORT: String(port),
+      DW_APACHE_RUN: run,
+      DW_APACHE_WWW: join(root, "tests/apache/www"),
+    });
+    const conf = own("compare.conf");
+    const apachePort = freePort();
+    const apache = new Deno.Command(APACHE, {
+      args: [
+        "-f",
+        conf,
+        "-DFOREGROUND",
+        ...(Deno.uid() === 0 ? ["-DAS_ROOT"] : []),
+      ],
+      env: env(apachePort),
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const oursPort = freePort();
+    const server = start(
+      ["run", "-A", "cli.ts", "from-apache", conf],
+      oursPort,
+      env(oursPort),
+    );
+    try {
+      const apacheBase = `http://127.0.0.1:${apachePort}`;
+      const deadline = Date.now() + 60_000;
+      while (true) {
+        try {
+          const response = await fetch(`${apacheBase}/app/`);
+          await response.body?.cancel();
+          if (response.status === 200) break;
+        } catch {
+          // Not listening yet.
+        }
+        if (Date.now() > deadline) throw new Error("Apache did not start");
+        await new Promise((done) => setTimeout(done, 200));
+      }
+      await server.waitFor(/ready after/);
+      const expected = await answers(apacheBase);
+      assert.equal(expected[0][0], 200);
+      assert.match(expected[0][1], /MYTEST='compared'/);
+      assert.deepEqual(
+        await answers(`http://127.0.0.1:${oursPort}`),
+        expected,
+      );
+    } finally {
+      apache.kill("SIGTERM");
+      await apache.status;
+      await stop(server);
+      Deno.removeSync(run, { recursive: true });
+    }
+  },
 });
