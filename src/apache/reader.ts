@@ -40,7 +40,20 @@ export interface ConfigSection extends Omit<ConfigDirective, "kind"> {
 /** A directive or a section. */
 export type ConfigNode = ConfigDirective | ConfigSection;
 
-/** How to read a configuration. */
+/**
+ * How to read a configuration: names defined as with `httpd -D`, and where
+ * `${VAR}` looks after `Define`.
+ *
+ * @example `<IfDefine PRODUCTION>` holds, `${PORT}` is 8080
+ * ```ts
+ * import { type ApacheReadOptions, siteFromApache } from "../../mod.ts";
+ * const options: ApacheReadOptions = {
+ *   defines: ["PRODUCTION"],
+ *   env: (name) => name === "PORT" ? "8080" : undefined,
+ * };
+ * const site = siteFromApache("./tests/apache/seeds/flask.conf", options);
+ * ```
+ */
 export interface ReadOptions {
   /** Names defined as with `httpd -D NAME`. */
   defines?: string[];

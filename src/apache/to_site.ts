@@ -261,7 +261,23 @@ function hostAddress(
   return { hostname, port };
 }
 
-/** Reads an Apache configuration file and turns it into a SiteConfig. */
+/**
+ * Reads an Apache + mod_wsgi configuration file (with its `Include`s) and
+ * turns it into a SiteConfig for `serveSite()`: what `from-apache CONF`
+ * serves. What cannot be honoured is in `site.warnings` with file and
+ * line; a mistake Apache would refuse throws an Error whose message is
+ * "file:line: reason".
+ *
+ * @example Read the Flask guide's virtual host
+ * ```ts
+ * import { siteFromApache } from "../../mod.ts";
+ * const site = siteFromApache("./tests/apache/seeds/flask.conf");
+ * if (site.mounts[0].group !== "yourapplication") throw new Error("group");
+ * for (const warning of site.warnings) {
+ *   console.log(`${warning.file}:${warning.line}: ${warning.reason}`);
+ * }
+ * ```
+ */
 export function siteFromApache(
   path: string,
   options: ReadOptions = {},
