@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { siteFromApache } from "../mod.ts";
+import { printSite } from "../src/apache/print.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const own = (name: string) => join(root, "tests/apache/own", name);
@@ -287,4 +289,38 @@ Deno.test({
       Deno.removeSync(run, { recursive: true });
     }
   },
+});
+
+Deno.test("from-apache --print: the program of every seed's configuration type-checks", async () => {
+  const seeds = join(root, "tests/apache/seeds");
+  const folder = Deno.makeTempDirSync({ prefix: "from-apache-seeds-" });
+  const tops = [
+    "flask.conf",
+    "flask-windows.conf",
+    "flask-access.conf",
+    "macos/httpd.conf",
+    "macos/httpd-real.conf",
+    "notes-embedded.conf",
+    "notes-daemon.conf",
+    "quick-myapp.conf",
+    "quick-root.conf",
+    "quick-daemon.conf",
+    "de/apache2.conf",
+  ];
+  const programs = tops.map((top) => {
+    const program = join(folder, top.replaceAll("/", "_") + ".ts");
+    Deno.writeTextFileSync(
+      program,
+      printSite(siteFromApache(join(seeds, top)), { source: top }),
+    );
+    return program;
+  });
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--config", join(root, "deno.json"), ...programs],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(check.code, 0, new TextDecoder().decode(check.stderr));
+  Deno.removeSync(folder, { recursive: true });
 });

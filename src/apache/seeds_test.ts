@@ -167,6 +167,31 @@ Deno.test("seeds: quick configuration guide, /myapp beside the DocumentRoot", ()
   assert.deepEqual(site.warnings, []);
 });
 
+Deno.test("seeds: quick configuration guide, mounted at the root with aliases", () => {
+  const site = read("seeds/quick-root.conf");
+  assert.deepEqual(site, {
+    listeners: [{ hostname: "0.0.0.0", port: 80 }],
+    groups: {},
+    mounts: [{ prefix: "/", script: www("wsgi-scripts/myapp.wsgi") }],
+    aliases: [
+      { urlPath: "/robots.txt", path: www("documents/robots.txt") },
+      { urlPath: "/favicon.ico", path: www("documents/favicon.ico") },
+      { urlPath: "/media/", path: www("documents/media") },
+    ],
+    warnings: [],
+  });
+});
+
+Deno.test("seeds: a WSGIScriptAlias onto a folder of scripts is warned, not mounted", () => {
+  const site = read("own/folder-alias.conf");
+  assert.deepEqual(site.mounts, []);
+  assert.deepEqual(warned(site), [
+    ["own/folder-alias.conf", 1, "WSGIScriptAlias"],
+    ["own/folder-alias.conf", 2, "WSGIScriptAlias"],
+    ["own/folder-alias.conf", 0, "Listen"],
+  ]);
+});
+
 Deno.test("seeds: quick configuration guide, daemon mode with aliases", () => {
   const site = read("seeds/quick-daemon.conf");
   assert.deepEqual(site.groups, {

@@ -108,6 +108,16 @@ function listen(node: ConfigDirective, collected: Collected) {
   });
 }
 
+/** A script path that names a folder (written with a trailing slash, or one on disk). */
+function isFolder(base: string, path: string): boolean {
+  if (path.endsWith("/")) return true;
+  try {
+    return Deno.statSync(resolve(base, path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
 /** Mount prefixes as mountWsgi takes them: no trailing slash but "/". */
 function prefixOf(url: string): string {
   return url === "/" ? "/" : url.replace(/\/+$/, "") || "/";
@@ -165,6 +175,15 @@ export function serverDirective(
             })`,
           );
         }
+      }
+      if (isFolder(node.base, script)) {
+        warn(
+          collected,
+          node,
+          "WSGIScriptAlias",
+          "a folder of scripts (one per URL) is not emulated; mount each script with its own WSGIScriptAlias",
+        );
+        return true;
       }
       collected.mounts.push({
         node,
