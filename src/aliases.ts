@@ -25,11 +25,11 @@
 
 import { basename, isAbsolute, join, resolve } from "node:path";
 // @ts-types="npm:@types/mime-types@3.0.1"
-import { contentType } from "mime-types";
+import { contentType } from "npm:mime-types@3.0.2";
 // @ts-types="npm:@types/range-parser@1.2.7"
-import parseRange from "range-parser";
+import parseRange from "npm:range-parser@1.3.0";
 // @ts-types="npm:@types/fresh@0.5.3"
-import fresh from "fresh";
+import fresh from "npm:fresh@2.0.0";
 
 /** How an alias serves its files. */
 export interface AliasOptions {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { loadPyodide, type PyodideAPI } from "pyodide";
-import type { PyProxy } from "pyodide/ffi";
+import { loadPyodide, type PyodideAPI } from "npm:pyodide@314.0.7";
+import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import {

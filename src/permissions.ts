@@ -41,7 +41,7 @@ function inheritedPermissions(): string[] {
 function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
   const reads = new Set<string>([
     new URL("../", import.meta.url).pathname.replace(/\/$/, ""),
-    dirname(new URL(import.meta.resolve("pyodide")).pathname),
+    dirname(new URL(import.meta.resolve("npm:pyodide@314.0.7")).pathname),
     ...config.pythonPath,
   ]);
   if (config.home) reads.add(config.home);

@@ -6,23 +6,15 @@
  * @module
  */
 
-/** The Python half of the gateway, copied into every interpreter. */
-const PYTHON_MODULES = [
-  "wsgi_bridge",
-  "compat",
-  "network",
-  "threads",
-  "files",
-];
+import { PYTHON_SOURCES } from "./python_sources.ts";
 
-/** Reads python/*.py, once per worker. */
-export async function readPythonModules(): Promise<Map<string, string>> {
-  const sources = new Map<string, string>();
-  for (const name of PYTHON_MODULES) {
-    const url = new URL(`../python/${name}.py`, import.meta.url);
-    sources.set(name, await Deno.readTextFile(url));
-  }
-  return sources;
+/**
+ * The Python half of the gateway, copied into every interpreter. It comes
+ * from src/python_sources.ts (generated from python/*.py) rather than from
+ * the files, which do not travel with a copy imported from a URL.
+ */
+export function readPythonModules(): Promise<Map<string, string>> {
+  return Promise.resolve(new Map(Object.entries(PYTHON_SOURCES)));
 }
 
 /** The site-packages folders of a virtualenv, whatever its Python version. */

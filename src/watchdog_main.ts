@@ -11,7 +11,16 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
+/**
+ * This Web Worker's global scope. Typed here rather than with
+ * `/// <reference lib="deno.worker" />`, which JSR refuses in a published
+ * module (it would change the global types of every importer).
+ */
+const scope = self as unknown as {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  close(): void;
+  onmessage: ((event: MessageEvent<WatchdogSetup>) => void) | null;
+};
 
 /** What the watchdog is told once. */
 export interface WatchdogSetup {
@@ -21,7 +30,7 @@ export interface WatchdogSetup {
   timeoutMs: number;
 }
 
-self.onmessage = (event: MessageEvent<WatchdogSetup>) => {
+scope.onmessage = (event: MessageEvent<WatchdogSetup>) => {
   const { flags, base, timeoutMs } = event.data;
   const words = new Int32Array(flags);
   // Checking a few times a second costs nothing measurable and keeps the

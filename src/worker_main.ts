@@ -5,8 +5,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { ApplicationError, InterpreterHost } from "./interpreters.ts";
 import {
   type BodySource,
@@ -15,6 +13,17 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
+
+/**
+ * This Web Worker's global scope. Typed here rather than with
+ * `/// <reference lib="deno.worker" />`, which JSR refuses in a published
+ * module (it would change the global types of every importer).
+ */
+const scope = self as unknown as {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  close(): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+};
 
 // Pyodide turns a host file error into an OSError only when the error has
 // an errno-style `code`; Deno's permission errors have none, so a write the
@@ -43,7 +52,7 @@ let capacity = 1;
 const waiting: BeginMessage[] = [];
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
-  self.postMessage(message, transfer);
+  scope.postMessage(message, transfer);
 }
 
 /**
@@ -59,7 +68,7 @@ function fatal(error: unknown): boolean {
       error.message.split("\n").at(-1)
     }`,
   });
-  self.close();
+  scope.close();
   return true;
 }
 
@@ -226,7 +235,7 @@ async function handle(message: ToWorker): Promise<void> {
   }
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
+scope.onmessage = (event: MessageEvent<ToWorker>) => {
   handle(event.data).catch((error) => {
     post({
       t: "log",

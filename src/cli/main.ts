@@ -63,7 +63,8 @@ function overview(): string {
 
 /** Runs the command line; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const [name, ...rest] = args;
+  // `deno task serve -- start-server ...` hands the "--" on.
+  const [name, ...rest] = args[0] === "--" ? args.slice(1) : args;
   if (name === undefined || name === "--help" || name === "-h") {
     console.log(overview());
     return name === undefined ? 2 : 0;

@@ -1,0 +1,243 @@
+/**
+ * The options of `start-server`: mod_wsgi-express's names and defaults
+ * (GrahamDumpleton/mod_wsgi, src/express/options.py), each with the
+ * mod_wsgi-express option or Apache directive it matches.
+ *
+ * @module
+ */
+
+import type { CliOption } from "./usage.ts";
+
+/** Every option of start-server; the parser and `--help` both read this table. */
+export const START_SERVER_OPTIONS: CliOption[] = [
+  {
+    name: "host",
+    values: ["ADDRESS"],
+    fallback: "0.0.0.0 (every interface)",
+    matches: "mod_wsgi-express --host; Apache Listen",
+    help: "address to listen on",
+  },
+  {
+    name: "port",
+    values: ["NUMBER"],
+    fallback: "8000",
+    matches: "mod_wsgi-express --port; Apache Listen",
+    help: "HTTP port (0 picks a free one)",
+  },
+  {
+    name: "mount-point",
+    values: ["URL"],
+    fallback: "/",
+    matches: "mod_wsgi-express --mount-point; WSGIScriptAlias URL",
+    help: "URL prefix of the app",
+  },
+  {
+    name: "url-alias",
+    values: ["URL", "PATH"],
+    repeat: true,
+    matches: "mod_wsgi-express --url-alias; Apache Alias",
+    help: "serve a file or folder at URL, never through Python",
+  },
+  {
+    name: "application-type",
+    values: ["script|module"],
+    fallback: "script",
+    matches: "mod_wsgi-express --application-type",
+    help:
+      "SCRIPT is a .wsgi file, or a module path such as myapp.wsgi:application imported from the working directory and --python-path",
+  },
+  {
+    name: "entry-point",
+    values: ["SCRIPT"],
+    matches: "mod_wsgi-express --entry-point",
+    help: "the script or module, instead of the positional SCRIPT",
+  },
+  {
+    name: "callable-object",
+    values: ["NAME"],
+    fallback: "application",
+    matches: "mod_wsgi-express --callable-object; WSGICallableObject",
+    help: "name of the WSGI callable",
+  },
+  {
+    name: "processes",
+    values: ["NUMBER"],
+    fallback: "1",
+    matches: "mod_wsgi-express --processes; WSGIDaemonProcess processes=",
+    help:
+      "workers (Web Workers, each with its own interpreter); 0 runs Python inside the server's isolate (embedded mode)",
+  },
+  {
+    name: "threads",
+    values: ["NUMBER"],
+    fallback: "5",
+    matches: "mod_wsgi-express --threads; WSGIDaemonProcess threads=",
+    help: "requests one worker interleaves while they wait on I/O",
+  },
+  {
+    name: "python-path",
+    values: ["PATH"],
+    repeat: true,
+    matches: "mod_wsgi-express --python-path; WSGIDaemonProcess python-path=",
+    help: "folder added to sys.path, e.g. a pip install --target folder",
+  },
+  {
+    name: "python-home",
+    values: ["PATH"],
+    matches: "mod_wsgi-express --python-home; WSGIPythonHome",
+    help: "a virtualenv whose site-packages become importable",
+  },
+  {
+    name: "working-directory",
+    values: ["PATH"],
+    fallback: "the script's folder (module: the current folder)",
+    matches: "mod_wsgi-express --working-directory; WSGIDaemonProcess home=",
+    help: "the interpreters' working directory",
+  },
+  {
+    name: "setenv",
+    values: ["KEY", "VALUE"],
+    repeat: true,
+    matches: "mod_wsgi-express --setenv; Apache SetEnv",
+    help: "add KEY to every request's WSGI environ",
+  },
+  {
+    name: "passenv",
+    values: ["NAME"],
+    repeat: true,
+    matches: "mod_wsgi-express --passenv; Apache PassEnv",
+    help: "copy this server variable into every request's WSGI environ",
+  },
+  {
+    name: "reload-on-changes",
+    matches: "mod_wsgi-express --reload-on-changes",
+    help: "restart the workers when a .py or .wsgi file of the app changes",
+  },
+  {
+    name: "maximum-requests",
+    values: ["NUMBER"],
+    fallback: "0 (never)",
+    matches:
+      "mod_wsgi-express --maximum-requests; WSGIDaemonProcess maximum-requests=",
+    help: "replace a worker after this many requests",
+  },
+  {
+    name: "request-timeout",
+    values: ["SECONDS"],
+    fallback: "60",
+    matches:
+      "mod_wsgi-express --request-timeout; WSGIDaemonProcess request-timeout=",
+    help: "answer 504 to a request running longer",
+  },
+  {
+    name: "queue-timeout",
+    values: ["SECONDS"],
+    fallback: "45",
+    matches:
+      "mod_wsgi-express --queue-timeout; WSGIDaemonProcess queue-timeout=",
+    help: "answer 503 to a request waiting longer for a worker",
+  },
+  {
+    name: "startup-timeout",
+    values: ["SECONDS"],
+    fallback: "15",
+    matches:
+      "mod_wsgi-express --startup-timeout; WSGIDaemonProcess startup-timeout=",
+    help: "replace a worker that has not started (or loaded the app) in time",
+  },
+  {
+    name: "graceful-timeout",
+    values: ["SECONDS"],
+    fallback: "15",
+    matches:
+      "mod_wsgi-express --graceful-timeout; WSGIDaemonProcess graceful-timeout=",
+    help: "time requests in flight get on a restart or stop",
+  },
+  {
+    name: "limit-request-body",
+    values: ["BYTES"],
+    fallback: "10485760",
+    matches: "mod_wsgi-express --limit-request-body; Apache LimitRequestBody",
+    help: "answer 413 to a larger body (0: no limit)",
+  },
+  {
+    name: "access-log",
+    matches: "mod_wsgi-express --access-log; Apache CustomLog",
+    help:
+      "log every request, in Apache's combined format unless --access-log-format says json",
+  },
+  {
+    name: "access-log-file",
+    values: ["PATH"],
+    fallback: "- (stdout)",
+    matches: "mod_wsgi-express --access-log-name; Apache CustomLog",
+    help: "where the access log goes (implies --access-log)",
+  },
+  {
+    name: "access-log-format",
+    values: ["combined|json"],
+    fallback: "combined",
+    matches: "mod_wsgi-express --access-log-format; Apache LogFormat",
+    help: "format of the access log (implies --access-log)",
+  },
+  {
+    name: "error-log-file",
+    values: ["PATH"],
+    fallback: "- (stderr)",
+    matches: "mod_wsgi-express --error-log-name; Apache ErrorLog",
+    help: "where tracebacks, print() and server events go",
+  },
+  {
+    name: "log-level",
+    values: ["LEVEL"],
+    fallback: "warn",
+    matches: "mod_wsgi-express --log-level; Apache LogLevel",
+    help:
+      "debug, info, warn or error (Apache's notice, crit, alert, emerg and trace1-8 are mapped)",
+  },
+  {
+    name: "server-status",
+    matches: "mod_wsgi-express --server-status; mod_status",
+    help: "serve /server-status (JSON, HTML, Prometheus) to loopback clients",
+  },
+  {
+    name: "trust-proxy-header",
+    values: ["NAME"],
+    repeat: true,
+    matches: "mod_wsgi-express --trust-proxy-header; WSGITrustedProxyHeaders",
+    help:
+      "honour this header (X-Forwarded-For, X-Forwarded-Proto, ...) from a --trust-proxy address",
+  },
+  {
+    name: "trust-proxy",
+    values: ["ADDRESS"],
+    repeat: true,
+    matches: "mod_wsgi-express --trust-proxy; WSGITrustedProxies",
+    help: "address or CIDR range of a proxy whose headers are trusted",
+  },
+  {
+    name: "https-port",
+    values: ["NUMBER"],
+    matches: "mod_wsgi-express --https-port; Apache Listen 443 + SSLEngine on",
+    help: "also serve HTTPS on this port (needs the two files below)",
+  },
+  {
+    name: "https-only",
+    matches: "mod_wsgi-express --https-only",
+    help: "serve HTTPS only, no plain HTTP listener",
+  },
+  {
+    name: "ssl-certificate-file",
+    values: ["PATH"],
+    matches: "mod_wsgi-express --ssl-certificate-file; SSLCertificateFile",
+    help: "PEM certificate chain",
+  },
+  {
+    name: "ssl-certificate-key-file",
+    values: ["PATH"],
+    matches:
+      "mod_wsgi-express --ssl-certificate-key-file; SSLCertificateKeyFile",
+    help: "PEM private key",
+  },
+  { name: "help", matches: "mod_wsgi-express --help", help: "show this text" },
+];

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { planStartServer } from "./start_server.ts";
+import { UsageError } from "./usage.ts";
+
+function siteOf(args: string[]) {
+  const plan = planStartServer(args);
+  assert.ok(!plan.help);
+  return plan.site;
+}
+
+Deno.test("start-server: mod_wsgi-express's defaults", () => {
+  const site = siteOf(["/srv/app.wsgi"]);
+  assert.deepEqual(site.listeners, [{ hostname: "0.0.0.0", port: 8000 }]);
+  assert.deepEqual(site.groups.default, {
+    processes: 1,
+    threads: 5,
+    maximumRequests: 0,
+    requestTimeout: 60,
+    queueTimeout: 45,
+    startupTimeout: 15,
+    gracefulTimeout: 15,
+    pythonPath: [],
+    home: "/srv",
+  });
+  assert.deepEqual(site.mounts, [{
+    prefix: "/",
+    script: "/srv/app.wsgi",
+    group: "default",
+    callable: undefined,
+    environ: {},
+    limitRequestBody: 10485760,
+  }]);
+  assert.equal(site.logLevel, "warn");
+  assert.equal(site.accessLog, undefined);
+  assert.equal(site.serverStatus, undefined);
+});
+
+Deno.test("start-server: options map onto the site", () => {
+  const site = siteOf([
+    "/srv/app.wsgi",
+    ...["--url-alias", "/static", "/srv/static", "--setenv", "A", "b c"],
+    ...["--https-port", "8443", "--https-only"],
+    ...[
+      "--ssl-certificate-file",
+      "/c.pem",
+      "--ssl-certificate-key-file",
+      "/k.pem",
+    ],
+    ...[
+      "--access-log-format",
+      "json",
+      "--server-status",
+      "--log-level",
+      "notice",
+    ],
+    ...[
+      "--trust-proxy-header",
+      "X-Forwarded-For",
+      "--trust-proxy",
+      "10.0.0.0/8",
+    ],
+    ...["--limit-request-body", "0", "--processes", "0", "--threads", "1"],
+  ]);
+  assert.deepEqual(site.aliases, [{ urlPath: "/static", path: "/srv/static" }]);
+  assert.deepEqual(site.mounts[0].environ, { A: "b c" });
+  assert.deepEqual(site.listeners, [{
+    hostname: "0.0.0.0",
+    port: 8443,
+    tls: { certFile: "/c.pem", keyFile: "/k.pem" },
+  }]);
+  assert.deepEqual(site.accessLog, { path: "-", format: "json" });
+  assert.deepEqual(site.serverStatus, { path: "/server-status" });
+  assert.equal(site.logLevel, "info");
+  assert.deepEqual(site.mounts[0].trustedProxyHeaders, ["X-Forwarded-For"]);
+  assert.deepEqual(site.mounts[0].trustedProxies, ["10.0.0.0/8"]);
+  assert.equal(site.mounts[0].limitRequestBody, 0);
+  assert.equal(site.groups.default.processes, 0);
+});
+
+Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
+  for (
+    const [args, pattern] of [
+      [["a.wsgi", "--port", "70000"], /--port/],
+      [["a.wsgi", "--request-timeout", "soon"], /--request-timeout/],
+      [["a.wsgi", "--https-port", "1"], /--ssl-certificate-file/],
+      [["a.wsgi", "--log-level", "loud"], /--log-level/],
+      [["a.wsgi", "--mount-point", "app"], /--mount-point/],
+      [["a.wsgi", "b.wsgi"], /one SCRIPT/],
+    ] as const
+  ) {
+    assert.throws(() => planStartServer([...args]), (error: Error) => {
+      assert.ok(error instanceof UsageError);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+});
