@@ -19,7 +19,8 @@
  */
 
 export { alias, mountWsgi } from "./src/mounting.ts";
-export type { MountOptions, WsgiMount } from "./src/mounting.ts";
+export type { WsgiMount } from "./src/mounting.ts";
+export type { MountOptions } from "./src/mount_options.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
 export type { ProcessGroup } from "./src/groups.ts";

@@ -14,7 +14,7 @@ import {
   type StaticAlias,
 } from "./aliases.ts";
 import type { MountSpec } from "./config.ts";
-import { resolveMountOptions } from "./mount_options.ts";
+import { type MountOptions, resolveMountOptions } from "./mount_options.ts";
 import {
   BadTargetError,
   buildCgiVariables,
@@ -35,56 +35,7 @@ import { log } from "./logging.ts";
 import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
-
-/**
- * Options of `mountWsgi()`: mod_wsgi's per-script directives.
- *
- * @example `WSGIScriptAlias`, `WSGIProcessGroup`, `WSGIApplicationGroup`, `SetEnv`
- * ```ts
- * import { createRouter, defineGroup, type MountOptions, mountWsgi } from "../mod.ts";
- * const group = defineGroup("options-example", { processes: 1 });
- * const options: MountOptions = {
- *   group,
- *   applicationGroup: "%{GLOBAL}",
- *   environ: { DATABASE_URL: "postgresql+pg8000://app@127.0.0.1/app" },
- *   passAuthorization: true,
- * };
- * mountWsgi(createRouter(), "/app", "./examples/hello/app.wsgi", options);
- * await group.shutdown();
- * ```
- */
-export interface MountOptions {
-  /**
-   * The process group the script runs in (`WSGIProcessGroup`): a name given
-   * to `defineGroup()`, or the group itself. Default: the "default" group,
-   * one Web Worker.
-   */
-  group?: string | ProcessGroup;
-  /**
-   * The interpreter the script runs in (`WSGIApplicationGroup`). By default
-   * every mount has its own; mounts naming the same application group share
-   * one interpreter per worker; "%{GLOBAL}" is the worker's main one.
-   */
-  applicationGroup?: string;
-  /** Name of the WSGI callable in the script (`WSGICallableObject`). Default "application". */
-  callable?: string;
-  /** Extra folders for this mount's `sys.path`, e.g. a site-packages. */
-  pythonPath?: string[];
-  /**
-   * Pass the Authorization header to the app as HTTP_AUTHORIZATION
-   * (`WSGIPassAuthorization`). Default false, as in mod_wsgi, so that
-   * credentials meant for the server never reach the app unless asked.
-   */
-  passAuthorization?: boolean;
-  /** Extra environ keys for every request (Apache's `SetEnv`). */
-  environ?: Record<string, string>;
-  /**
-   * Restart the group gracefully when the script file's modification time
-   * changes, so `touch app.wsgi` reloads the app (`WSGIScriptReloading`,
-   * daemon mode). Checked on every request, as mod_wsgi does. Default true.
-   */
-  reload?: boolean;
-}
+import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
 /**
  * A mounted WSGI script.
@@ -123,6 +74,8 @@ interface MountEntry {
   environ: Record<string, string>;
   reload: boolean;
   modified?: number;
+  limitRequestBody: number;
+  proxyTrust?: ProxyTrust;
 }
 
 type Entry =
@@ -251,6 +204,10 @@ function serveMount(
   info?: ConnectionInfo,
 ): Promise<Response> {
   const { spec, group } = entry;
+  const limit = entry.limitRequestBody;
+  if (limit > 0 && Number(request.headers.get("content-length")) > limit) {
+    return Promise.resolve(errorResponse(413, reasonPhrase(413)));
+  }
   if (entry.reload) reloadIfTouched(entry);
   const cgi: Record<string, string> = {
     ...entry.environ,
@@ -271,10 +228,20 @@ function serveMount(
     cgi["mod_wsgi.application_group"] =
       `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
+  if (entry.proxyTrust) {
+    applyProxyHeaders(cgi, entry.proxyTrust, info?.remoteAddr?.hostname);
+  }
+  let tooLarge = false;
   return answer(
     entry,
     request.method,
-    () => group.handle(spec, packEnviron(cgi), () => takeRequestBody(request)),
+    () =>
+      group.handle(
+        spec,
+        packEnviron(cgi),
+        () => takeRequestBody(request, limit, () => tooLarge = true),
+      ),
+    () => tooLarge,
   );
 }
 
@@ -283,6 +250,7 @@ async function answer(
   entry: MountEntry,
   method: string,
   run: () => Promise<Exchange>,
+  tooLarge: () => boolean,
 ): Promise<Response> {
   const where = { mount: entry.prefix, group: entry.group.config.name };
   let exchange: Exchange;
@@ -297,6 +265,12 @@ async function answer(
     }
     log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
     return errorResponse(500, reasonPhrase(500));
+  }
+  if (tooLarge()) {
+    // Nothing was sent yet: the client learns why, whatever the app said.
+    if (!exchange.head.done) exchange.cancel();
+    exchange.done();
+    return errorResponse(413, reasonPhrase(413));
   }
   try {
     return buildResponse(exchange.head, exchange, {
@@ -387,6 +361,8 @@ export function mountWsgi(
     environ: settings.environ,
     reload: settings.reload,
     modified: modificationTime(settings.scriptPath),
+    limitRequestBody: settings.limitRequestBody,
+    proxyTrust: settings.proxyTrust,
   });
   const mountedGroup = group;
   return {

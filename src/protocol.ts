@@ -62,7 +62,8 @@ export type ToWorker =
     /** Sent ahead, behind a running request: main may still take it back. */
     pipelined?: boolean;
   }
-  | { t: "body"; id: number; chunk?: Uint8Array }
+  /** The next body chunk; `error` when the body could not be read (too large). */
+  | { t: "body"; id: number; chunk?: Uint8Array; error?: string }
   | { t: "next"; id: number }
   | { t: "close"; id: number }
   | { t: "cancel"; id: number }

@@ -158,7 +158,16 @@ export class WorkerSlot implements Slot {
   }
 
   async #sendBodyChunk(id: number): Promise<void> {
-    const chunk = await readBodyBatch(this.#streaming.get(id)!);
+    let chunk: Uint8Array | undefined;
+    try {
+      chunk = await readBodyBatch(this.#streaming.get(id)!);
+    } catch (error) {
+      if (this.#streaming.has(id) && !this.#dead) {
+        const message = (error as Error).message;
+        this.#channel.send({ t: "body", id, error: message }, []);
+      }
+      return;
+    }
     if (this.#streaming.has(id) && !this.#dead) {
       this.#channel.send(
         { t: "body", id, chunk } satisfies ToWorker,
