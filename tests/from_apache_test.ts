@@ -157,6 +157,35 @@ Deno.test("from-apache: a mistake in the file is one line with file:line and exi
   Deno.removeSync(folder, { recursive: true });
 });
 
+Deno.test("from-apache --check lists the warnings and exits 0 without serving", async () => {
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "cli.ts",
+      "from-apache",
+      join(root, "tests/apache/seeds/flask.conf"),
+      "--check",
+    ],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(result.stdout);
+  assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+  const file = join(root, "tests/apache/seeds/flask.conf");
+  assert.deepEqual(
+    stdout.split("\n").map((line) => line.split(": ").slice(0, 3).join(": ")),
+    [
+      `warning: ${file}:5: WSGIDaemonProcess user=`,
+      `warning: ${file}:5: WSGIDaemonProcess group=`,
+      `warning: ${file}: Listen`,
+      `${file}: 1 listener(s), 1 group(s), 1 mount(s), 0 alias(es), 3 warning(s)`,
+      "",
+    ],
+  );
+});
+
 Deno.test("from-apache --print: the program type-checks and serves the same site", async () => {
   const port = freePort();
   const printed = await new Deno.Command(Deno.execPath(), {

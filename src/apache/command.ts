@@ -8,7 +8,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { serveSite } from "../serve_site.ts";
+import { formatWarning, serveSite } from "../serve_site.ts";
 import { type CliOption, helpText, UsageError } from "../cli/usage.ts";
 import { siteFromApache } from "./to_site.ts";
 import { printSite } from "./print.ts";
@@ -20,6 +20,12 @@ const FROM_APACHE_OPTIONS: CliOption[] = [
     matches: "none",
     help:
       "write the equivalent TypeScript program to stdout instead of serving",
+  },
+  {
+    name: "check",
+    matches: "apachectl configtest",
+    help:
+      "read the file, list what cannot be honoured, and exit without serving",
   },
   {
     name: "import",
@@ -61,6 +67,7 @@ export interface FromApachePlan {
   help: boolean;
   conf?: string;
   print: boolean;
+  check: boolean;
   importFrom?: string;
   defines: string[];
 }
@@ -75,6 +82,7 @@ export function planFromApache(args: string[]): FromApachePlan {
       strict: true,
       options: {
         print: { type: "boolean" },
+        check: { type: "boolean" },
         import: { type: "string" },
         define: { type: "string", multiple: true, short: "D" },
         help: { type: "boolean", short: "h" },
@@ -86,7 +94,9 @@ export function planFromApache(args: string[]): FromApachePlan {
     );
   }
   const { values, positionals } = parsed;
-  if (values.help) return { help: true, print: false, defines: [] };
+  if (values.help) {
+    return { help: true, print: false, check: false, defines: [] };
+  }
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0
@@ -98,6 +108,7 @@ export function planFromApache(args: string[]): FromApachePlan {
     help: false,
     conf: positionals[0],
     print: values.print ?? false,
+    check: values.check ?? false,
     importFrom: values.import,
     defines: values.define ?? [],
   };
@@ -111,6 +122,17 @@ export async function fromApache(args: string[]): Promise<number> {
     return 0;
   }
   const site = siteFromApache(plan.conf!, { defines: plan.defines });
+  if (plan.check) {
+    for (const warning of site.warnings) {
+      console.log(`warning: ${formatWarning(warning)}`);
+    }
+    console.log(
+      `${plan.conf}: ${site.listeners.length} listener(s), ${
+        Object.keys(site.groups).length
+      } group(s), ${site.mounts.length} mount(s), ${site.aliases.length} alias(es), ${site.warnings.length} warning(s)`,
+    );
+    return 0;
+  }
   if (plan.print) {
     console.log(
       printSite(site, { importFrom: plan.importFrom, source: plan.conf }),

@@ -124,11 +124,11 @@ export function daemonGroup(
   for (const [key, value] of keyValues(node, rest)) {
     if (key in COUNTS) {
       const count = wholeNumber(node, key, value);
-      if (key === "processes" && count < 1) {
+      if ((key === "processes" || key === "threads") && count < 1) {
         throw new ApacheConfigError(
           node.file,
           node.line,
-          "WSGIDaemonProcess: processes= must be at least 1",
+          `WSGIDaemonProcess: ${key}= must be at least 1`,
         );
       }
       options[COUNTS[key]] = count;

@@ -127,7 +127,7 @@ export function perDirectory(
     case "passenv":
       arity(node, 1, Infinity);
       for (const name of node.args) {
-        const value = Deno.env.get(name);
+        const value = collected.env(name);
         if (value === undefined) {
           collected.warnings.push({
             file: node.file,

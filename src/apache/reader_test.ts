@@ -50,6 +50,25 @@ Deno.test("reader: Include globs in order, IncludeOptional, Define and ${VAR} fr
   assert.equal(read.warnings[0].directive, "${NOT_DEFINED_ANYWHERE}");
 });
 
+Deno.test("reader: PassEnv and UnsetEnv", () => {
+  const root = folder({
+    "main.conf": [
+      "SetEnv GONE soon",
+      "WSGIScriptAlias / app.wsgi",
+      "PassEnv DW_PASSED DW_MISSING",
+      "UnsetEnv GONE",
+    ].join("\n"),
+  });
+  const site = siteFromApache(join(root, "main.conf"), {
+    env: (name) => name === "DW_PASSED" ? "passed" : undefined,
+  });
+  assert.deepEqual(site.mounts[0].environ, { DW_PASSED: "passed" });
+  assert.deepEqual(
+    site.warnings.map((w) => [w.line, w.directive]),
+    [[3, "PassEnv DW_MISSING"], [0, "Listen"]],
+  );
+});
+
 Deno.test("reader: ServerRoot makes Include and paths relative to it", () => {
   const root = folder({
     "etc/main.conf": "ServerRoot ../srv\nInclude sites/x.conf",
@@ -172,6 +191,14 @@ Deno.test("reader: mistakes are one line with file:line", () => {
       /main\.conf:2: SSLEngine on .* needs SSLCertificateFile/,
     ],
     ["Include main.conf", /nested 32 deep/],
+    [
+      "Listen 80\nListen 0.0.0.0:80",
+      /main\.conf:2: Listen: 0\.0\.0\.0:80 is already listened on/,
+    ],
+    [
+      "WSGIDaemonProcess a threads=0",
+      /main\.conf:1: WSGIDaemonProcess: threads= must be at least 1/,
+    ],
     [
       "<VirtualHost *:81>\nWSGIDaemonProcess mine\n</VirtualHost>\n<VirtualHost *:82>\nWSGIScriptAlias / a.wsgi process-group=mine\n</VirtualHost>",
       /main\.conf:5: WSGIProcessGroup: the daemon process group "mine" is defined in another <VirtualHost>/,

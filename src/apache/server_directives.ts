@@ -101,6 +101,16 @@ function listen(node: ConfigDirective, collected: Collected) {
   const hostname = written === undefined || written === "*"
     ? "0.0.0.0"
     : written;
+  const twice = collected.listens.find((other) =>
+    other.listener.hostname === hostname && other.listener.port === port
+  );
+  if (twice) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `Listen: ${hostname}:${port} is already listened on (${twice.node.file}:${twice.node.line})`,
+    );
+  }
   collected.listens.push({
     node,
     listener: { hostname, port },

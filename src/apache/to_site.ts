@@ -84,6 +84,8 @@ export interface Collected {
   logLevel?: ConfigDirective;
   customLogs: ConfigDirective[];
   logFormats: Map<string, string>;
+  /** Where `PassEnv` reads the server's environment (ReadOptions.env). */
+  env: (name: string) => string | undefined;
 }
 
 /** Where the walk is: the scope directives write into. */
@@ -297,6 +299,7 @@ export function siteFromApache(
     statusPages: [],
     customLogs: [],
     logFormats: new Map(),
+    env: options.env ?? ((name) => Deno.env.get(name)),
   };
   const scope = newScope("server");
   collected.scopes.push(scope);
