@@ -8,6 +8,9 @@
  */
 
 import type { LogLevel } from "../logging.ts";
+import type { ConfigDirective } from "./reader.ts";
+import type { SiteWarning } from "../site.ts";
+import { warn } from "./report.ts";
 
 /**
  * Modules whose directives this site honours, so `<IfModule>` holds for
@@ -114,4 +117,39 @@ export function logLevelOf(apache: string): LogLevel | undefined {
   if (name === "notice" || name === "info") return "info";
   if (name === "debug" || /^trace[1-8]$/.test(name)) return "debug";
   return undefined;
+}
+
+/** Why a directive of another module is not honoured. */
+function reasonFor(key: string): string {
+  if (key === "user" || key === "group") {
+    return "the server runs as the user that starts it; restrict what Python may touch with the group's writable, allowNet and isolation/permissions options";
+  }
+  if (key.startsWith("rewrite")) {
+    return "mod_rewrite is not emulated; put redirects in a proxy in front, or in the app";
+  }
+  if (key.startsWith("redirect")) {
+    return "mod_alias redirects are not emulated; put them in a proxy in front, or in the app";
+  }
+  if (key.startsWith("auth") || key === "authtype") {
+    return "authentication is not emulated: every client reaches the app; authenticate in the app or a proxy";
+  }
+  if (key.startsWith("wsgi")) {
+    return "this mod_wsgi directive is not emulated";
+  }
+  if (key.startsWith("proxy")) {
+    return "mod_proxy is not emulated";
+  }
+  if (key === "addhandler") {
+    return "handlers are not emulated; mount each WSGI script with WSGIScriptAlias";
+  }
+  return "not emulated here (another module's directive); ignored";
+}
+
+/** Quiet boilerplate, or a warning saying why it is not honoured. */
+export function otherDirective(
+  node: ConfigDirective,
+  collected: { warnings: SiteWarning[] },
+) {
+  if (QUIET_DIRECTIVES.has(node.key)) return;
+  warn(collected, node, node.name, reasonFor(node.key));
 }

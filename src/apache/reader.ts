@@ -314,44 +314,48 @@ class Reader {
       const base = this.#serverRoot ?? this.#root;
       holds = exists(isAbsolute(subject) ? subject : join(base, subject));
     } else {
-      holds = this.#version(line);
-      return holds;
+      const version = versionHolds(line.args);
+      if (version === undefined) {
+        this.warn(
+          line,
+          "<IfVersion>",
+          `only plain version comparisons are read; ${
+            line.args.join(" ")
+          } is taken as false`,
+        );
+      }
+      return version ?? false;
     }
     return negated ? !holds : holds;
   }
+}
 
-  #version(line: ConfigLine): boolean {
-    const [op, wanted] = line.args.length === 2
-      ? line.args
-      : [">=", line.args[0] ?? ""];
-    const parts = wanted.split(".").map(Number);
-    if (
-      parts.some(Number.isNaN) ||
-      !["<", "<=", ">", ">=", "=", "=="].includes(op)
-    ) {
-      this.warn(
-        line,
-        "<IfVersion>",
-        `only plain version comparisons are read; ${
-          line.args.join(" ")
-        } is taken as false`,
-      );
-      return false;
-    }
-    let order = 0;
-    for (let i = 0; i < parts.length && order === 0; i++) {
-      order = Math.sign(EMULATED_VERSION[i] - parts[i]);
-    }
-    return op === "<"
-      ? order < 0
-      : op === "<="
-      ? order <= 0
-      : op === ">"
-      ? order > 0
-      : op === ">="
-      ? order >= 0
-      : order === 0;
+/**
+ * Whether `<IfVersion [op] version>` holds for the Apache version this
+ * emulates; undefined for what is not a plain comparison (`~`, regexes).
+ */
+export function versionHolds(args: string[]): boolean | undefined {
+  const [op, wanted] = args.length === 2 ? args : [">=", args[0] ?? ""];
+  const parts = wanted.split(".").map(Number);
+  if (
+    parts.some(Number.isNaN) ||
+    !["<", "<=", ">", ">=", "=", "=="].includes(op)
+  ) {
+    return undefined;
   }
+  let order = 0;
+  for (let i = 0; i < parts.length && order === 0; i++) {
+    order = Math.sign(EMULATED_VERSION[i] - parts[i]);
+  }
+  return op === "<"
+    ? order < 0
+    : op === "<="
+    ? order <= 0
+    : op === ">"
+    ? order > 0
+    : op === ">="
+    ? order >= 0
+    : order === 0;
 }
 
 function exists(path: string): boolean {

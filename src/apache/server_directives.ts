@@ -8,11 +8,11 @@
 
 import { resolve } from "node:path";
 import { ApacheConfigError } from "./lexer.ts";
+import { warn } from "./report.ts";
 import type { ConfigDirective } from "./reader.ts";
 import type { Scope } from "./scopes.ts";
 import { daemonGroup, keyValues } from "./daemon.ts";
 import { onOff } from "./per_directory.ts";
-import { QUIET_DIRECTIVES } from "./directives.ts";
 import type { Collected } from "./to_site.ts";
 
 /** Options `WSGIScriptAlias` takes after the script path. */
@@ -45,20 +45,6 @@ function take(node: ConfigDirective, count: number) {
       }, got ${node.args.length}`,
     );
   }
-}
-
-function warn(
-  collected: Collected,
-  node: ConfigDirective,
-  directive: string,
-  reason: string,
-) {
-  collected.warnings.push({
-    file: node.file,
-    line: node.line,
-    directive,
-    reason,
-  });
 }
 
 /** Adds a `WSGIDaemonProcess` group; names are unique server-wide, as in mod_wsgi. */
@@ -367,36 +353,4 @@ export function serverDirective(
       }
       return false;
   }
-}
-
-/** Why a directive of another module is not honoured. */
-function reasonFor(key: string): string {
-  if (key === "user" || key === "group") {
-    return "the server runs as the user that starts it; restrict what Python may touch with the group's writable, allowNet and isolation/permissions options";
-  }
-  if (key.startsWith("rewrite")) {
-    return "mod_rewrite is not emulated; put redirects in a proxy in front, or in the app";
-  }
-  if (key.startsWith("redirect")) {
-    return "mod_alias redirects are not emulated; put them in a proxy in front, or in the app";
-  }
-  if (key.startsWith("auth") || key === "authtype") {
-    return "authentication is not emulated: every client reaches the app; authenticate in the app or a proxy";
-  }
-  if (key.startsWith("wsgi")) {
-    return "this mod_wsgi directive is not emulated";
-  }
-  if (key.startsWith("proxy")) {
-    return "mod_proxy is not emulated";
-  }
-  if (key === "addhandler") {
-    return "handlers are not emulated; mount each WSGI script with WSGIScriptAlias";
-  }
-  return "not emulated here (another module's directive); ignored";
-}
-
-/** Quiet boilerplate, or a warning saying why it is not honoured. */
-export function otherDirective(node: ConfigDirective, collected: Collected) {
-  if (QUIET_DIRECTIVES.has(node.key)) return;
-  warn(collected, node, node.name, reasonFor(node.key));
 }

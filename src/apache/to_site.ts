@@ -21,7 +21,8 @@ import type { ConfigDirective, ConfigSection } from "./reader.ts";
 import { ApacheConfigError } from "./lexer.ts";
 import { newScope, type Scope } from "./scopes.ts";
 import { perDirectory } from "./per_directory.ts";
-import { otherDirective, serverDirective } from "./server_directives.ts";
+import { serverDirective } from "./server_directives.ts";
+import { otherDirective } from "./directives.ts";
 import { assembleSite } from "./assemble.ts";
 
 /** A `<VirtualHost>` as far as the site needs it. */
