@@ -104,6 +104,31 @@ export const QUIET_DIRECTIVES = new Set([
   "sslsessioncachetimeout",
   "sslpassphrasedialog",
   "sslcryptodevice",
+  // Debian's stock module configuration for what never reaches a WSGI app:
+  // listing icons, language negotiation, ancient-browser workarounds.
+  "addicon",
+  "addiconbytype",
+  "addiconbyencoding",
+  "addalt",
+  "addaltbytype",
+  "addaltbyencoding",
+  "adddescription",
+  "defaulticon",
+  "indexoptions",
+  "indexignore",
+  "indexorderdefault",
+  "headername",
+  "readmename",
+  "addlanguage",
+  "addcharset",
+  "addencoding",
+  "removetype",
+  "languagepriority",
+  "forcelanguagepriority",
+  "browsermatch",
+  "browsermatchnocase",
+  "requestreadtimeout",
+  "extendedstatus",
 ]);
 
 /**
@@ -151,5 +176,20 @@ export function otherDirective(
   collected: { warnings: SiteWarning[] },
 ) {
   if (QUIET_DIRECTIVES.has(node.key)) return;
-  warn(collected, node, node.name, reasonFor(node.key));
+  const reason = reasonFor(node.key);
+  // One warning per directive and file, counting the other lines.
+  const first = collected.warnings.find((warning) =>
+    warning.file === node.file && warning.directive === node.name &&
+    warning.reason.startsWith(reason)
+  );
+  if (!first) {
+    warn(collected, node, node.name, reason);
+    return;
+  }
+  const more =
+    Number(/\((\d+) more lines? in this file\)$/.exec(first.reason)?.[1] ?? 0) +
+    1;
+  first.reason = `${reason} (${more} more line${
+    more === 1 ? "" : "s"
+  } in this file)`;
 }

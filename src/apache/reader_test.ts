@@ -69,6 +69,45 @@ Deno.test("reader: PassEnv and UnsetEnv", () => {
   );
 });
 
+Deno.test("reader: another module's directive repeated in a file is one warning that counts the rest", () => {
+  const root = folder({
+    "main.conf": "Header set A 1\nHeader set B 2\nHeader set C 3\nListen 80",
+  });
+  const site = siteFromApache(join(root, "main.conf"));
+  assert.deepEqual(site.warnings.map((w) => [w.line, w.directive, w.reason]), [
+    [
+      1,
+      "Header",
+      "not emulated here (another module's directive); ignored (2 more lines in this file)",
+    ],
+  ]);
+});
+
+Deno.test({
+  name:
+    "reader: Debian's stock /etc/apache2/apache2.conf reads without an error",
+  ignore: !(() => {
+    try {
+      return Deno.statSync("/etc/apache2/apache2.conf").isFile;
+    } catch {
+      return false;
+    }
+  })(),
+  fn: () => {
+    const site = siteFromApache("/etc/apache2/apache2.conf", {
+      env: () => undefined,
+    });
+    assert.ok(site.listeners.some((listener) => listener.port === 80));
+    // The stock language, icon and browser lines are boilerplate.
+    assert.ok(
+      !site.warnings.some((w) =>
+        /^Add(Language|Charset|Icon)/.test(w.directive)
+      ),
+    );
+    assert.ok(site.warnings.some((w) => w.directive === "User"));
+  },
+});
+
 Deno.test("reader: ServerRoot makes Include and paths relative to it", () => {
   const root = folder({
     "etc/main.conf": "ServerRoot ../srv\nInclude sites/x.conf",

@@ -213,6 +213,7 @@ function section(node: ConfigSection, place: Place, collected: Collected) {
     return;
   }
   if (onlyBoilerplate(node.children)) return;
+  if (guardsDotfiles(node)) return;
   warn(
     collected,
     node,
@@ -233,6 +234,22 @@ function onlyBoilerplate(nodes: ConfigNode[]): boolean {
       node.key === "options" || node.key === "allowoverride"
     )
   );
+}
+
+/**
+ * `<FilesMatch "^\.ht">` denying `.htaccess` and the like: aliases never
+ * serve dotfiles, so it is honoured already.
+ */
+function guardsDotfiles(node: ConfigSection): boolean {
+  const pattern = node.args.at(-1) ?? "";
+  return (node.key === "files" || node.key === "filesmatch") &&
+    (pattern.startsWith("^\\.") || pattern.startsWith(".ht")) &&
+    node.children.every((child) =>
+      child.kind === "directive" &&
+      ["require all denied", "deny from all", "order allow,deny"].includes(
+        `${child.key} ${child.args.join(" ").toLowerCase()}`,
+      )
+    );
 }
 
 /** `*`, `*:80`, `_default_:443`, `1.2.3.4:80`, `[::1]:8080`, `example.com`. */
