@@ -108,6 +108,34 @@ Deno.test({
   },
 });
 
+Deno.test("reader: Require ip on a mounted script's folder is never dropped silently", () => {
+  const root = folder({
+    "main.conf": [
+      "Listen 80",
+      "WSGIScriptAlias /app app/app.wsgi",
+      "Alias /files/ files/",
+      "<Directory app>",
+      "  Require ip 10.0.0.0/8",
+      "</Directory>",
+      "<Directory files>",
+      "  Require all granted",
+      "</Directory>",
+      "<Directory elsewhere>",
+      "  Require ip 10.0.0.0/8",
+      "</Directory>",
+    ].join("\n"),
+  });
+  const site = siteFromApache(join(root, "main.conf"));
+  // Only the rule over something served is warned.
+  assert.deepEqual(site.warnings.map((w) => [w.line, w.directive]), [
+    [5, "Require ip 10.0.0.0/8"],
+  ]);
+  assert.match(
+    site.warnings[0].reason,
+    /access control is not applied to the script at \/app: every client reaches it/,
+  );
+});
+
 Deno.test("reader: ServerRoot makes Include and paths relative to it", () => {
   const root = folder({
     "etc/main.conf": "ServerRoot ../srv\nInclude sites/x.conf",
