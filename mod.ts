@@ -35,6 +35,12 @@ export type {
   RouterLike,
 } from "./src/router.ts";
 export { configureLogging, formatLogEntry } from "./src/logging.ts";
+export { withAccessLog } from "./src/access_log.ts";
+export type {
+  AccessLogFormat,
+  AccessLogOptions,
+  FetchHandler,
+} from "./src/access_log.ts";
 export type { LogEntry, LoggingOptions, LogLevel } from "./src/logging.ts";
 export { serveSite } from "./src/serve_site.ts";
 export type { ServeSiteOptions, SiteServer } from "./src/serve_site.ts";

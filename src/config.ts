@@ -77,8 +77,17 @@ export interface GroupOptions {
   pythonHome?: string;
   /** The working directory of the interpreters (`home=`). */
   home?: string;
-  /** Variables seen in `os.environ` (`SetEnv` for the process). */
+  /** Variables seen in `os.environ` (`SetEnv` for the process); they win over inherited ones. */
   env?: Record<string, string>;
+  /**
+   * Which of the server's environment variables `os.environ` inherits, as
+   * mod_wsgi daemons inherit Apache's (and systemd `EnvironmentFile=`
+   * users rely on): `true` (default) all of them, `false` none, or a list
+   * of names. All of them includes secrets meant for the server, such as
+   * tokens and database passwords: restrict it for apps you do not trust.
+   * HOME stays the interpreter's own unless listed or set in `env`.
+   */
+  inheritEnv?: boolean | string[];
   /** Modules imported when a worker starts (`WSGIImportScript`). */
   preload?: string[];
   /**
@@ -126,6 +135,7 @@ export interface GroupConfig {
   pythonHome?: string;
   home?: string;
   env: Record<string, string>;
+  inheritEnv: boolean | string[];
   preload: string[];
   threads: number;
   /** Undefined: whatever the server may reach. */
@@ -269,6 +279,7 @@ const GROUP_OPTION_NAMES = new Set([
   "pythonHome",
   "home",
   "env",
+  "inheritEnv",
   "preload",
   "threads",
   "allowNet",
@@ -325,6 +336,21 @@ export function resolveGroupOptions(
     Object.values(env).some((v) => typeof v !== "string")
   ) {
     throw fail(where, "env", "an object of string values", env);
+  }
+  const inheritEnv = options.inheritEnv ?? true;
+  if (
+    typeof inheritEnv !== "boolean" &&
+    !(Array.isArray(inheritEnv) &&
+      inheritEnv.every((name) =>
+        typeof name === "string" && /^[^=\0]+$/.test(name)
+      ))
+  ) {
+    throw fail(
+      where,
+      "inheritEnv",
+      "true, false or an array of variable names",
+      inheritEnv,
+    );
   }
   const preload = options.preload ?? [];
   if (
@@ -403,6 +429,7 @@ export function resolveGroupOptions(
     pythonHome,
     home,
     env: { ...env },
+    inheritEnv: typeof inheritEnv === "boolean" ? inheritEnv : [...inheritEnv],
     preload: [...preload],
   };
 }

@@ -118,6 +118,21 @@ export function parseTarget(url: string): RequestTarget {
   return { rawPath, query, path: removeDotSegments(decodePathLatin1(rawPath)) };
 }
 
+/**
+ * The HTTP version of a request as mod_wsgi reports it in SERVER_PROTOCOL:
+ * "HTTP/1.1" or "HTTP/2". Deno.serve does not expose the version (its
+ * Request has none, nor has the handler's info), so it is told by the one
+ * header the protocols differ on: HTTP/1.1 requires `Host` (RFC 9112
+ * 3.2), and HTTP/2 carries the authority in `:authority` instead, which
+ * Deno does not turn into a Host header (measured with curl --http2 and
+ * --http2-prior-knowledge). A request built in-process, without a
+ * connection (`info`), counts as HTTP/1.1.
+ */
+export function protocolOf(request: Request, info?: ConnectionInfo): string {
+  if (info?.remoteAddr === undefined) return "HTTP/1.1";
+  return request.headers.has("host") ? "HTTP/1.1" : "HTTP/2";
+}
+
 /** Request header names that are not HTTP_* variables. */
 const NOT_HTTP = new Set(["content-type", "content-length"]);
 
@@ -163,7 +178,7 @@ export function buildCgiVariables(
     REQUEST_URI: target.query
       ? `${target.rawPath}?${target.query}`
       : target.rawPath,
-    SERVER_PROTOCOL: "HTTP/1.1",
+    SERVER_PROTOCOL: protocolOf(request, info),
     SERVER_SOFTWARE: "deno-wsgi",
     GATEWAY_INTERFACE: "CGI/1.1",
     REQUEST_SCHEME: scheme,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import ipaddr from "ipaddr.js";
+import ipaddr from "npm:ipaddr.js@2.5.0";
 import { fail } from "./config.ts";
 
 /** What a header tells, and the mod_wsgi headers that may tell it. */

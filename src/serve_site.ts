@@ -10,12 +10,26 @@ import { alias, mountWsgi, type WsgiMount } from "./mounting.ts";
 import { defineGroup, type ProcessGroup, shutdown } from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
+import { withAccessLog } from "./access_log.ts";
 import type { SiteConfig, SiteWarning } from "./site.ts";
 import { checkSite } from "./site_checks.ts";
 import { type ChangeWatch, watchCode } from "./change_watch.ts";
 import { dirname, resolve } from "node:path";
 
-/** How `serveSite()` reports and stops. */
+/**
+ * How `serveSite()` reports and stops.
+ *
+ * @example
+ * ```ts
+ * import type { ServeSiteOptions } from "../mod.ts";
+ * const lines: string[] = [];
+ * const options: ServeSiteOptions = {
+ *   print: (line) => lines.push(line),
+ *   signals: false,
+ *   gracefulTimeout: 5,
+ * };
+ * ```
+ */
 export interface ServeSiteOptions {
   /** Receives the start-up report, one line at a time. Default: stdout. */
   print?: (line: string) => void;
@@ -32,7 +46,17 @@ export interface ServeSiteOptions {
   gracefulTimeout?: number;
 }
 
-/** A running site, as `serveSite()` returns it. */
+/**
+ * A running site, as `serveSite()` returns it.
+ *
+ * @example
+ * ```ts
+ * import type { SiteServer } from "../mod.ts";
+ * async function restartAll(server: SiteServer): Promise<void> {
+ *   for (const group of server.groups.values()) await group.restart();
+ * }
+ * ```
+ */
 export interface SiteServer {
   /** One URL per listener, e.g. "http://127.0.0.1:8000/". */
   readonly urls: string[];
@@ -112,9 +136,9 @@ async function reportWorkers(
 }
 
 /**
- * Fields of the site model that this build does not serve yet (the access
- * log, the status endpoint, body limits and trusted proxies come with the
- * library features of issue 12): said at start-up, never dropped silently.
+ * Fields of the site model that this build does not serve yet (the status
+ * endpoint comes with the library features of issue 12): said at start-up,
+ * never dropped silently.
  */
 function notYetServed(site: SiteConfig): SiteWarning[] {
   const warnings: SiteWarning[] = [];
@@ -125,17 +149,7 @@ function notYetServed(site: SiteConfig): SiteWarning[] {
       directive,
       reason: "not served by this version of deno-wsgi yet; ignored",
     });
-  if (site.accessLog) add("accessLog");
   if (site.serverStatus) add("serverStatus");
-  for (
-    const field of [
-      "limitRequestBody",
-      "trustedProxyHeaders",
-      "trustedProxies",
-    ] as const
-  ) {
-    if (site.mounts.some((mount) => mount[field] !== undefined)) add(field);
-  }
   return warnings;
 }
 
@@ -205,11 +219,19 @@ export async function serveSite(
         passAuthorization: mount.passAuthorization,
         environ: mount.environ,
         reload: mount.reload,
+        limitRequestBody: mount.limitRequestBody,
+        trustedProxyHeaders: mount.trustedProxyHeaders,
+        trustedProxies: mount.trustedProxies,
       });
       groups.set(wsgi.group.name, wsgi.group);
       return wsgi;
     });
-    const handler = router.fetch;
+    const handler = site.accessLog
+      ? withAccessLog(router.fetch, {
+        format: site.accessLog.format,
+        path: site.accessLog.path,
+      })
+      : router.fetch;
 
     const tlsFiles = await Promise.all(
       site.listeners.map(async (listener) =>

@@ -12,7 +12,19 @@ import type { GroupOptions } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import type { AliasOptions } from "./aliases.ts";
 
-/** One address the server listens on (`Listen`, `--host`/`--port`). */
+/**
+ * One address the server listens on (`Listen`, `--host`/`--port`).
+ *
+ * @example
+ * ```ts
+ * import type { SiteListener } from "../mod.ts";
+ * const https: SiteListener = {
+ *   hostname: "0.0.0.0",
+ *   port: 8443,
+ *   tls: { certFile: "/etc/ssl/site.pem", keyFile: "/etc/ssl/site.key" },
+ * };
+ * ```
+ */
 export interface SiteListener {
   /** The address to bind, e.g. "127.0.0.1", "0.0.0.0", "::". */
   hostname: string;
@@ -27,7 +39,20 @@ export interface SiteListener {
   };
 }
 
-/** One WSGI script at a URL prefix (`WSGIScriptAlias`). */
+/**
+ * One WSGI script at a URL prefix (`WSGIScriptAlias`).
+ *
+ * @example
+ * ```ts
+ * import type { SiteMount } from "../mod.ts";
+ * const mount: SiteMount = {
+ *   prefix: "/shop",
+ *   script: "/srv/shop/app.wsgi",
+ *   group: "shop",
+ *   environ: { DATABASE_URL: "postgresql+pg8000://shop@127.0.0.1/shop" },
+ * };
+ * ```
+ */
 export interface SiteMount {
   /** The URL prefix, "/" for the root. */
   prefix: string;
@@ -53,7 +78,15 @@ export interface SiteMount {
   trustedProxies?: string[];
 }
 
-/** Static files at a URL path (`Alias`, `--url-alias`). */
+/**
+ * Static files at a URL path (`Alias`, `--url-alias`).
+ *
+ * @example
+ * ```ts
+ * import type { SiteAlias } from "../mod.ts";
+ * const media: SiteAlias = { urlPath: "/media/", path: "/srv/shop/media/" };
+ * ```
+ */
 export interface SiteAlias {
   urlPath: string;
   /** A file or a folder. */
@@ -61,7 +94,20 @@ export interface SiteAlias {
   options?: AliasOptions;
 }
 
-/** Something in the input that the site cannot honour, reported at start-up. */
+/**
+ * Something in the input that the site cannot honour, reported at start-up.
+ *
+ * @example
+ * ```ts
+ * import type { SiteWarning } from "../mod.ts";
+ * const warning: SiteWarning = {
+ *   file: "/etc/apache2/sites-enabled/shop.conf",
+ *   line: 12,
+ *   directive: "User",
+ *   reason: "the server runs as the user that starts it",
+ * };
+ * ```
+ */
 export interface SiteWarning {
   /** The file the directive came from (or "command line"). */
   file: string;
@@ -73,7 +119,22 @@ export interface SiteWarning {
   reason: string;
 }
 
-/** A whole server: listeners, process groups, mounts, aliases and logs. */
+/**
+ * A whole server: listeners, process groups, mounts, aliases and logs.
+ *
+ * @example
+ * ```ts
+ * import type { SiteConfig } from "../mod.ts";
+ * const site: SiteConfig = {
+ *   listeners: [{ hostname: "127.0.0.1", port: 8000 }],
+ *   groups: { shop: { processes: 2, threads: 5 } },
+ *   mounts: [{ prefix: "/", script: "/srv/shop/app.wsgi", group: "shop" }],
+ *   aliases: [{ urlPath: "/robots.txt", path: "/srv/shop/robots.txt" }],
+ *   logLevel: "info",
+ *   warnings: [],
+ * };
+ * ```
+ */
 export interface SiteConfig {
   /** At least one. */
   listeners: SiteListener[];

@@ -147,7 +147,7 @@ def app(environ, start_response):
     return [body]
 `;
 
-Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error log and level, reload on changes, graceful stop", async () => {
+Deno.test("start-server: aliases, mount point, callable, processes and threads, setenv and passenv, python-path, working directory, error and access logs, log level, reload on changes, graceful stop", async () => {
   const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
   const libs = join(folder, "libs");
   const work = join(folder, "work");
@@ -164,6 +164,7 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
   await Deno.writeTextFile(join(folder, "static", "style.css"), "body {}\n");
   await Deno.writeTextFile(join(folder, "robots.txt"), "User-agent: *\n");
   const errorLog = join(folder, "error.log");
+  const accessLog = join(folder, "access.log");
   const server = await startCli([
     script,
     ...["--host", "127.0.0.1", "--port", "0", "--mount-point", "/app"],
@@ -173,6 +174,7 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
     ...["--setenv", "GREETING", "hello there", "--passenv", "PASSED_VAR"],
     ...["--python-path", libs, "--working-directory", work],
     ...["--log-level", "info", "--error-log-file", errorLog],
+    ...["--access-log-file", accessLog],
     ...["--startup-timeout", "120"],
     "--reload-on-changes",
   ], { env: { PASSED_VAR: "from the environment" } });
@@ -201,6 +203,20 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
       "User-agent: *\n",
     );
     assert.equal((await fetch(`${base}/elsewhere`)).status, 404);
+    // Apache's combined format, one line per request, aliases included.
+    await waitFor(
+      () => Deno.readTextFileSync(accessLog).includes("/elsewhere"),
+      5000,
+      "the access log",
+    );
+    assert.match(
+      Deno.readTextFileSync(accessLog),
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/app\/ HTTP\/1\.1" 200 \d+ "-" "[^"]*"$/m,
+    );
+    assert.match(
+      Deno.readTextFileSync(accessLog),
+      /"GET \/static\/style\.css HTTP\/1\.1" 200 /,
+    );
 
     await (await fetch(`${base}/app/print`)).body?.cancel();
     await waitFor(
@@ -236,14 +252,23 @@ Deno.test("start-server: aliases, mount point, callable, processes and threads, 
   }
 });
 
-Deno.test("start-server: --application-type module with a package's relative imports, embedded, over HTTPS and HTTP", async () => {
+Deno.test("start-server: --application-type module with a package's relative imports, embedded, over HTTPS and HTTP, with a body limit, a trusted proxy and a JSON access log", async () => {
   const folder = await Deno.makeTempDir({ prefix: "deno-wsgi-cli-" });
   await Deno.mkdir(join(folder, "shop"));
   await Deno.writeTextFile(join(folder, "shop", "__init__.py"), "");
   await Deno.writeTextFile(join(folder, "shop", "names.py"), 'NAME = "shop"\n');
   await Deno.writeTextFile(
     join(folder, "shop", "web.py"),
-    `from .names import NAME\n\ndef app(environ, start_response):\n    start_response("200 OK", [("Content-Type", "text/plain")])\n    return [(NAME + " " + environ["wsgi.url_scheme"] + " " + environ["HTTPS"] if "HTTPS" in environ else NAME + " " + environ["wsgi.url_scheme"]).encode()]\n`,
+    [
+      "from .names import NAME",
+      "",
+      "def app(environ, start_response):",
+      '    environ["wsgi.input"].read()',
+      '    start_response("200 OK", [("Content-Type", "text/plain")])',
+      '    words = [NAME, environ["wsgi.url_scheme"], environ.get("HTTPS", "-"), environ["REMOTE_ADDR"]]',
+      '    return [" ".join(words).encode()]',
+      "",
+    ].join("\n"),
   );
   const cert = join(folder, "cert.pem");
   const key = join(folder, "key.pem");
@@ -263,7 +288,14 @@ Deno.test("start-server: --application-type module with a package's relative imp
     ...["--application-type", "module", "--processes", "0"],
     ...["--host", "127.0.0.1", "--port", "0", "--https-port", "0"],
     ...["--ssl-certificate-file", cert, "--ssl-certificate-key-file", key],
-    ...["--startup-timeout", "120"],
+    ...["--startup-timeout", "120", "--limit-request-body", "100"],
+    ...["--access-log", "--access-log-format", "json"],
+    ...[
+      "--trust-proxy-header",
+      "X-Forwarded-For",
+      "--trust-proxy",
+      "127.0.0.1",
+    ],
   ], { cwd: folder });
   const client = Deno.createHttpClient({
     caCerts: [await Deno.readTextFile(cert)],
@@ -274,9 +306,31 @@ Deno.test("start-server: --application-type module with a package's relative imp
     assert.match(http, /^http:/);
     assert.match(https, /^https:/);
     assert.match(server.output(), /embedded interpreter 1\/1 ready/);
-    assert.equal(await (await fetch(http)).text(), "shop http");
+    assert.equal(await (await fetch(http)).text(), "shop http - 127.0.0.1");
+    // --access-log without a file: JSON lines on stdout.
+    await waitFor(
+      () => server.output().includes('"status":200'),
+      5000,
+      "a JSON access line",
+    );
+    const line = server.output().split("\n").find((l) =>
+      l.includes('"status":200')
+    )!;
+    assert.equal(JSON.parse(line).method, "GET");
     const secure = await fetch(https, { client });
-    assert.equal(await secure.text(), "shop https 1");
+    assert.equal(await secure.text(), "shop https 1 127.0.0.1");
+    // --limit-request-body: 413 before the app; at the limit, the app runs.
+    const large = await fetch(http, { method: "POST", body: "x".repeat(101) });
+    assert.equal(large.status, 413);
+    await large.body?.cancel();
+    const fits = await fetch(http, { method: "POST", body: "x".repeat(100) });
+    assert.equal(fits.status, 200);
+    await fits.body?.cancel();
+    // --trust-proxy 127.0.0.1: the test's own address is the trusted proxy.
+    const proxied = await fetch(http, {
+      headers: { "X-Forwarded-For": "203.0.113.9" },
+    });
+    assert.equal(await proxied.text(), "shop http - 203.0.113.9");
   } finally {
     client.close();
     await server.stop("SIGKILL");

@@ -35,12 +35,18 @@ function serveRepository(): Deno.HttpServer<Deno.NetAddr> {
   );
 }
 
+// Generous timeouts: Pyodide starts slowly on a busy machine.
 const MAIN = (base: string) => `
 import { createRouter, defineGroup, mountWsgi } from "${base}/mod.ts";
+const slow = { startupTimeout: 300, queueTimeout: 300 };
 const router = createRouter();
-mountWsgi(router, "/worker", "./app.wsgi");
-const embedded = defineGroup("embedded", { processes: 0 });
-mountWsgi(router, "/embedded", "./app.wsgi", { group: embedded });
+const worker = defineGroup("worker", { processes: 1, ...slow });
+const embedded = defineGroup("embedded", { processes: 0, ...slow });
+const mounts = [
+  mountWsgi(router, "/worker", "./app.wsgi", { group: worker }),
+  mountWsgi(router, "/embedded", "./app.wsgi", { group: embedded }),
+];
+await Promise.all(mounts.map((mount) => mount.ready()));
 Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log("PORT " + port) }, router.fetch);
 `;
 

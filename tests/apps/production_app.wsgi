@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 calls = {"upload": 0}
 KEYS = (
@@ -51,4 +52,13 @@ def application(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return (b"x" * 1000 for _ in range(5))
+    if path == "/slow-stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return slow_chunks()
     return reply(start_response, "404 Not Found", {"path": path})
+
+
+def slow_chunks():
+    for _ in range(50):
+        yield b"y" * 1000
+        time.sleep(0.1)
