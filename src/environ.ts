@@ -190,6 +190,9 @@ export function buildCgiVariables(
   const [serverName, port] = splitHost(host);
   environ.SERVER_NAME = serverName;
   environ.SERVER_PORT = port ?? (scheme === "https" ? "443" : "80");
+  // HTTP/2 carries the host in :authority, which reaches us in the URL
+  // only; Apache's mod_http2 gives the app a Host header from it too.
+  if (environ.SERVER_PROTOCOL === "HTTP/2") environ.HTTP_HOST = host;
   const remote = info?.remoteAddr;
   if (remote?.hostname !== undefined) environ.REMOTE_ADDR = remote.hostname;
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);
