@@ -71,11 +71,13 @@ async function text(url: string, init?: RequestInit) {
   return { status: response.status, body: await response.text() };
 }
 
-Deno.test("from-apache serves a daemon process group, Alias and SetEnv", async () => {
+Deno.test("from-apache serves a daemon process group, Alias, SetEnv, LimitRequestBody and CustomLog", async () => {
   const port = freePort();
+  const run = Deno.makeTempDirSync({ prefix: "from-apache-daemon-" });
   const server = start(
     ["run", "-A", "cli.ts", "from-apache", own("daemon.conf")],
     port,
+    { DW_APACHE_RUN: run },
   );
   try {
     await server.waitFor(/ready after/);
@@ -100,6 +102,14 @@ Deno.test("from-apache serves a daemon process group, Alias and SetEnv", async (
       body: "User-agent: *\n",
     });
     assert.equal((await text(`${base}/elsewhere`)).status, 404);
+    const tooLarge = await text(`${base}/shop/upload`, {
+      method: "POST",
+      body: "x".repeat(1001),
+    });
+    assert.equal(tooLarge.status, 413);
+    const log = Deno.readTextFileSync(join(run, "access.log"));
+    assert.match(log, /"GET \/shop\/x HTTP\/1\.1" 200 /);
+    assert.match(log, /"POST \/shop\/upload HTTP\/1\.1" 413 /);
     // What it cannot honour is listed at start-up with file and line.
     assert.match(
       server.output(),
@@ -108,6 +118,7 @@ Deno.test("from-apache serves a daemon process group, Alias and SetEnv", async (
     assert.match(server.output(), /group shop: worker 1\/1 ready/);
   } finally {
     assert.equal(await stop(server), 143, server.output());
+    Deno.removeSync(run, { recursive: true });
   }
 });
 
@@ -188,15 +199,15 @@ Deno.test("from-apache --check lists the warnings and exits 0 without serving", 
 
 Deno.test("from-apache --print: the program type-checks and serves the same site", async () => {
   const port = freePort();
+  const folder = Deno.makeTempDirSync({ prefix: "from-apache-print-" });
   const printed = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "cli.ts", "from-apache", own("daemon.conf"), "--print"],
     cwd: root,
-    env: { DW_APACHE_PORT: String(port) },
+    env: { DW_APACHE_PORT: String(port), DW_APACHE_RUN: folder },
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(printed.code, 0, new TextDecoder().decode(printed.stderr));
-  const folder = Deno.makeTempDirSync({ prefix: "from-apache-print-" });
   const program = join(folder, "site.ts");
   Deno.writeFileSync(program, printed.stdout);
   const source = Deno.readTextFileSync(program);
@@ -221,6 +232,15 @@ Deno.test("from-apache --print: the program type-checks and serves the same site
     assert.equal(shop.status, 200, shop.body);
     assert.equal(JSON.parse(shop.body).MYTEST, "from-apache");
     assert.equal((await text(`${base}/media/note.txt`)).body, "media file\n");
+    const tooLarge = await text(`${base}/shop/`, {
+      method: "POST",
+      body: "x".repeat(1001),
+    });
+    assert.equal(tooLarge.status, 413);
+    assert.match(
+      Deno.readTextFileSync(join(folder, "access.log")),
+      /"GET \/shop\/ HTTP\/1\.1" 200 /,
+    );
   } finally {
     await stop(server);
     Deno.removeSync(folder, { recursive: true });
