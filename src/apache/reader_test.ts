@@ -250,6 +250,10 @@ Deno.test("reader: mistakes are one line with file:line", () => {
       /main\.conf:2: Listen is not allowed inside <VirtualHost>/,
     ],
     [
+      "<Location /x>\nErrorLog x.log\n</Location>",
+      /main\.conf:2: ErrorLog is not allowed inside <Location>/,
+    ],
+    [
       "<Directory /x>\nWSGIScriptAlias / a.wsgi\n</Directory>",
       /main\.conf:2: WSGIScriptAlias is not allowed inside <Directory>/,
     ],

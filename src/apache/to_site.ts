@@ -19,6 +19,7 @@ import {
 } from "./reader.ts";
 import type { ConfigDirective, ConfigSection } from "./reader.ts";
 import { ApacheConfigError } from "./lexer.ts";
+import { warn } from "./report.ts";
 import { newScope, type Scope } from "./scopes.ts";
 import { perDirectory } from "./per_directory.ts";
 import { serverDirective } from "./server_directives.ts";
@@ -97,19 +98,26 @@ interface Place {
 
 const SECTIONS_OF_ACCESS = new Set(["requireall", "requireany", "requirenone"]);
 
-function warn(
-  collected: Collected,
-  node: { file: string; line: number },
-  directive: string,
-  reason: string,
-) {
-  collected.warnings.push({
-    file: node.file,
-    line: node.line,
-    directive,
-    reason,
-  });
-}
+/** Directives Apache refuses inside `<Directory>` and `<Location>`. */
+const SERVER_ONLY = new Set([
+  "wsgiscriptalias",
+  "wsgiscriptaliasmatch",
+  "wsgidaemonprocess",
+  "wsgipythonhome",
+  "wsgipythonpath",
+  "wsgiimportscript",
+  "alias",
+  "aliasmatch",
+  "listen",
+  "servername",
+  "documentroot",
+  "sslengine",
+  "sslcertificatefile",
+  "sslcertificatekeyfile",
+  "errorlog",
+  "customlog",
+  "transferlog",
+]);
 
 function notAllowed(
   node: { file: string; line: number; name: string },
@@ -127,26 +135,15 @@ function walk(nodes: ConfigNode[], place: Place, collected: Collected) {
     if (node.kind === "section") {
       section(node, place, collected);
     } else if (!perDirectory(node, place.scope, collected)) {
-      if (place.scope.kind === "directory" || place.scope.kind === "location") {
-        if (
-          [
-            "wsgiscriptalias",
-            "wsgiscriptaliasmatch",
-            "wsgidaemonprocess",
-            "alias",
-            "aliasmatch",
-            "listen",
-            "wsgipythonhome",
-            "wsgipythonpath",
-            "wsgiimportscript",
-          ]
-            .includes(node.key)
-        ) {
-          notAllowed(
-            node,
-            `<${place.scope.kind === "directory" ? "Directory" : "Location"}>`,
-          );
-        }
+      const inside = place.scope.kind;
+      if (
+        (inside === "directory" || inside === "location") &&
+        SERVER_ONLY.has(node.key)
+      ) {
+        notAllowed(
+          node,
+          `<${inside === "directory" ? "Directory" : "Location"}>`,
+        );
       }
       if (!serverDirective(node, place, collected)) {
         otherDirective(node, collected);
