@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { siteFromApache } from "../mod.ts";
 import { printSite } from "../src/apache/print.ts";
+import { makeCertificates } from "./servers.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const own = (name: string) => join(root, "tests/apache/own", name);
@@ -146,6 +147,37 @@ Deno.test("from-apache follows Include, Define, <VirtualHost>, <IfModule> and -D
     );
   } finally {
     assert.equal(await stop(server), 143, server.output());
+  }
+});
+
+Deno.test("from-apache serves HTTPS from SSLEngine, SSLCertificateFile and SSLCertificateKeyFile", async () => {
+  const certs = await makeCertificates();
+  const port = freePort();
+  const server = start(
+    ["run", "-A", "cli.ts", "from-apache", own("tls.conf")],
+    port,
+    { DW_APACHE_CERT: certs.certFile, DW_APACHE_KEY: certs.keyFile },
+  );
+  const client = Deno.createHttpClient({
+    caCerts: [Deno.readTextFileSync(certs.caFile)],
+  });
+  try {
+    await server.waitFor(/ready after/);
+    assert.match(
+      server.output(),
+      new RegExp(`https://127\\.0\\.0\\.1:${port}/`),
+    );
+    const response = await fetch(`https://localhost:${port}/secure/x`, {
+      client,
+    });
+    const seen = await response.json();
+    assert.equal(response.status, 200);
+    assert.equal(seen["wsgi.url_scheme"], "https");
+    assert.equal(seen.PATH_INFO, "/x");
+  } finally {
+    client.close();
+    assert.equal(await stop(server), 143, server.output());
+    Deno.removeSync(certs.dir, { recursive: true });
   }
 });
 

@@ -6,7 +6,8 @@ import os
 
 def application(environ, start_response):
     keys = ["SCRIPT_NAME", "PATH_INFO", "mod_wsgi.process_group",
-            "mod_wsgi.application_group", "MYTEST", "STAGE", "HTTP_AUTHORIZATION"]
+            "mod_wsgi.application_group", "MYTEST", "STAGE",
+            "HTTP_AUTHORIZATION", "wsgi.url_scheme"]
     seen = {key: environ.get(key) for key in keys}
     seen["cwd"] = os.getcwd()
     seen["script"] = os.path.basename(__file__)
