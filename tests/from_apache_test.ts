@@ -94,6 +94,8 @@ Deno.test("from-apache serves a daemon process group, Alias, SetEnv, LimitReques
     assert.equal(seen.MYTEST, "from-apache");
     assert.equal(seen.HTTP_AUTHORIZATION, "Basic eDp5");
     assert.equal(seen.cwd, join(root, "tests/apache/www"));
+    // WSGIImportScript: imported when the worker started.
+    assert.equal(seen.preloaded, true);
     assert.deepEqual(await text(`${base}/media/note.txt`), {
       status: 200,
       body: "media file\n",

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 
 def application(environ, start_response):
@@ -11,6 +12,7 @@ def application(environ, start_response):
     seen = {key: environ.get(key) for key in keys}
     seen["cwd"] = os.getcwd()
     seen["script"] = os.path.basename(__file__)
+    seen["preloaded"] = "preload_me" in sys.modules
     body = json.dumps(seen).encode()
     start_response(
         "200 OK",
