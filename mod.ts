@@ -25,7 +25,9 @@ export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
 export type { ProcessGroup } from "./src/groups.ts";
 export type { GroupOptions } from "./src/config.ts";
-export type { GroupMetrics } from "./src/metrics.ts";
+export type { GroupMetrics, LatencySnapshot } from "./src/metrics.ts";
+export { mountServerStatus } from "./src/server_status.ts";
+export type { ServerStatusOptions, StatusFormat } from "./src/server_status.ts";
 export { createRouter } from "./src/router.ts";
 export type { ConnectionInfo } from "./src/environ.ts";
 export type {

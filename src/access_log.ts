@@ -9,7 +9,15 @@
 
 import { protocolOf } from "./environ.ts";
 
-/** The formats `withAccessLog()` writes. */
+/**
+ * The formats `withAccessLog()` writes.
+ *
+ * @example
+ * ```ts
+ * import type { AccessLogFormat } from "../mod.ts";
+ * const format: AccessLogFormat = "combined";
+ * ```
+ */
 export type AccessLogFormat = "combined" | "json";
 
 /**
@@ -180,7 +188,15 @@ function checkOptions(options: unknown): AccessLogOptions {
   return options as AccessLogOptions;
 }
 
-/** A fetch handler, as `Deno.serve` calls it. */
+/**
+ * A fetch handler, as `Deno.serve` calls it.
+ *
+ * @example
+ * ```ts
+ * import type { FetchHandler } from "../mod.ts";
+ * const hello: FetchHandler = () => new Response("hello");
+ * ```
+ */
 export type FetchHandler<Info = Deno.ServeHandlerInfo> = (
   request: Request,
   info: Info,

@@ -78,8 +78,15 @@ interface MountEntry {
   proxyTrust?: ProxyTrust;
 }
 
+/** A native handler at one exact path, such as the status endpoint. */
+export type PathHandler = (
+  request: Request,
+  info?: ConnectionInfo,
+) => Response | Promise<Response>;
+
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
+  | { kind: "path"; prefix: string; handle: PathHandler }
   | MountEntry;
 
 const tables = new WeakMap<object, Entry[]>();
@@ -129,13 +136,16 @@ function register(router: RouterLike, entry: Entry): void {
   // Longest prefix first; on a tie an alias wins over a mount.
   table.sort((a, b) =>
     b.prefix.length - a.prefix.length ||
-    (a.kind === "alias" ? -1 : 0) - (b.kind === "alias" ? -1 : 0)
+    (a.kind === "mount" ? 0 : -1) - (b.kind === "mount" ? 0 : -1)
   );
   const handler: RouteHandler = (context, next) =>
     dispatch(table, context, next);
   const base = entry.prefix || "/";
   router.all(base, handler);
-  if (entry.kind === "mount" || entry.alias.kind === "directory") {
+  if (
+    entry.kind === "mount" ||
+    (entry.kind === "alias" && entry.alias.kind === "directory")
+  ) {
     router.all(entry.prefix + "/*", handler);
   }
 }
@@ -161,7 +171,11 @@ async function dispatch(
   }
   const canonical = encodePath(target.path);
   for (const entry of table) {
-    if (entry.kind === "alias") {
+    if (entry.kind === "path") {
+      if (target.path === entry.prefix) {
+        return entry.handle(request, context.env);
+      }
+    } else if (entry.kind === "alias") {
       const remainder = matchAlias(entry.alias, canonical);
       if (remainder !== null) {
         return serveAlias(entry.alias, request, remainder);
@@ -406,4 +420,19 @@ export function alias(
     alias: created,
   });
   return created;
+}
+
+/**
+ * Serves `path` exactly with a native handler that wins over any mount
+ * with a shorter prefix (a WSGI app at "/" included), whatever the order
+ * of the calls, as Apache's `<Location /server-status>` does.
+ */
+export function registerPath(
+  router: RouterLike,
+  path: string,
+  handle: PathHandler,
+): void {
+  const where = `registerPath(${JSON.stringify(path)})`;
+  const prefix = normalizePrefix(where, path);
+  register(checkRouter(where, router), { kind: "path", prefix, handle });
 }

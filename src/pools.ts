@@ -14,7 +14,11 @@ import { log } from "./logging.ts";
 import type { Lease, Member, Turn } from "./members.ts";
 import { pipelinedCount, pipelineTarget, stealFrom } from "./pipelining.ts";
 import { WaitQueue } from "./wait_queue.ts";
-import { createCounters, type GroupMetrics } from "./metrics.ts";
+import {
+  createCounters,
+  type GroupMetrics,
+  LatencyHistogram,
+} from "./metrics.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 import { type Slot, type SlotFactory, SlotFailure } from "./slot.ts";
@@ -86,6 +90,7 @@ export class Pool {
   #filling = false;
   #stealTimer?: ReturnType<typeof setTimeout>;
   #counters = createCounters();
+  readonly #latency = new LatencyHistogram();
 
   readonly #createSlot: SlotFactory;
 
@@ -597,6 +602,7 @@ export class Pool {
     // A small body is read before a worker is taken: a slow client then
     // holds no worker, and its upload time does not count against
     // requestTimeout. A large one streams, as the worker reads it.
+    const arrived = performance.now();
     let requestBody: RequestBody;
     try {
       requestBody = await body();
@@ -617,12 +623,45 @@ export class Pool {
           : OVERLOAD_RETRY_AFTER;
         throw new GatewayError(503, (error as Error).message, retryAfter);
       }
-      const exchange = await this.#run(lease, spec, cgi, requestBody);
+      const exchange = await this.#timed(
+        arrived,
+        () => this.#run(lease, spec, cgi, requestBody),
+      );
       if (exchange) return exchange;
       if (attempt + 1 >= MAX_RETRIES) {
         throw new GatewayError(502, "the workers went away");
       }
     }
+  }
+
+  /**
+   * Runs `run` and records in the latency histogram how long the request
+   * took from `arrived` to the end of its response (or its failure).
+   */
+  async #timed(
+    arrived: number,
+    run: () => Promise<Exchange | undefined>,
+  ): Promise<Exchange | undefined> {
+    const record = () =>
+      this.#latency.observe((performance.now() - arrived) / 1000);
+    let exchange: Exchange | undefined;
+    try {
+      exchange = await run();
+    } catch (error) {
+      record();
+      throw error;
+    }
+    if (!exchange) return undefined;
+    const done = exchange.done;
+    let recorded = false;
+    exchange.done = () => {
+      if (!recorded) {
+        recorded = true;
+        record();
+      }
+      done();
+    };
+    return exchange;
   }
 
   /**
@@ -846,6 +885,7 @@ export class Pool {
       queueLength: this.#queue.length + this.#pipelined(),
       ...this.#counters,
       ...(rss === undefined ? {} : { rss }),
+      latency: this.#latency.snapshot(),
     };
   }
 }

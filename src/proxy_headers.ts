@@ -48,7 +48,7 @@ export interface ProxyTrust {
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-function parseRange(where: string, entry: unknown): Range {
+function parseRange(where: string, option: string, entry: unknown): Range {
   if (typeof entry === "string") {
     try {
       if (entry.includes("/")) return ipaddr.parseCIDR(entry);
@@ -60,7 +60,7 @@ function parseRange(where: string, entry: unknown): Range {
   }
   throw fail(
     where,
-    "trustedProxies",
+    option,
     'an array of IP addresses or CIDR ranges, such as ["127.0.0.1", "10.0.0.0/8"]',
     entry,
   );
@@ -80,7 +80,7 @@ export function addressMatcher(
       entries,
     );
   }
-  const ranges = entries.map((entry) => parseRange(where, entry));
+  const ranges = entries.map((entry) => parseRange(where, option, entry));
   return (address: string) => {
     let parsed: ipaddr.IPv4 | ipaddr.IPv6;
     try {

@@ -1,11 +1,12 @@
 /**
  * limitRequestBody over real HTTP: 413 before the app for a declared
  * length, and for a chunked body that grows past the limit (the app sees
- * OSError on read), in a Web Worker group and embedded.
+ * OSError on read), in a Web Worker, a worker process and embedded.
  */
 
 import assert from "node:assert/strict";
 import { appPath, collectLogs, serveGroup } from "./helpers.ts";
+import type { GroupOptions } from "../mod.ts";
 
 const script = appPath("production_app.wsgi");
 // One interpreter for the three mounts: a third of the start-up time.
@@ -38,10 +39,16 @@ function chunked(size: number): ReadableStream<Uint8Array> {
   });
 }
 
-for (const [mode, processes] of [["worker", 1], ["embedded", 0]] as const) {
+const modes: [string, GroupOptions][] = [
+  ["worker", { processes: 1 }],
+  ["process", { processes: 1, isolation: "process" }],
+  ["embedded", { processes: 0 }],
+];
+
+for (const [mode, options] of modes) {
   Deno.test(`limitRequestBody (${mode})`, async (t) => {
     const logs = collectLogs();
-    const server = await serveGroup(`limits-${mode}`, { processes }, [
+    const server = await serveGroup(`limits-${mode}`, options, [
       ["/small", script, { limitRequestBody: 100_000, ...shared }],
       ["/open", script, { limitRequestBody: 0, ...shared }],
       ["/default", script, shared],
