@@ -374,7 +374,7 @@ Deno.test({
   },
 });
 
-Deno.test("from-apache --print: the program of every seed's configuration type-checks", async () => {
+Deno.test("from-apache --print: the program of every seed's configuration, and of our own with every directive, type-checks", async () => {
   const seeds = join(root, "tests/apache/seeds");
   const folder = Deno.makeTempDirSync({ prefix: "from-apache-seeds-" });
   const tops = [
@@ -389,9 +389,11 @@ Deno.test("from-apache --print: the program of every seed's configuration type-c
     "quick-root.conf",
     "quick-daemon.conf",
     "de/apache2.conf",
+    // Every directive: status page, access log, limits, proxies, TLS.
+    "../own/full.conf",
   ];
   const programs = tops.map((top) => {
-    const program = join(folder, top.replaceAll("/", "_") + ".ts");
+    const program = join(folder, top.replace(/\W+/g, "_") + ".ts");
     Deno.writeTextFileSync(
       program,
       printSite(siteFromApache(join(seeds, top)), { source: top }),
