@@ -152,6 +152,41 @@ Deno.test("from-apache follows Include, Define, <VirtualHost>, <IfModule> and -D
   }
 });
 
+Deno.test("from-apache serves the quick guide's daemon-mode vhost as it is, on --listen", async () => {
+  const port = freePort();
+  const server = start(
+    [
+      "run",
+      "-A",
+      "cli.ts",
+      "from-apache",
+      join(root, "tests/apache/seeds/quick-daemon.conf"),
+      "--listen",
+      `127.0.0.1:${port}`,
+    ],
+    port,
+  );
+  try {
+    await server.waitFor(/ready after/);
+    const base = `http://127.0.0.1:${port}`;
+    const app = await text(`${base}/some/page`);
+    assert.equal(app.status, 200, app.body);
+    const seen = JSON.parse(app.body);
+    assert.equal(seen.SCRIPT_NAME, "");
+    assert.equal(seen.PATH_INFO, "/some/page");
+    assert.equal(seen["mod_wsgi.process_group"], "example.com");
+    // The aliases win over the application mounted at "/".
+    assert.deepEqual(await text(`${base}/media/note.txt`), {
+      status: 200,
+      body: "media file\n",
+    });
+    assert.equal((await text(`${base}/favicon.ico`)).body, "ICO");
+    assert.match(server.output(), /group example\.com: worker 2\/2 ready/);
+  } finally {
+    assert.equal(await stop(server), 143, server.output());
+  }
+});
+
 Deno.test("from-apache serves HTTPS from SSLEngine, SSLCertificateFile and SSLCertificateKeyFile", async () => {
   const certs = await makeCertificates();
   const port = freePort();

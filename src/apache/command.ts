@@ -12,6 +12,7 @@ import { formatWarning, serveSite } from "../serve_site.ts";
 import { type CliOption, helpText, UsageError } from "../cli/usage.ts";
 import { siteFromApache } from "./to_site.ts";
 import { printSite } from "./print.ts";
+import type { SiteConfig } from "../site.ts";
 
 /** Every option of from-apache; the parser and `--help` both read it. */
 const FROM_APACHE_OPTIONS: CliOption[] = [
@@ -26,6 +27,15 @@ const FROM_APACHE_OPTIONS: CliOption[] = [
     matches: "apachectl configtest",
     help:
       "read the file, list what cannot be honoured, and exit without serving",
+  },
+  {
+    name: "listen",
+    values: ["[HOST:]PORT"],
+    repeat: true,
+    fallback: "the configuration's Listen lines",
+    matches: "Listen",
+    help:
+      "listen here instead (plain HTTP), e.g. to try a site before moving it",
   },
   {
     name: "import",
@@ -62,6 +72,34 @@ export function fromApacheHelp(): string {
   );
 }
 
+/**
+ * `--listen [HOST:]PORT`: plain HTTP listeners instead of the file's (a
+ * port alone listens on 127.0.0.1, for trying a site out).
+ */
+export function replaceListeners(site: SiteConfig, listens: string[]) {
+  const replaced = site.listeners.filter((listener) => listener.tls);
+  site.listeners = listens.map((written) => {
+    const match = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(written);
+    const port = Number(match?.[2]);
+    if (!match || port > 65535) {
+      throw new UsageError(
+        `--listen takes [HOST:]PORT, got ${JSON.stringify(written)}`,
+      );
+    }
+    const hostname = match[1]?.replace(/^\[|\]$/g, "") ?? "127.0.0.1";
+    return { hostname, port };
+  });
+  if (replaced.length > 0) {
+    site.warnings.push({
+      file: "command line",
+      line: 0,
+      directive: "--listen",
+      reason:
+        `replaces ${replaced.length} HTTPS listener(s) of the file with plain HTTP`,
+    });
+  }
+}
+
 /** from-apache's arguments, parsed. */
 export interface FromApachePlan {
   help: boolean;
@@ -69,6 +107,7 @@ export interface FromApachePlan {
   print: boolean;
   check: boolean;
   importFrom?: string;
+  listen: string[];
   defines: string[];
 }
 
@@ -83,6 +122,7 @@ export function planFromApache(args: string[]): FromApachePlan {
       options: {
         print: { type: "boolean" },
         check: { type: "boolean" },
+        listen: { type: "string", multiple: true },
         import: { type: "string" },
         define: { type: "string", multiple: true, short: "D" },
         help: { type: "boolean", short: "h" },
@@ -95,7 +135,7 @@ export function planFromApache(args: string[]): FromApachePlan {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    return { help: true, print: false, check: false, defines: [] };
+    return { help: true, print: false, check: false, defines: [], listen: [] };
   }
   if (positionals.length !== 1) {
     throw new UsageError(
@@ -109,6 +149,7 @@ export function planFromApache(args: string[]): FromApachePlan {
     conf: positionals[0],
     print: values.print ?? false,
     check: values.check ?? false,
+    listen: values.listen ?? [],
     importFrom: values.import,
     defines: values.define ?? [],
   };
@@ -122,6 +163,7 @@ export async function fromApache(args: string[]): Promise<number> {
     return 0;
   }
   const site = siteFromApache(plan.conf!, { defines: plan.defines });
+  if (plan.listen.length > 0) replaceListeners(site, plan.listen);
   if (plan.check) {
     for (const warning of site.warnings) {
       console.log(`warning: ${formatWarning(warning)}`);
