@@ -53,3 +53,5 @@ export type {
   SiteMount,
   SiteWarning,
 } from "./src/site.ts";
+export { siteFromApache } from "./src/apache/to_site.ts";
+export type { ReadOptions as ApacheReadOptions } from "./src/apache/reader.ts";

@@ -9,6 +9,7 @@
 import { serveSite } from "../serve_site.ts";
 import { planStartServer, startServerHelp } from "./start_server.ts";
 import { UsageError } from "./usage.ts";
+import { fromApache } from "../apache/command.ts";
 
 /** One sub-command of `deno-wsgi`. */
 export interface Subcommand {
@@ -35,14 +36,16 @@ async function startServer(args: string[]): Promise<number> {
   }
 }
 
-/**
- * Sub-commands by name. `from-apache` (an Apache configuration to a
- * SiteConfig) is added here by src/apache/, with the same shape.
- */
+/** Sub-commands by name. */
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   "start-server": {
     summary: "serve a WSGI script, with mod_wsgi-express's options",
     run: startServer,
+  },
+  "from-apache": {
+    summary:
+      "serve (or --print as TypeScript) an Apache + mod_wsgi configuration",
+    run: fromApache,
   },
 };
 

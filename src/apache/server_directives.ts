@@ -1,0 +1,356 @@
+/**
+ * The directives of the server and of a `<VirtualHost>`: listeners, mounts,
+ * aliases, daemon groups, TLS, logs. And the rest: quietly accepted
+ * boilerplate, or a warning that says why it is not honoured.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { ApacheConfigError } from "./lexer.ts";
+import { warn } from "./report.ts";
+import type { ConfigDirective } from "./reader.ts";
+import type { Scope } from "./scopes.ts";
+import { daemonGroup, keyValues } from "./daemon.ts";
+import { onOff } from "./per_directory.ts";
+import type { Collected } from "./to_site.ts";
+
+/** Options `WSGIScriptAlias` takes after the script path. */
+const SCRIPT_OPTIONS = new Set([
+  "process-group",
+  "application-group",
+  "callable-object",
+  "pass-authorization",
+]);
+
+/** TLS settings with no counterpart: Deno's TLS defaults apply. */
+const TLS_TUNING = new Set([
+  "sslprotocol",
+  "sslciphersuite",
+  "sslhonorcipherorder",
+  "sslcompression",
+  "sslsessiontickets",
+  "sslusestapling",
+  "sslstaplingcache",
+  "sslopensslconfcmd",
+]);
+
+function take(node: ConfigDirective, count: number) {
+  if (node.args.length < count) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `${node.name} needs ${count} argument${
+        count === 1 ? "" : "s"
+      }, got ${node.args.length}`,
+    );
+  }
+}
+
+/** Adds a `WSGIDaemonProcess` group; names are unique server-wide, as in mod_wsgi. */
+function addGroup(
+  node: ConfigDirective,
+  host: number | undefined,
+  collected: Collected,
+) {
+  const { name, options } = daemonGroup(
+    node,
+    (at, directive, reason) => warn(collected, at, directive, reason),
+  );
+  const previous = collected.groups.get(name);
+  if (previous) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `WSGIDaemonProcess: name ${
+        JSON.stringify(name)
+      } duplicates the one at ${previous.node.file}:${previous.node.line}`,
+    );
+  }
+  collected.groups.set(name, { options, host, node });
+}
+
+/** `Listen [address:]port [protocol]`. */
+function listen(node: ConfigDirective, collected: Collected) {
+  take(node, 1);
+  const match = /^(?:(\[[^\]]+\]|[^:\s]+):)?(\d+)$/.exec(node.args[0]);
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `Listen: expected [address:]port, got ${JSON.stringify(node.args[0])}`,
+    );
+  }
+  const written = match[1]?.replace(/^\[|\]$/g, "");
+  // Apache's `Listen 80` binds every address.
+  const hostname = written === undefined || written === "*"
+    ? "0.0.0.0"
+    : written;
+  const twice = collected.listens.find((other) =>
+    other.listener.hostname === hostname && other.listener.port === port
+  );
+  if (twice) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `Listen: ${hostname}:${port} is already listened on (${twice.node.file}:${twice.node.line})`,
+    );
+  }
+  collected.listens.push({
+    node,
+    listener: { hostname, port },
+    https: node.args[1]?.toLowerCase() === "https",
+  });
+}
+
+/** A script path that names a folder (written with a trailing slash, or one on disk). */
+function isFolder(base: string, path: string): boolean {
+  if (path.endsWith("/")) return true;
+  try {
+    return Deno.statSync(resolve(base, path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Mount prefixes as mountWsgi takes them: no trailing slash but "/". */
+function prefixOf(url: string): string {
+  return url === "/" ? "/" : url.replace(/\/+$/, "") || "/";
+}
+
+/** `^/prefix(.*)$`-style patterns with a literal prefix, or undefined. */
+function literalPrefix(pattern: string): string | undefined {
+  const match = /^\^?(\/[\w\-./~]*?)(?:\(\.\*\)|\(\/\.\*\)\?|\.\*)?\$?$/.exec(
+    pattern,
+  );
+  return match?.[1];
+}
+
+/**
+ * Handles a server or virtual-host directive; false when `node` is not one.
+ */
+export function serverDirective(
+  node: ConfigDirective,
+  place: { scope: Scope; host?: number },
+  collected: Collected,
+): boolean {
+  const host = place.host;
+  const hostOrServer = host === undefined ? undefined : collected.hosts[host];
+  switch (node.key) {
+    case "listen":
+      if (host !== undefined) {
+        throw new ApacheConfigError(
+          node.file,
+          node.line,
+          "Listen is not allowed inside <VirtualHost> (Apache refuses it too)",
+        );
+      }
+      listen(node, collected);
+      return true;
+    case "servername":
+      take(node, 1);
+      // "https://name:port" and "name:port" both name the host first.
+      {
+        const name = node.args[0].replace(/^\w+:\/\//, "").replace(/:\d+$/, "");
+        if (hostOrServer) hostOrServer.serverName = name;
+        else collected.serverName = name;
+      }
+      return true;
+    case "wsgiscriptalias": {
+      take(node, 2);
+      const [url, script, ...rest] = node.args;
+      const options = Object.fromEntries(keyValues(node, rest));
+      for (const key of Object.keys(options)) {
+        if (!SCRIPT_OPTIONS.has(key)) {
+          throw new ApacheConfigError(
+            node.file,
+            node.line,
+            `WSGIScriptAlias: unknown option ${key}= (known: ${
+              [...SCRIPT_OPTIONS].join(", ")
+            })`,
+          );
+        }
+      }
+      if (isFolder(node.base, script)) {
+        warn(
+          collected,
+          node,
+          "WSGIScriptAlias",
+          "a folder of scripts (one per URL) is not emulated; mount each script with its own WSGIScriptAlias",
+        );
+        return true;
+      }
+      collected.mounts.push({
+        node,
+        host,
+        prefix: prefixOf(url),
+        script: resolve(node.base, script),
+        options,
+      });
+      if (hostOrServer) hostOrServer.serves = true;
+      return true;
+    }
+    case "wsgiscriptaliasmatch": {
+      take(node, 2);
+      const [pattern, script, ...rest] = node.args;
+      const prefix = literalPrefix(pattern);
+      if (prefix === undefined || /\$\d/.test(script)) {
+        warn(
+          collected,
+          node,
+          "WSGIScriptAliasMatch",
+          "only a literal prefix (such as ^/app(/.*)?$) onto one script can be mounted; this pattern is not served: use WSGIScriptAlias per script",
+        );
+        return true;
+      }
+      collected.mounts.push({
+        node,
+        host,
+        prefix: prefixOf(prefix),
+        script: resolve(node.base, script),
+        options: Object.fromEntries(keyValues(node, rest)),
+      });
+      if (hostOrServer) hostOrServer.serves = true;
+      return true;
+    }
+    case "alias":
+      take(node, 2);
+      collected.aliases.push({
+        node,
+        host,
+        urlPath: node.args[0],
+        path: resolve(node.base, node.args[1]),
+      });
+      if (hostOrServer) hostOrServer.serves = true;
+      return true;
+    case "aliasmatch": {
+      take(node, 2);
+      const prefix = literalPrefix(node.args[0]);
+      const target = /^(.*?)\$1$/.exec(node.args[1])?.[1];
+      if (
+        prefix === undefined || target === undefined ||
+        !/^\^.*\(\.\*\)\$?$/.test(node.args[0])
+      ) {
+        warn(
+          collected,
+          node,
+          "AliasMatch",
+          "only ^/prefix(.*)$ onto a folder ending in $1 can be served; this pattern is not: use Alias",
+        );
+        return true;
+      }
+      collected.aliases.push({
+        node,
+        host,
+        urlPath: prefix,
+        path: resolve(node.base, target),
+      });
+      if (hostOrServer) hostOrServer.serves = true;
+      return true;
+    }
+    case "documentroot":
+      take(node, 1);
+      collected.documentRoots.push({
+        node,
+        host,
+        urlPath: "/",
+        path: resolve(node.base, node.args[0]),
+      });
+      return true;
+    case "wsgidaemonprocess":
+      addGroup(node, host, collected);
+      return true;
+    case "wsgipythonhome":
+    case "wsgipythonpath":
+      if (host !== undefined) {
+        throw new ApacheConfigError(
+          node.file,
+          node.line,
+          `${node.name} is allowed at server level only, not inside <VirtualHost> (Apache refuses it too)`,
+        );
+      }
+      take(node, 1);
+      if (node.key === "wsgipythonhome") collected.pythonHome = node;
+      else collected.pythonPath = node;
+      return true;
+    case "wsgiimportscript":
+      take(node, 1);
+      collected.imports.push({ node, host });
+      return true;
+    case "sslengine": {
+      const tls = hostOrServer?.tls ?? collected.serverTls;
+      if (onOff(node)) tls.engine = node;
+      else delete tls.engine;
+      return true;
+    }
+    case "sslcertificatefile":
+    case "sslcertificatekeyfile": {
+      take(node, 1);
+      const tls = hostOrServer?.tls ?? collected.serverTls;
+      const file = resolve(node.base, node.args[0]);
+      if (node.key === "sslcertificatefile") tls.certFile = file;
+      else tls.keyFile = file;
+      return true;
+    }
+    case "sslcertificatechainfile":
+      warn(
+        collected,
+        node,
+        node.name,
+        "append the chain to the SSLCertificateFile (a PEM file may hold the whole chain, as Apache 2.4.8+ reads it too)",
+      );
+      return true;
+    case "sslcacertificatefile":
+    case "sslcacertificatepath":
+    case "sslverifyclient":
+    case "sslverifydepth":
+      warn(
+        collected,
+        node,
+        node.name,
+        "client certificates are not checked here",
+      );
+      return true;
+    case "errorlog":
+      take(node, 1);
+      if (collected.errorLog && collected.errorLog.args[0] !== node.args[0]) {
+        warn(
+          collected,
+          node,
+          "ErrorLog",
+          `one error log per site: ${
+            collected.errorLog.args[0]
+          } (from ${collected.errorLog.file}:${collected.errorLog.line}) is used`,
+        );
+      } else {
+        collected.errorLog = node;
+      }
+      return true;
+    case "loglevel":
+      take(node, 1);
+      collected.logLevel = node;
+      return true;
+    case "customlog":
+    case "transferlog":
+      take(node, 1);
+      collected.customLogs.push(node);
+      return true;
+    case "logformat":
+      if (node.args.length === 2) {
+        collected.logFormats.set(node.args[1], node.args[0]);
+      }
+      return true;
+    default:
+      if (TLS_TUNING.has(node.key)) {
+        warn(
+          collected,
+          node,
+          node.name,
+          "Deno's TLS settings apply (TLS 1.2 and 1.3 with its cipher suites)",
+        );
+        return true;
+      }
+      return false;
+  }
+}

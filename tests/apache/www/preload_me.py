@@ -1,0 +1,3 @@
+"""Imported when a worker starts (WSGIImportScript)."""
+
+LOADED = True
