@@ -60,16 +60,15 @@ const FROM_APACHE_OPTIONS: CliOption[] = [
 
 /** The help text of from-apache. */
 export function fromApacheHelp(): string {
-  return helpText(
-    "deno-wsgi from-apache CONF [options]",
-    [
+  return helpText(FROM_APACHE_OPTIONS, {
+    usage: "deno-wsgi from-apache CONF [options]",
+    summary: [
       "Serves the WSGI site an Apache configuration describes (Listen, <VirtualHost>,",
       "WSGIScriptAlias, WSGIDaemonProcess, Alias, SetEnv, SSL*, logs; Include and",
       "Define are followed). What it cannot honour is listed at start-up with its",
       "file and line.",
     ].join("\n"),
-    FROM_APACHE_OPTIONS,
-  );
+  });
 }
 
 /**
