@@ -34,6 +34,9 @@ for (const { urlPath, directory } of (config.aliases ?? []) as Alias[]) {
 }
 const group = defineGroup("bench", {
   queueLimit: 4096,
+  // A busy shared machine can take more than the default 60 s to start
+  // Pyodide with Flask; the benchmark waits 180 s for a server.
+  startupTimeout: 180,
   pythonPath: config.pythonPath ?? [],
   env: config.env ?? {},
   ...config.group,

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { request as httpRequest } from "node:http";
+import { Buffer } from "node:buffer";
+import { once } from "node:events";
+import { type IncomingMessage, request as httpRequest } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 /** One measured run, latencies in milliseconds. */
 export interface LoadResult {
@@ -158,11 +162,19 @@ export async function runWrk(
   }
 }
 
+/** `bytes` zero bytes in 1 MiB blocks. */
+function* zeros(bytes: number): Generator<Uint8Array> {
+  const block = new Uint8Array(1024 * 1024);
+  for (let left = bytes; left > 0; left -= block.length) {
+    yield block.subarray(0, Math.min(left, block.length));
+  }
+}
+
 /**
- * POSTs `bytes` zero bytes to `url` in 1 MiB writes with a Content-Length
- * (what mod_wsgi needs; chunked bodies it refuses by default), waiting for
- * the socket to drain between writes so that nothing piles up on this
- * side, and times it to the end of the answer. `check` sees the answer.
+ * POSTs `bytes` zero bytes to `url` with a Content-Length (mod_wsgi refuses
+ * chunked bodies by default), each block written once the socket has
+ * drained so that nothing piles up on this side, and times it to the end
+ * of the answer, which `check` sees.
  */
 export async function streamUpload(
   url: string,
@@ -170,42 +182,21 @@ export async function streamUpload(
   check: (status: number, body: Uint8Array) => string | undefined,
 ): Promise<LoadResult> {
   const started = performance.now();
-  const { status, body } = await new Promise<
-    { status: number; body: Uint8Array }
-  >((resolve, reject) => {
-    const request = httpRequest(url, {
-      method: "POST",
-      headers: {
-        "content-length": String(bytes),
-        "content-type": "application/octet-stream",
-      },
-    }, (response) => {
-      const parts: Uint8Array[] = [];
-      response.on("data", (part: Uint8Array) => parts.push(part));
-      response.on("end", () =>
-        resolve({
-          status: response.statusCode ?? 0,
-          body: concat(parts),
-        }));
-      response.on("error", reject);
-    });
-    request.on("error", reject);
-    const block = new Uint8Array(1024 * 1024);
-    const write = (left: number): void => {
-      while (left > 0) {
-        const size = Math.min(block.length, left);
-        left -= size;
-        if (!request.write(block.subarray(0, size))) {
-          request.once("drain", () => write(left));
-          return;
-        }
-      }
-      request.end();
-    };
-    write(bytes);
+  const request = httpRequest(url, {
+    method: "POST",
+    headers: {
+      "content-length": String(bytes),
+      "content-type": "application/octet-stream",
+    },
   });
+  const answered = once(request, "response");
+  await pipeline(Readable.from(zeros(bytes)), request);
+  const [response] = await answered as [IncomingMessage];
+  const parts: Uint8Array[] = [];
+  for await (const part of response) parts.push(part);
   const ms = performance.now() - started;
-  const problem = check(status, body);
+  const status = response.statusCode ?? 0;
+  const problem = check(status, Buffer.concat(parts));
   if (problem) throw new Error(`wrong response: ${problem}`);
   return {
     url,
@@ -219,16 +210,6 @@ export async function streamUpload(
     non2xx: status >= 400 ? 1 : 0,
     socketErrors: { connect: 0, read: 0, write: 0, timeout: 0 },
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    whole.set(part, at);
-    at += part.length;
-  }
-  return whole;
 }
 
 // ---------------------------------------------------------------------------

@@ -161,9 +161,9 @@ function gateway(
   describe: (processes: number) => string,
 ): ServerKind {
   return {
-    describe: (settings, versions) =>
-      `${
-        describe(settings.processes)
+    describe: ({ processes, group }, versions) =>
+      `${describe(processes)}${
+        Object.keys(group).length ? `, group ${JSON.stringify(group)}` : ""
       }, Deno ${versions.deno}, Pyodide ${versions.pyodide}`,
     launch(site, { settings, port, folder }): Launch {
       const config = {
@@ -190,14 +190,8 @@ function gateway(
       return {
         command: Deno.execPath(),
         args: [
-          "serve",
-          "--parallel",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "-A",
-          GATEWAY_SERVER,
+          ...["serve", "--parallel", "-A", "--host", "127.0.0.1"],
+          ...["--port", String(port), GATEWAY_SERVER],
         ],
         env: {
           DENO_JOBS: String(settings.processes),
