@@ -103,6 +103,8 @@ function usage(): string {
 
 /** The options, checked; throws with a message that names the bad one. */
 function settings(args: string[]) {
+  // `deno task bench -- --rounds 3` passes the "--" on.
+  if (args[0] === "--") args = args.slice(1);
   const { values } = parseArgs({ args, options: OPTIONS });
   const whole = (name: keyof typeof OPTIONS, min: number) => {
     const n = Number(values[name]);
@@ -119,9 +121,14 @@ function settings(args: string[]) {
     }
     return chosen;
   };
-  const group = JSON.parse(values.group);
+  let group;
+  try {
+    group = JSON.parse(values.group);
+  } catch {
+    // the check below names the option
+  }
   if (typeof group !== "object" || group === null || Array.isArray(group)) {
-    throw new TypeError("--group must be a JSON object");
+    throw new TypeError(`--group must be a JSON object, not ${values.group}`);
   }
   const ids = values.scenarios
     ? pick(values.scenarios, SCENARIOS.map((s) => s.id), "scenarios")
