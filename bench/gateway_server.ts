@@ -1,52 +1,57 @@
 /**
- * The gateway as bench/run.ts starts it: one WSGI script at a prefix in a
- * group of N Web Workers, a static alias, behind Deno.serve on loopback.
+ * The gateway as the benchmark runs it (every `gateway*` variant of
+ * bench/servers.ts): one WSGI script at a prefix, its python-path, its
+ * static aliases, on the library's router or a Hono app. The settings come
+ * as JSON in `BENCH_GATEWAY`, because `deno serve` passes a module no
+ * arguments:
  *
- * Run: deno run -A bench/gateway_server.ts --port 8500 --processes 2 \
- *   --app examples/hello/app.wsgi --prefix /myapp [--python-path DIR] [--alias /static/=DIR/] \
- *   [--env NAME=VALUE] (os.environ of the workers, e.g. DATABASE_URL)
+ * `{ app, prefix, pythonPath, aliases: [{ urlPath, directory }], env,
+ * group, router?: "hono", port?, readyFile? }`
+ *
+ * With `port`, it serves on 127.0.0.1:port itself (`deno run`); without,
+ * it is `deno serve --parallel`'s module, evaluated once per isolate, and
+ * each isolate appends a line to `readyFile` once its interpreter is
+ * ready: an isolate only listens after this module's top-level `await`,
+ * so until then the kernel sends every connection to the others.
+ *
+ * Run: BENCH_GATEWAY='{"app":"bench/apps/hello.py","prefix":"/","port":8500}' \
+ *   npx -y deno@2.9.6 run -A bench/gateway_server.ts
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { Hono } from "hono";
 import { alias, createRouter, defineGroup, mountWsgi } from "../mod.ts";
+import type { Alias } from "./servers.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    port: { type: "string", default: "8500" },
-    processes: { type: "string", default: "2" },
-    app: { type: "string" },
-    prefix: { type: "string", default: "/" },
-    "python-path": { type: "string", multiple: true, default: [] },
-    alias: { type: "string", multiple: true, default: [] },
-    env: { type: "string", multiple: true, default: [] },
-  },
-});
-if (!values.app) throw new Error("--app names the WSGI script to serve");
-
-const router = createRouter();
-for (const spec of values.alias) {
-  const [urlPath, target] = spec.split("=");
-  alias(router, urlPath, target);
+const config = JSON.parse(Deno.env.get("BENCH_GATEWAY") ?? "{}");
+if (typeof config.app !== "string") {
+  throw new Error("BENCH_GATEWAY's app names the WSGI script to serve");
+}
+const router = config.router === "hono" ? new Hono() : createRouter();
+for (const { urlPath, directory } of (config.aliases ?? []) as Alias[]) {
+  alias(router, urlPath, directory);
 }
 const group = defineGroup("bench", {
-  processes: Number(values.processes),
-  pythonPath: values["python-path"],
   queueLimit: 4096,
-  env: Object.fromEntries(values.env.map((spec) => {
-    const at = spec.indexOf("=");
-    if (at <= 0) throw new Error(`--env: "${spec}" is not NAME=VALUE`);
-    return [spec.slice(0, at), spec.slice(at + 1)];
-  })),
+  // A busy shared machine can take more than the default 60 s to start
+  // Pyodide with Flask; the benchmark waits 180 s for a server.
+  startupTimeout: 180,
+  pythonPath: config.pythonPath ?? [],
+  env: config.env ?? {},
+  ...config.group,
 });
-mountWsgi(router, values.prefix, values.app, { group, reload: false });
+mountWsgi(router, config.prefix ?? "/", config.app, { group, reload: false });
 await group.ready();
-Deno.serve({
-  hostname: "127.0.0.1",
-  port: Number(values.port),
-  onListen() {
-    console.log("ready");
-  },
-}, router.fetch);
+if (config.readyFile) {
+  await Deno.writeTextFile(config.readyFile, "ready\n", { append: true });
+}
+if (config.port) {
+  Deno.serve(
+    { hostname: "127.0.0.1", port: config.port, onListen() {} },
+    router.fetch,
+  );
+}
+
+// `deno serve` needs a default export: this is an entry point, not a library module.
+export default { fetch: router.fetch } satisfies Deno.ServeDefaultExport;

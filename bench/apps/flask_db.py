@@ -7,7 +7,8 @@ gateway), with the same pure-Python driver, pg8000, on every server.
 - ``GET /row/<id>`` reads one row of ``bench_rows`` by primary key (SQLAlchemy
   Core, one pooled connection) and answers it as JSON: bench/run.ts's
   ``flask-db`` scenario;
-- ``GET /sleep?seconds=S`` runs ``SELECT pg_sleep(S)``: bench/threads.ts.
+- ``GET /sleep?seconds=S`` runs ``SELECT pg_sleep(S)``: the ``flask-db-sleep``
+  scenario.
 
 Settings from the environment: ``DATABASE_URL`` (``postgresql://...`` is
 switched to pg8000) and ``BENCH_DB_POOL``, the connections each process may

@@ -1,7 +1,7 @@
 """A small but real Flask 3 application: templates, a form POST with a
 redirect, a JSON API, a session cookie, a file upload and a streamed
 response.  ``app.wsgi`` serves it; it knows nothing of the gateway, and runs
-unchanged under Apache's mod_wsgi (see bench/flask_bench.ts).
+unchanged under Apache's mod_wsgi (the benchmark, bench/run.ts, does that).
 """
 
 import hashlib

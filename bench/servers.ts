@@ -1,0 +1,494 @@
+/**
+ * Every server the benchmark can run, as entries of one table
+ * (`SERVERS`): the reference servers (Apache + mod_wsgi in daemon mode,
+ * gunicorn) and the gateway's variants. An entry only says which command
+ * serves a site; `startServer()` is the one way to start any of them, wait
+ * until it answers, and stop its whole process tree.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { processTree, stopTree } from "./measure.ts";
+
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** A static folder served beside the app: `Alias urlPath directory`. */
+export interface Alias {
+  urlPath: string;
+  directory: string;
+}
+
+/** A WSGI app as every server loads it; see bench/scenarios.ts. */
+export interface App {
+  id: string;
+  /** gunicorn's --chdir, first on mod_wsgi's python-path. */
+  directory: string;
+  /** The WSGI file: Apache's WSGIScriptAlias target and the gateway's app. */
+  script: string;
+  /** gunicorn's "module:callable", importable from `directory`. */
+  gunicornApp: string;
+  /** Where it is mounted: "/" or a prefix like "/app". */
+  prefix: string;
+  /** A GET path that answers 200 once the app is ready. */
+  readyPath: string;
+}
+
+/** An app with what it needs on this run: packages, variables, static folders. */
+export interface Site {
+  app: App;
+  /** Import folders for CPython (python-path, --pythonpath). */
+  cpythonPath: string[];
+  /** Import folders for Pyodide (the group's pythonPath). */
+  pyodidePath: string[];
+  /** The app's `os.environ` additions, like DATABASE_URL. */
+  env: Record<string, string>;
+  aliases: Alias[];
+}
+
+/** What every server of a run shares. */
+export interface ServerSettings {
+  /** mod_wsgi daemon processes = gunicorn workers = Web Workers = isolates. */
+  processes: number;
+  /** mod_wsgi's threads= (15, its default). */
+  modWsgiThreads: number;
+  /** defineGroup() options of the gateway's variants, over theirs. */
+  group: Record<string, unknown>;
+}
+
+/** How a server runs for one site. */
+interface Launch {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+  /**
+   * For `deno serve --parallel`: the isolates that must each append a line
+   * to `<folder>/ready` before the server counts as started.
+   */
+  isolates?: number;
+}
+
+/** One entry of `SERVERS`. */
+interface ServerKind {
+  /** The report's line. */
+  describe(settings: ServerSettings, versions: Record<string, string>): string;
+  /**
+   * The command for `site` on 127.0.0.1:`port`, with `folder` (a fresh
+   * temporary folder, removed at stop) for its files; or why it cannot
+   * serve the site, for a "skipped" row.
+   */
+  launch(
+    site: Site,
+    options: { settings: ServerSettings; port: number; folder: string },
+  ): Promise<Launch | string> | Launch | string;
+  /** Debian packages it needs: name and a file the package installs. */
+  packages?: [string, string][];
+}
+
+const APACHE = "/usr/sbin/apache2";
+const MODULES = "/usr/lib/apache2/modules";
+const GUNICORN = "/usr/bin/gunicorn";
+export const PYTHON = "/usr/bin/python3";
+const GATEWAY_SERVER = `${ROOT}bench/gateway_server.ts`;
+const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function apacheConfig(
+  site: Site,
+  settings: ServerSettings,
+  port: number,
+  folder: string,
+): string {
+  const { app, aliases } = site;
+  const folders = [app.directory, ...site.cpythonPath].join(":");
+  const directories = new Set([
+    app.script.slice(0, app.script.lastIndexOf("/")),
+    ...aliases.map((a) => a.directory),
+  ]);
+  const load = (name: string) =>
+    `LoadModule ${name}_module ${MODULES}/mod_${name}.so`;
+  return [
+    `ServerRoot ${folder}`,
+    "ServerName 127.0.0.1",
+    `Listen 127.0.0.1:${port}`,
+    `PidFile ${folder}/httpd.pid`,
+    `ErrorLog ${folder}/error.log`,
+    "LogLevel warn",
+    `DefaultRuntimeDir ${folder}`,
+    `Mutex file:${folder} default`,
+    ...(Deno.uid() === 0 ? ["User www-data", "Group www-data"] : []),
+    ...["mpm_event", "authz_core", "mime", "alias", "wsgi"].map(load),
+    "TypesConfig /etc/mime.types",
+    // Enough threads to hold every connection of the load.
+    "StartServers 2",
+    "ServerLimit 4",
+    "ThreadLimit 64",
+    "ThreadsPerChild 64",
+    "MinSpareThreads 64",
+    "MaxSpareThreads 256",
+    "MaxRequestWorkers 256",
+    "KeepAlive On",
+    "MaxKeepAliveRequests 0",
+    // Static files at Apache's best: the kernel copies them.
+    "EnableSendfile On",
+    // No Python in Apache's own processes: all of it runs in the daemons.
+    "WSGIRestrictEmbedded On",
+    `WSGISocketPrefix ${folder}/wsgi`,
+    `WSGIDaemonProcess bench processes=${settings.processes} threads=${settings.modWsgiThreads} python-path=${folders} display-name=%{GROUP}`,
+    "WSGIProcessGroup bench",
+    "WSGIApplicationGroup %{GLOBAL}",
+    ...aliases.map((a) => `Alias ${a.urlPath} ${a.directory}`),
+    `WSGIScriptAlias ${app.prefix} ${app.script}`,
+    ...[...directories].map((directory) =>
+      `<Directory ${directory}>\n  Require all granted\n</Directory>`
+    ),
+    "",
+  ].join("\n");
+}
+
+/**
+ * A gateway variant: bench/gateway_server.ts with the site, these group
+ * options (under `--group`'s) and router, under `deno run`, or under
+ * `deno serve --parallel` with one isolate per process.
+ */
+function gateway(
+  variant: {
+    group?: Record<string, unknown>;
+    router?: "hono";
+    parallel?: boolean;
+  },
+  describe: (processes: number) => string,
+): ServerKind {
+  return {
+    describe: ({ processes, group }, versions) =>
+      `${describe(processes)}${
+        Object.keys(group).length ? `, group ${JSON.stringify(group)}` : ""
+      }, Deno ${versions.deno}, Pyodide ${versions.pyodide}`,
+    launch(site, { settings, port, folder }): Launch {
+      const config = {
+        app: site.app.script,
+        prefix: site.app.prefix,
+        pythonPath: site.pyodidePath,
+        aliases: site.aliases,
+        env: site.env,
+        router: variant.router,
+        group: {
+          processes: settings.processes,
+          ...variant.group,
+          ...settings.group,
+        },
+      };
+      if (!variant.parallel) {
+        return {
+          command: Deno.execPath(),
+          args: ["run", "-A", GATEWAY_SERVER],
+          env: { BENCH_GATEWAY: JSON.stringify({ ...config, port }) },
+        };
+      }
+      const readyFile = `${folder}/ready`;
+      return {
+        command: Deno.execPath(),
+        args: [
+          ...["serve", "--parallel", "-A", "--host", "127.0.0.1"],
+          ...["--port", String(port), GATEWAY_SERVER],
+        ],
+        env: {
+          DENO_JOBS: String(settings.processes),
+          BENCH_GATEWAY: JSON.stringify({ ...config, readyFile }),
+        },
+        isolates: settings.processes,
+      };
+    },
+  };
+}
+
+/** An example's own server, which takes --port and --processes. */
+function example(
+  script: string,
+  serves: (site: Site) => string[] | undefined,
+): ServerKind {
+  return {
+    describe: ({ processes }, versions) =>
+      `the gateway (${script}), ${
+        plural(processes, "Web Worker")
+      }, Deno ${versions.deno}, Pyodide ${versions.pyodide}`,
+    launch(site, { settings, port }) {
+      const args = serves(site);
+      if (!args) return `${script} cannot serve the ${site.app.id} app`;
+      return {
+        command: Deno.execPath(),
+        args: [
+          "run",
+          "-A",
+          `${ROOT}${script}`,
+          "--port",
+          String(port),
+          "--processes",
+          String(settings.processes),
+          ...args,
+        ],
+      };
+    },
+  };
+}
+
+/**
+ * The servers, in the order of the table. The first four run by default;
+ * `mod_wsgi` is the reference every ratio is taken against.
+ */
+export const SERVERS: Record<string, ServerKind> = {
+  mod_wsgi: {
+    packages: [
+      ["apache2", APACHE],
+      ["libapache2-mod-wsgi-py3", `${MODULES}/mod_wsgi.so`],
+    ],
+    describe: ({ processes, modWsgiThreads }, v) =>
+      `Apache + mod_wsgi daemon mode, event MPM, ${processes} processes x ${modWsgiThreads} threads; Apache ${v.apache}, mod_wsgi ${v.modWsgi} (Debian), Python ${v.python}`,
+    async launch(site, { settings, port, folder }) {
+      await Deno.writeTextFile(
+        `${folder}/httpd.conf`,
+        apacheConfig(site, settings, port, folder),
+      );
+      // mod_wsgi's daemons see the server's environment in os.environ;
+      // SetEnv would only reach the WSGI environ.
+      return {
+        command: APACHE,
+        args: ["-f", `${folder}/httpd.conf`, "-DFOREGROUND"],
+        env: site.env,
+      };
+    },
+  },
+  gunicorn: {
+    packages: [["gunicorn", GUNICORN]],
+    describe: ({ processes }, v) =>
+      `gunicorn, ${processes} sync workers; gunicorn ${v.gunicorn} (Debian), Python ${v.python}`,
+    launch: ({ app, cpythonPath, env }, { settings, port, folder }) => ({
+      command: GUNICORN,
+      args: [
+        ...["--bind", `127.0.0.1:${port}`, "--backlog", "2048"],
+        ...["--workers", String(settings.processes)],
+        ...["--worker-class", "sync", "--chdir", app.directory],
+        ...["--error-logfile", `${folder}/error.log`],
+        ...["--log-level", "warning", "--worker-tmp-dir", folder],
+        ...(cpythonPath.length ? ["--pythonpath", cpythonPath.join(",")] : []),
+        app.gunicornApp,
+      ],
+      // gunicorn strips SCRIPT_NAME from PATH_INFO: the mount prefix.
+      env: {
+        ...env,
+        PYTHONDONTWRITEBYTECODE: "1",
+        ...(app.prefix === "/" ? {} : { SCRIPT_NAME: app.prefix }),
+      },
+    }),
+  },
+  gateway: gateway(
+    {},
+    (n) => `the gateway (bench/gateway_server.ts), ${plural(n, "Web Worker")}`,
+  ),
+  "gateway-parallel": gateway(
+    { group: { processes: 0 }, parallel: true },
+    (n) =>
+      `the gateway in throughput mode: deno serve --parallel, ${
+        plural(n, "isolate")
+      }, embedded interpreters`,
+  ),
+  "gateway-embedded": gateway(
+    { group: { processes: 0 } },
+    () => "the gateway, Python embedded in the server's isolate",
+  ),
+  "gateway-hono": gateway(
+    { router: "hono" },
+    (n) => `the gateway on a Hono app, ${plural(n, "Web Worker")}`,
+  ),
+  "gateway-demo": example(
+    "examples/server.ts",
+    (site) =>
+      site.pyodidePath.length || Object.keys(site.env).length ||
+        site.aliases.some((a) => !a.directory.startsWith(HELLO_MEDIA))
+        ? undefined
+        : ["--app", site.app.script, "--prefix", site.app.prefix],
+  ),
+  "gateway-flask-example": example(
+    "examples/flask-beside-hono/server.ts",
+    (site) => site.app.id === "flask" ? [] : undefined,
+  ),
+};
+
+/** The Debian packages the chosen servers and wrk need that are not installed. */
+export function missingPackages(servers: string[]): string[] {
+  const wanted = [
+    ["wrk", "/usr/bin/wrk"],
+    ...servers.flatMap((name) => SERVERS[name].packages ?? []),
+  ];
+  return wanted.filter(([, path]) => !exists(path)).map(([name]) => name);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A server started by `startServer()`, on 127.0.0.1. */
+export interface RunningServer {
+  name: string;
+  baseUrl: string;
+  /** The root of its process tree. */
+  pid: number;
+  /** Ends its whole process tree and removes its folder. */
+  stop(): Promise<void>;
+}
+
+const START_SECONDS = 180;
+
+/**
+ * Starts `name` (a key of `SERVERS`) for `site` on a free port and resolves
+ * once `site.app.readyPath` answers 200 (Pyodide's start included, 180 s
+ * at most). Under `deno serve --parallel`, one 200 comes from the first
+ * isolate that is ready, so it also waits until every isolate has said so
+ * and checks that 20 requests on new connections (which the kernel
+ * spreads) all answer 200. Resolves to `{ skipped }` when the server
+ * cannot serve the site; throws, with the server's output, when it does
+ * not start.
+ */
+export async function startServer(
+  name: string,
+  site: Site,
+  settings: ServerSettings,
+): Promise<RunningServer | { skipped: string }> {
+  const folder = await Deno.makeTempDir({ prefix: `bench-${name}-` });
+  // Run as root, Apache's daemons run as www-data and use this folder.
+  await Deno.chmod(folder, 0o755);
+  const port = freePort();
+  const launch = await SERVERS[name].launch(site, { settings, port, folder });
+  if (typeof launch === "string") {
+    await Deno.remove(folder, { recursive: true });
+    return { skipped: launch };
+  }
+  const child = new Deno.Command(launch.command, {
+    args: launch.args,
+    env: launch.env,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({
+        write: (text) => void (output = (output + text).slice(-16_000)),
+      }),
+    ).catch(() => {});
+  }
+  let exited = false;
+  child.status.then(() => exited = true);
+  const server: RunningServer = {
+    name,
+    baseUrl: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      await stopTree(child);
+      await Deno.remove(folder, { recursive: true }).catch(() => {});
+    },
+  };
+  const deadline = Date.now() + START_SECONDS * 1000;
+  const url = server.baseUrl + site.app.readyPath;
+  try {
+    let last = "no answer";
+    while ((last = await answer(url)) !== "200") {
+      if (exited) throw new Error(`it exited (last answer: ${last})`);
+      if (Date.now() > deadline) {
+        throw new Error(`${url}: no 200 within ${START_SECONDS} s (${last})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (let ready = 0; ready < (launch.isolates ?? 0);) {
+      const lines = await Deno.readTextFile(`${folder}/ready`).catch(() => "");
+      ready = lines.split("\n").filter(Boolean).length;
+      if (processTree(child.pid).length === 0 || Date.now() > deadline) {
+        throw new Error(`${ready}/${launch.isolates} isolates were ready`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (launch.isolates) await checkSpread(url, 20);
+  } catch (error) {
+    const log = await Deno.readTextFile(`${folder}/error.log`).catch(() => "");
+    await server.stop();
+    throw new Error(
+      `${name} did not start on port ${port}: ${
+        (error as Error).message
+      }\n${output}${log}`,
+    );
+  }
+  return server;
+}
+
+/** A GET's status as text, or why there was none. */
+async function answer(url: string, client?: Deno.HttpClient): Promise<string> {
+  try {
+    const response = await fetch(url, {
+      client,
+      signal: AbortSignal.timeout(30_000),
+    });
+    await response.body?.cancel();
+    return String(response.status);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/**
+ * Throws unless `times` GETs of `url`, each on a new connection, all answer
+ * 200: with SO_REUSEPORT the kernel picks an isolate per connection.
+ */
+async function checkSpread(url: string, times: number): Promise<void> {
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+  try {
+    for (let i = 0; i < times; i++) {
+      const status = await answer(url, client);
+      if (status !== "200") throw new Error(`request ${i + 2}: ${status}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Versions for the report; unknown ones are "?". */
+export async function versions(): Promise<Record<string, string>> {
+  const run = async (command: string, ...args: string[]) => {
+    try {
+      const { stdout, stderr } = await new Deno.Command(command, { args })
+        .output();
+      const decoder = new TextDecoder();
+      return decoder.decode(stdout) + decoder.decode(stderr);
+    } catch {
+      return "";
+    }
+  };
+  const dpkg = async (name: string) =>
+    (await run("dpkg-query", "-W", "-f=${Version}", name)).trim() || "?";
+  const imports = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`))
+    .imports;
+  return {
+    apache: (await run(APACHE, "-v")).match(/Apache\/(\S+)/)?.[1] ?? "?",
+    modWsgi: await dpkg("libapache2-mod-wsgi-py3"),
+    python: (await run(PYTHON, "--version")).match(/Python (\S+)/)?.[1] ?? "?",
+    gunicorn: await dpkg("gunicorn"),
+    wrk: (await run("wrk", "-v")).match(/wrk (?:debian\/)?([\d.]+)/)?.[1] ??
+      "?",
+    deno: Deno.version.deno,
+    pyodide: imports.pyodide?.split("@").pop() ?? "?",
+  };
+}
