@@ -18,6 +18,15 @@ import {
 } from "./protocol.ts";
 import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
 import { readPythonModules, sitePackagesOf } from "./python_files.ts";
+import {
+  pruneSnapshots,
+  readSnapshot,
+  RESEED,
+  restorePyodide,
+  SnapshotError,
+  snapshotName,
+  writeSnapshot,
+} from "./snapshots.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
@@ -140,12 +149,21 @@ export class InterpreterHost {
 
   async #createInterpreter(): Promise<Interpreter> {
     const settings = this.#settings;
-    const pyodide = await loadPyodide({
-      env: { HOME: "/home/pyodide", ...settings.env },
-    });
-    const sockets = createConnect({ allowNet: settings.allowNet });
-    // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
-    await pyodide.useNodeSockFS({ connect: sockets.connect as never });
+    this.#sources ??= readPythonModules();
+    const sources = await this.#sources;
+    const paths = [...settings.pythonPath, ...this.#sitePackages];
+    const snapshot = this.#snapshotPath(sources, paths);
+    const env = { HOME: "/home/pyodide", ...settings.env };
+    let pyodide = snapshot ? await this.#restore(snapshot, env) : undefined;
+    const restored = pyodide !== undefined;
+    pyodide ??= await loadPyodide(
+      {
+        env,
+        ...(snapshot && settings.snapshot?.write
+          ? { _makeSnapshot: true }
+          : {}),
+      } as Parameters<typeof loadPyodide>[0],
+    );
     const mounted = new Set<string>();
     const interpreter = {
       pyodide,
@@ -161,18 +179,35 @@ export class InterpreterHost {
     if (this.#interruptBuffer) {
       pyodide.setInterruptBuffer(this.#interruptBuffer);
     }
+    // Files and mounts live outside the heap: a restored heap needs them too.
     pyodide.FS.mkdirTree("/deno_wsgi");
-    this.#sources ??= readPythonModules();
-    for (const [name, source] of await this.#sources) {
+    for (const [name, source] of sources) {
       pyodide.FS.writeFile(`/deno_wsgi/${name}.py`, source);
     }
-    const paths = [...settings.pythonPath, ...this.#sitePackages];
     for (const path of paths) this.#mountHostFolder(interpreter, path);
     if (settings.home) this.#mountHostFolder(interpreter, settings.home);
     for (const path of settings.writable) {
       this.#mountHostFolder(interpreter, path);
     }
-    pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
+    if (restored) {
+      pyodide.runPython(RESEED);
+    } else {
+      pyodide.runPython(
+        'import sys\nif "/deno_wsgi" not in sys.path: sys.path.insert(0, "/deno_wsgi")',
+      );
+      const bridge = pyodide.pyimport("wsgi_bridge");
+      bridge.add_paths(pyodide.toPy(paths));
+      bridge.destroy();
+      if (snapshot) {
+        // Preloaded modules belong in the snapshot; without one they are
+        // imported last, once the network and the write guards are in.
+        await this.#preload(pyodide);
+        if (settings.snapshot?.write) this.#saveSnapshot(pyodide, snapshot);
+      }
+    }
+    const sockets = createConnect({ allowNet: settings.allowNet });
+    // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
+    await pyodide.useNodeSockFS({ connect: sockets.connect as never });
     interpreter.files = pyodide.pyimport("files");
     this.#guardWrites(interpreter);
     const socketOf = (fd: number): ClientSocket | undefined =>
@@ -208,16 +243,29 @@ export class InterpreterHost {
     } else {
       bridge.install_sleep((seconds: number) => this.#sleep(seconds));
     }
-    bridge.add_paths(pyodide.toPy(paths));
     if (settings.home) bridge.change_directory(settings.home);
     // Copies: attribute proxies die with the module proxy they came from.
     interpreter.begin = bridge.begin.copy();
     interpreter.resume = bridge.resume.copy();
     interpreter.finish = bridge.finish.copy();
     interpreter.abort = bridge.abort.copy();
+    bridge.destroy();
+    // After a restore, only a preload that failed at snapshot time is
+    // missing (and is tried, and logged, again).
+    if (!snapshot || restored) await this.#preload(pyodide);
+    return interpreter;
+  }
+
+  /** Imports the group's `preload` modules that are not imported yet. */
+  async #preload(pyodide: PyodideAPI): Promise<void> {
+    const modules = pyodide.pyimport("sys").modules;
+    const missing = this.#settings.preload.filter((name) => !modules.has(name));
+    modules.destroy();
+    if (missing.length === 0) return;
+    const bridge = pyodide.pyimport("wsgi_bridge");
     const importModule = bridge.import_module.copy() as PyCallable;
     bridge.destroy();
-    for (const module of settings.preload) {
+    for (const module of missing) {
       try {
         await importModule.callPromising(module);
       } catch (error) {
@@ -227,7 +275,91 @@ export class InterpreterHost {
         );
       }
     }
-    return interpreter;
+    importModule.destroy();
+  }
+
+  /** The snapshot file this interpreter's inputs name, if snapshots are on. */
+  #snapshotPath(
+    sources: Map<string, string>,
+    paths: string[],
+  ): string | undefined {
+    const settings = this.#settings;
+    if (!settings.snapshot) return undefined;
+    const { pythonHome, home, env, preload } = settings;
+    const folders = [...paths, ...(home ? [home] : [])];
+    try {
+      const name = snapshotName({
+        sources,
+        folders,
+        options: { paths, pythonHome, home, env, preload },
+      });
+      return `${settings.snapshot.folder}/${name}`;
+    } catch (error) {
+      this.#emit(
+        "warn",
+        `snapshots are off for group ${settings.group}: ${
+          (error as Error).message
+        }`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Starts from a snapshot file if a good one is there. */
+  async #restore(
+    path: string,
+    env: Record<string, string>,
+  ): Promise<PyodideAPI | undefined> {
+    let heap: Uint8Array | undefined;
+    try {
+      heap = readSnapshot(path);
+    } catch (error) {
+      this.#emit("warn", `${(error as Error).message}; making a new one`);
+      if (error instanceof SnapshotError) {
+        try {
+          Deno.removeSync(path);
+        } catch {
+          // another worker removed or replaced it first
+        }
+      }
+      return undefined;
+    }
+    if (!heap) return undefined;
+    try {
+      const pyodide = await restorePyodide(heap, { env });
+      this.#emit("info", `started from snapshot ${path}`);
+      return pyodide;
+    } catch (error) {
+      this.#emit(
+        "warn",
+        `snapshot ${path} could not be restored (${
+          (error as Error).message
+        }); starting without it`,
+      );
+      return undefined;
+    }
+  }
+
+  #saveSnapshot(pyodide: PyodideAPI, path: string): void {
+    try {
+      // deno-lint-ignore no-explicit-any
+      const heap = (pyodide as any).makeMemorySnapshot() as Uint8Array;
+      writeSnapshot(path, heap);
+      pruneSnapshots(this.#settings.snapshot!.folder);
+      this.#emit(
+        "info",
+        `saved interpreter snapshot ${path} (${
+          (heap.length / 1048576).toFixed(1)
+        } MiB)`,
+      );
+    } catch (error) {
+      this.#emit(
+        "warn",
+        `no snapshot saved for group ${this.#settings.group}: ${
+          (error as Error).message
+        }`,
+      );
+    }
   }
 
   /**

@@ -16,10 +16,15 @@ import { WorkerSlot } from "./worker_slot.ts";
 function settingsOf(config: GroupConfig): InterpreterSettings {
   const { pythonPath, pythonHome, home, env, preload, threads } = config;
   const { allowNet, writable } = config;
+  // A sandboxed process may read snapshots but not write them: its
+  // permissions name no write access to the snapshot folder.
+  const snapshot = config.snapshot && config.permissions
+    ? { ...config.snapshot, write: false }
+    : config.snapshot;
   return {
     group: config.name,
     ...{ pythonPath, pythonHome, home, env, preload, threads },
-    ...{ allowNet, writable },
+    ...{ allowNet, writable, snapshot },
   };
 }
 
