@@ -22,6 +22,7 @@ export { alias, mountWsgi } from "./src/mounting.ts";
 export type { MountOptions, WsgiMount } from "./src/mounting.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
+export { buildSnapshot } from "./src/snapshot_build.ts";
 export type { ProcessGroup } from "./src/groups.ts";
 export type { GroupOptions } from "./src/config.ts";
 export type { GroupMetrics } from "./src/metrics.ts";

@@ -118,6 +118,8 @@ export class InterpreterHost {
   #sources?: Promise<Map<string, string>>;
   /** Whether Deno lets this worker write each writable folder. */
   readonly #writeGrants = new Map<string, boolean>();
+  /** The snapshot file this worker's inputs name, when snapshots are on. */
+  #snapshotFile?: string;
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -153,6 +155,7 @@ export class InterpreterHost {
     const sources = await this.#sources;
     const paths = [...settings.pythonPath, ...this.#sitePackages];
     const snapshot = this.#snapshotPath(sources, paths);
+    this.#snapshotFile = snapshot;
     const env = { HOME: "/home/pyodide", ...settings.env };
     let pyodide = snapshot ? await this.#restore(snapshot, env) : undefined;
     const restored = pyodide !== undefined;
@@ -456,6 +459,15 @@ export class InterpreterHost {
    * script that failed is tried again on a later request, at most once a
    * second, so a fixed file comes back without a restart storm.
    */
+  /**
+   * Starts the worker's main interpreter, which saves a snapshot when
+   * snapshots are on and none is there yet. Returns the snapshot's path.
+   */
+  async prepare(): Promise<string | undefined> {
+    await this.#interpreter({ applicationGroup: GLOBAL_GROUP } as MountSpec);
+    return this.#snapshotFile;
+  }
+
   load(spec: MountSpec): Promise<LoadedApplication> {
     let loaded = this.#applications.get(spec.id);
     if (loaded) return loaded;

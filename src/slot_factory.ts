@@ -13,7 +13,7 @@ import type { Slot } from "./slot.ts";
 import { WorkerSlot } from "./worker_slot.ts";
 
 /** What every interpreter of a group's worker is started with. */
-function settingsOf(config: GroupConfig): InterpreterSettings {
+export function settingsOf(config: GroupConfig): InterpreterSettings {
   const { pythonPath, pythonHome, home, env, preload, threads } = config;
   const { allowNet, writable } = config;
   // A sandboxed process may read snapshots but not write them: its

@@ -66,7 +66,7 @@ function fileStamps(folders: string[]): string[] {
       const path = `${folder}/${entry.name}`;
       if (entry.isDirectory) {
         walk(path);
-      } else if (!path.endsWith(".pyc")) {
+      } else if (!/\.(pyc|snapshot|part)$/.test(path)) {
         try {
           const info = Deno.statSync(path);
           stamps.push(`${path} ${info.size} ${info.mtime?.getTime()}`);
