@@ -52,7 +52,9 @@ export async function buildSnapshot(
     (level, message) => log(level, message, { group: "snapshot-build" }),
   );
   const path = await host.prepare();
-  if (!path) throw new Error("buildSnapshot: no snapshot was made (see the log)");
+  if (!path) {
+    throw new Error("buildSnapshot: no snapshot was made (see the log)");
+  }
   try {
     Deno.statSync(path);
   } catch {

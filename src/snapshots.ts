@@ -7,7 +7,8 @@
  * A snapshot is only as good as the inputs it was made from, so its file
  * name is a hash of all of them (Pyodide's version, the gateway's Python
  * sources, the group's options that shape the heap, and the path, size and
- * mtime of every file under `pythonPath`, `pythonHome` and `home`). A
+ * mtime of every importable file under `pythonPath`, `pythonHome` and
+ * `home`). A
  * changed input names another file; the old one is simply never read again.
  * The file itself carries a length and a CRC-32 of its contents, so a
  * truncated or corrupt file is detected, deleted and rebuilt, never loaded.
@@ -50,7 +51,14 @@ const MAGIC = new TextEncoder().encode("DWSNAP01");
 const HEADER_BYTES = MAGIC.length + 8;
 const PAGE = 65536;
 
-/** Path, size and mtime of every file below the folders, in a stable order. */
+/**
+ * What Python's import system reads: modules, path files, zipped packages
+ * and package metadata. Data next to the code (a SQLite file in `home`,
+ * uploads, logs) changes all the time and never shapes an imported heap.
+ */
+const IMPORTED = /\.(py|pth|zip|egg)$|\.(dist|egg)-info\//;
+
+/** Path, size and mtime of every importable file below the folders, in a stable order. */
 function fileStamps(folders: string[]): string[] {
   const stamps: string[] = [];
   const walk = (folder: string) => {
@@ -65,8 +73,8 @@ function fileStamps(folders: string[]): string[] {
     for (const entry of entries) {
       const path = `${folder}/${entry.name}`;
       if (entry.isDirectory) {
-        walk(path);
-      } else if (!/\.(pyc|snapshot|part)$/.test(path)) {
+        if (entry.name !== "__pycache__") walk(path);
+      } else if (IMPORTED.test(path)) {
         try {
           const info = Deno.statSync(path);
           stamps.push(`${path} ${info.size} ${info.mtime?.getTime()}`);

@@ -74,7 +74,11 @@ Deno.test("the name changes with every input: sources, options, files", () => {
   assert(snapshotName(inputs()) !== first, "a changed file kept the name");
   const second = snapshotName(inputs());
   Deno.writeTextFileSync(`${folder}/new.py`, "");
-  assert(snapshotName(inputs()) !== second, "a new file kept the name");
+  assert(snapshotName(inputs()) !== second, "a new module kept the name");
+  const third = snapshotName(inputs());
+  Deno.writeTextFileSync(`${folder}/notes.db`, "data");
+  Deno.writeTextFileSync(`${folder}/README.txt`, "text");
+  assert(snapshotName(inputs()) === third, "data files changed the name");
   Deno.removeSync(folder, { recursive: true });
 });
 
