@@ -10,7 +10,7 @@
  *
  * const app = new Hono();
  * app.get("/api/ping", (c) => c.text("pong"));
- * alias(app, "/favicon.ico", "./examples/hello/favicon.ico");
+ * alias(app, "/favicon.ico", "./examples/hello/static/favicon.ico");
  * mountWsgi(app, "/myapp", "./examples/hello/app.wsgi");
  * Deno.serve(app.fetch);
  * ```
@@ -19,13 +19,16 @@
  */
 
 export { alias, mountWsgi } from "./src/mounting.ts";
-export type { MountOptions, WsgiMount } from "./src/mounting.ts";
+export type { WsgiMount } from "./src/mounting.ts";
+export type { MountOptions } from "./src/mount_options.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
 export { buildSnapshot } from "./src/snapshot_build.ts";
 export type { ProcessGroup } from "./src/groups.ts";
 export type { GroupOptions } from "./src/config.ts";
-export type { GroupMetrics } from "./src/metrics.ts";
+export type { GroupMetrics, LatencySnapshot } from "./src/metrics.ts";
+export { mountServerStatus } from "./src/server_status.ts";
+export type { ServerStatusOptions, StatusFormat } from "./src/server_status.ts";
 export { createRouter } from "./src/router.ts";
 export type { ConnectionInfo } from "./src/environ.ts";
 export type {
@@ -35,4 +38,10 @@ export type {
   RouterLike,
 } from "./src/router.ts";
 export { configureLogging, formatLogEntry } from "./src/logging.ts";
+export { withAccessLog } from "./src/access_log.ts";
+export type {
+  AccessLogFormat,
+  AccessLogOptions,
+  FetchHandler,
+} from "./src/access_log.ts";
 export type { LogEntry, LoggingOptions, LogLevel } from "./src/logging.ts";

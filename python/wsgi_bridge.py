@@ -17,7 +17,7 @@ import re
 import sys
 import traceback
 
-from pyodide.ffi import run_sync, to_js
+from pyodide.ffi import JsException, run_sync, to_js
 
 # Pyodide compatibility hooks (python/compat.py): explains host-compiled
 # extension imports, adds hashlib.pbkdf2_hmac; compat.ApplicationCall() wraps every
@@ -104,7 +104,11 @@ class InputStream:
     def _fill(self):
         if self._eof:
             return False
-        chunk = run_sync(self._source.read())
+        try:
+            chunk = run_sync(self._source.read())
+        except JsException as error:
+            # As mod_wsgi: a body that cannot be read is an OSError.
+            raise OSError("request data read error: %s" % error.message) from None
         if chunk is None:
             self._eof = True
             return False

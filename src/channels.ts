@@ -1,5 +1,5 @@
 /**
- * How a WorkerSlot reaches its worker: a Web Worker thread in this process,
+ * How a ChannelWorker reaches its worker: a Web Worker thread in this process,
  * or a child process (src/process_main.ts) that relays its messages.
  *
  * @module
@@ -15,17 +15,17 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 
-/** How a WorkerSlot reaches its worker: a thread or a child process. */
+/** How a ChannelWorker reaches its worker: a thread or a child process. */
 export interface Channel {
   send(message: ToWorker, transfer: Transferable[]): void;
   /** Takes back a pipelined request that has not started. */
   cancel(id: number): Promise<boolean>;
   interrupt(): void;
   /** Stops the worker; no more events after this. */
-  kill(): void;
+  stop(): void;
   onmessage?: (message: FromWorker) => void;
-  /** The worker died on its own. */
-  onexit?: (reason: string) => void;
+  /** The worker stopped on its own. */
+  onstop?: (reason: string) => void;
 }
 
 const WORKER_URL = new URL("./worker_main.ts", import.meta.url);
@@ -45,12 +45,12 @@ function threadCpuMs(tid: number): number | undefined {
 
 /**
  * A Web Worker in the server's process. terminate() cannot stop one that
- * is busy in a loop (Deno 2.9), so after kill() the thread is watched, and
+ * is busy in a loop (Deno 2.9), so after stop() the thread is watched, and
  * one that keeps burning CPU is reported through onStuck.
  */
 export class ThreadChannel implements Channel {
   onmessage?: (message: FromWorker) => void;
-  onexit?: (reason: string) => void;
+  onstop?: (reason: string) => void;
   onStuck?: (cpuMsPerSecond: number) => void;
   readonly #worker: Worker;
   /** The interrupt flag, then the fates of pipelined requests. */
@@ -70,10 +70,10 @@ export class ThreadChannel implements Channel {
     };
     this.#worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      this.onexit?.(`the worker crashed: ${event.message}`);
+      this.onstop?.(`the worker crashed: ${event.message}`);
     };
     this.#worker.onmessageerror = () =>
-      this.onexit?.("a message could not be read");
+      this.onstop?.("a message could not be read");
   }
 
   send(message: ToWorker, transfer: Transferable[]): void {
@@ -89,7 +89,7 @@ export class ThreadChannel implements Channel {
     return Promise.resolve(cancelPipelined(this.#flag, id));
   }
 
-  /** Marks the end of a request, so kill() knows whether to watch. */
+  /** Marks the end of a request, so stop() knows whether to watch. */
   idle(): void {
     this.#busy = false;
   }
@@ -101,9 +101,9 @@ export class ThreadChannel implements Channel {
     Atomics.notify(flag, 0);
   }
 
-  kill(): void {
+  stop(): void {
     this.onmessage = undefined;
-    this.onexit = undefined;
+    this.onstop = undefined;
     // Wakes a sleep (Atomics.wait), which terminate() alone would not end.
     this.interrupt();
     this.#worker.terminate();
@@ -129,17 +129,17 @@ export class ThreadChannel implements Channel {
 
 /**
  * A child process (src/process_main.ts) that runs the Web Worker and relays
- * its messages over stdin/stdout. Killing it ends Python wherever it is
+ * its messages over stdin/stdout. Stopping it ends Python wherever it is
  * stuck, and gives its memory back to the system.
  */
 export class ProcessChannel implements Channel {
   onmessage?: (message: FromWorker) => void;
-  onexit?: (reason: string) => void;
+  onstop?: (reason: string) => void;
   readonly #child: Deno.ChildProcess;
   readonly #input: WritableStreamDefaultWriter<Uint8Array>;
   #writing: Promise<void> = Promise.resolve();
   #exitReason?: string;
-  #killed = false;
+  #stopped = false;
   readonly #cancels = new Map<number, (ok: boolean) => void>();
 
   constructor(group: string, permissions: string[]) {
@@ -153,11 +153,11 @@ export class ProcessChannel implements Channel {
     this.#readMessages();
     this.#readErrors(group);
     this.#child.status.then((status) => {
-      if (this.#killed) return;
+      if (this.#stopped) return;
       const how = status.signal
         ? `was killed by ${status.signal}`
         : `exited with code ${status.code}`;
-      this.onexit?.(
+      this.onstop?.(
         this.#exitReason ?? `the worker process ${how}`,
       );
     });
@@ -204,7 +204,7 @@ export class ProcessChannel implements Channel {
   }
 
   send(message: ToWorker, _transfer: Transferable[]): void {
-    if (this.#killed) return;
+    if (this.#stopped) return;
     const frame = encodeFrame(message);
     this.#writing = this.#writing.then(() => this.#input.write(frame)).catch(
       () => {
@@ -219,20 +219,20 @@ export class ProcessChannel implements Channel {
 
   /** The child's main thread swaps the word; it answers with "cancelled". */
   cancel(id: number): Promise<boolean> {
-    if (this.#killed) return Promise.resolve(false);
+    if (this.#stopped) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.#cancels.set(id, resolve);
       this.send({ t: "cancel", id }, []);
     });
   }
 
-  kill(): void {
-    if (this.#killed) return;
-    this.#killed = true;
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
     for (const resolve of this.#cancels.values()) resolve(false);
     this.#cancels.clear();
     this.onmessage = undefined;
-    this.onexit = undefined;
+    this.onstop = undefined;
     try {
       this.#child.kill("SIGKILL");
     } catch {

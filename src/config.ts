@@ -77,8 +77,17 @@ export interface GroupOptions {
   pythonHome?: string;
   /** The working directory of the interpreters (`home=`). */
   home?: string;
-  /** Variables seen in `os.environ` (`SetEnv` for the process). */
+  /** Variables seen in `os.environ` (`SetEnv` for the process); they win over inherited ones. */
   env?: Record<string, string>;
+  /**
+   * Which of the server's environment variables `os.environ` inherits, as
+   * mod_wsgi daemons inherit Apache's (and systemd `EnvironmentFile=`
+   * users rely on): `true` (default) all of them, `false` none, or a list
+   * of names. All of them includes secrets meant for the server, such as
+   * tokens and database passwords: restrict it for apps you do not trust.
+   * HOME stays the interpreter's own unless listed or set in `env`.
+   */
+  inheritEnv?: boolean | string[];
   /** Modules imported when a worker starts (`WSGIImportScript`). */
   preload?: string[];
   /**
@@ -136,6 +145,7 @@ export interface GroupConfig {
   pythonHome?: string;
   home?: string;
   env: Record<string, string>;
+  inheritEnv: boolean | string[];
   preload: string[];
   threads: number;
   /** Undefined: whatever the server may reach. */
@@ -183,6 +193,36 @@ export function fail(
   return new TypeError(
     `${where}: option "${option}" must be ${expected}, got ${shown}`,
   );
+}
+
+/** Where options are checked, and the names they may have. */
+export interface OptionNames {
+  /** The call, for the message: `mountWsgi("/app")`. */
+  where: string;
+  names: readonly string[];
+}
+
+/**
+ * Options must be an object of known names: a TypeError names the first
+ * unknown one and lists the rest, so a typo says what was meant.
+ */
+export function checkOptionNames(
+  options: unknown,
+  { where, names }: OptionNames,
+): Record<string, unknown> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${where}: options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!names.includes(key)) {
+      throw new TypeError(
+        `${where}: unknown option "${key}"; the options are ${
+          names.join(", ")
+        }`,
+      );
+    }
+  }
+  return options as Record<string, unknown>;
 }
 
 /** A number in the wrong range: RangeError, naming the option. */
@@ -281,6 +321,7 @@ const GROUP_OPTION_NAMES = new Set([
   "pythonHome",
   "home",
   "env",
+  "inheritEnv",
   "preload",
   "threads",
   "allowNet",
@@ -365,25 +406,31 @@ export function resolveGroupOptions(
       }`,
     );
   }
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!GROUP_OPTION_NAMES.has(key)) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; known options are ${
-          [...GROUP_OPTION_NAMES].join(", ")
-        }`,
-      );
-    }
-  }
-  const raw = options as Record<string, unknown>;
+  const raw = checkOptionNames(options, {
+    where,
+    names: [...GROUP_OPTION_NAMES],
+  });
   const env = options.env ?? {};
   if (
     typeof env !== "object" || env === null ||
     Object.values(env).some((v) => typeof v !== "string")
   ) {
     throw fail(where, "env", "an object of string values", env);
+  }
+  const inheritEnv = options.inheritEnv ?? true;
+  if (
+    typeof inheritEnv !== "boolean" &&
+    !(Array.isArray(inheritEnv) &&
+      inheritEnv.every((name) =>
+        typeof name === "string" && /^[^=\0]+$/.test(name)
+      ))
+  ) {
+    throw fail(
+      where,
+      "inheritEnv",
+      "true, false or an array of variable names",
+      inheritEnv,
+    );
   }
   const preload = options.preload ?? [];
   if (
@@ -463,6 +510,7 @@ export function resolveGroupOptions(
     pythonHome,
     home,
     env: { ...env },
+    inheritEnv: typeof inheritEnv === "boolean" ? inheritEnv : [...inheritEnv],
     preload: [...preload],
   };
 }

@@ -5,121 +5,83 @@
  * @module
  */
 
-/** What the server knows about the connection (Deno.serve's second argument). */
+import type { RequestTarget } from "./url_path.ts";
+
+/**
+ * What the server knows about the connection (Deno.serve's second argument).
+ *
+ * @example The client's address, as a WSGI app sees it in REMOTE_ADDR
+ * ```ts
+ * import { type ConnectionInfo, createRouter } from "../mod.ts";
+ * const router = createRouter();
+ * router.get("/ip", (c) => new Response(c.env?.remoteAddr?.hostname ?? "?"));
+ * const info: ConnectionInfo = {
+ *   remoteAddr: { hostname: "192.0.2.7", port: 51234, transport: "tcp" },
+ * };
+ * const response = await router.fetch(new Request("http://x/ip"), info);
+ * if (await response.text() !== "192.0.2.7") throw new Error("wrong address");
+ * ```
+ */
 export interface ConnectionInfo {
+  /**
+   * The client's address, as `Deno.ServeHandlerInfo.remoteAddr` gives it:
+   * REMOTE_ADDR and REMOTE_PORT come from here. Absent when a request did
+   * not come over a network connection (a test calling `fetch` directly).
+   */
   remoteAddr?: { hostname?: string; port?: number; transport?: string };
 }
 
-/** A request's path, split and decoded the way the gateway routes it. */
-export interface RequestTarget {
-  /** The path as sent, still percent-encoded. */
-  rawPath: string;
-  /** The query string as sent, without "?". */
-  query: string;
-  /**
-   * The path with every percent-escape decoded to a byte and each byte
-   * mapped to one character (latin-1), after dot segments are resolved.
-   */
-  path: string;
-}
-
-/** The request target could not be mapped to a path; carries an HTTP status. */
-export class BadTargetError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
+/** A request header the gateway cannot pass on: the client gets 400. */
+export class BadHeaderError extends Error {
+  readonly status = 400;
+  constructor(message: string) {
     super(message);
-    this.name = "BadTargetError";
-    this.status = status;
+    this.name = "BadHeaderError";
   }
-}
-
-const HEX = /^[0-9A-Fa-f]{2}$/;
-
-/**
- * Decodes percent-escapes byte by byte and maps each byte to a latin-1
- * character, as PEP 3333 wants for PATH_INFO. Encoded slashes and NUL bytes
- * are refused with 404, as Apache does with AllowEncodedSlashes Off.
- */
-export function decodePathLatin1(rawPath: string): string {
-  if (!rawPath.includes("%")) return rawPath;
-  let out = "";
-  for (let i = 0; i < rawPath.length; i++) {
-    const ch = rawPath[i];
-    if (ch === "%" && HEX.test(rawPath.slice(i + 1, i + 3))) {
-      const byte = parseInt(rawPath.slice(i + 1, i + 3), 16);
-      if (byte === 0x2f || byte === 0x00) {
-        throw new BadTargetError(
-          404,
-          "encoded slash or NUL byte in the request path",
-        );
-      }
-      out += String.fromCharCode(byte);
-      i += 2;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
 }
 
 /**
- * Resolves "." and ".." segments like Apache does before it maps a URL; a
- * path that climbs above the root is refused with 400.
+ * The one Content-Length of a request. Fetch's Headers join repeated lines
+ * with ", ", so two identical `Content-Length: 3` lines arrive as "3, 3";
+ * copies of one number stand for that number, as Apache and Deno's own
+ * HTTP parser accept them. Differing numbers leave the body's end unknown
+ * (RFC 9110 §8.6), so they are refused.
  */
-export function removeDotSegments(path: string): string {
-  if (!path.includes("/.")) return path;
-  const segments = path.split("/");
-  const out: string[] = [];
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i];
-    const last = i === segments.length - 1;
-    if (segment === ".") {
-      if (last) out.push("");
-    } else if (segment === "..") {
-      if (out.length === 0) {
-        throw new BadTargetError(400, "the request path climbs above the root");
-      }
-      out.pop();
-      if (last) out.push("");
-    } else {
-      out.push(segment);
+export function singleContentLength(value: string): string {
+  let length: string | undefined;
+  for (const item of value.split(",")) {
+    const digits = item.trim();
+    if (!/^\d+$/.test(digits)) {
+      throw new BadHeaderError(
+        `malformed Content-Length ${JSON.stringify(value)}`,
+      );
     }
+    // "03" and "3" are the same length; leading zeros are dropped.
+    const number = digits.replace(/^0+(?=\d)/, "");
+    if (length !== undefined && number !== length) {
+      throw new BadHeaderError(
+        `conflicting Content-Length values ${JSON.stringify(value)}`,
+      );
+    }
+    length = number;
   }
-  return "/" + out.join("/");
+  return length!;
 }
 
-const PATH_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
-const PATH_CHAR_SAFE = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]$/;
-
-/** Percent-encodes a latin-1 path back into a canonical URL path. */
-export function encodePath(path: string): string {
-  if (PATH_SAFE.test(path)) return path;
-  let out = "";
-  for (const ch of path) {
-    out += PATH_CHAR_SAFE.test(ch)
-      ? ch
-      : "%" + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0");
-  }
-  return out;
+/**
+ * The HTTP version of a request as mod_wsgi reports it in SERVER_PROTOCOL:
+ * "HTTP/1.1" or "HTTP/2". Deno.serve does not expose the version (its
+ * Request has none, nor has the handler's info), so it is told by the one
+ * header the protocols differ on: HTTP/1.1 requires `Host` (RFC 9112
+ * 3.2), and HTTP/2 carries the authority in `:authority` instead, which
+ * Deno does not turn into a Host header (measured with curl --http2 and
+ * --http2-prior-knowledge). A request built in-process, without a
+ * connection (`info`), counts as HTTP/1.1.
+ */
+export function protocolOf(request: Request, info?: ConnectionInfo): string {
+  if (info?.remoteAddr === undefined) return "HTTP/1.1";
+  return request.headers.has("host") ? "HTTP/1.1" : "HTTP/2";
 }
-
-/** Splits and decodes the target of a request. */
-export function parseTarget(url: string): RequestTarget {
-  // request.url keeps the path as the client sent it; new URL() would fold
-  // "%2e%2e" into "..", so take the path apart by hand.
-  const afterScheme = url.indexOf("://");
-  const pathStart = url.indexOf("/", afterScheme + 3);
-  let target = pathStart < 0 ? "/" : url.slice(pathStart);
-  const hash = target.indexOf("#");
-  if (hash >= 0) target = target.slice(0, hash);
-  const mark = target.indexOf("?");
-  const rawPath = mark < 0 ? target : target.slice(0, mark);
-  const query = mark < 0 ? "" : target.slice(mark + 1);
-  return { rawPath, query, path: removeDotSegments(decodePathLatin1(rawPath)) };
-}
-
-/** Request header names that are not HTTP_* variables. */
-const NOT_HTTP = new Set(["content-type", "content-length"]);
 
 function splitHost(host: string): [string, string | undefined] {
   if (host.startsWith("[")) {
@@ -145,7 +107,8 @@ export interface MountContext {
 /**
  * Builds the CGI variables of a request's environ. Header names containing
  * "_" are dropped, as mod_wsgi does, so `X_Forwarded_For` cannot pose as
- * `X-Forwarded-For`.
+ * `X-Forwarded-For`. Throws BadHeaderError for a Content-Length that
+ * names more than one length.
  */
 export function buildCgiVariables(
   request: Request,
@@ -163,7 +126,7 @@ export function buildCgiVariables(
     REQUEST_URI: target.query
       ? `${target.rawPath}?${target.query}`
       : target.rawPath,
-    SERVER_PROTOCOL: "HTTP/1.1",
+    SERVER_PROTOCOL: protocolOf(request, info),
     SERVER_SOFTWARE: "deno-wsgi",
     GATEWAY_INTERFACE: "CGI/1.1",
     REQUEST_SCHEME: scheme,
@@ -175,14 +138,20 @@ export function buildCgiVariables(
   const [serverName, port] = splitHost(host);
   environ.SERVER_NAME = serverName;
   environ.SERVER_PORT = port ?? (scheme === "https" ? "443" : "80");
+  // HTTP/2 carries the host in :authority, which reaches us in the URL
+  // only; Apache's mod_http2 gives the app a Host header from it too.
+  if (environ.SERVER_PROTOCOL === "HTTP/2") environ.HTTP_HOST = host;
   const remote = info?.remoteAddr;
   if (remote?.hostname !== undefined) environ.REMOTE_ADDR = remote.hostname;
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);
   for (const [name, value] of request.headers) {
     if (name.includes("_")) continue;
-    if (NOT_HTTP.has(name)) {
-      environ[name === "content-type" ? "CONTENT_TYPE" : "CONTENT_LENGTH"] =
-        value;
+    if (name === "content-type") {
+      environ.CONTENT_TYPE = value;
+      continue;
+    }
+    if (name === "content-length") {
+      environ.CONTENT_LENGTH = singleContentLength(value);
       continue;
     }
     // Fetch's Headers already joined repeats with ", " (Cookie with "; ").

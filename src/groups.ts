@@ -9,7 +9,7 @@ import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import { log } from "./logging.ts";
 import type { GroupMetrics } from "./metrics.ts";
 import { Pool } from "./pools.ts";
-import { createSlot } from "./slot_factory.ts";
+import { createWorker } from "./worker_factory.ts";
 
 /** The group a mount uses when it names none. */
 export const DEFAULT_GROUP = "default";
@@ -76,7 +76,7 @@ export function defineGroup(
       `defineGroup: a group named "${name}" already exists; pick another name or reuse getGroup("${name}")`,
     );
   }
-  const group = new Pool(config, createSlot);
+  const group = new Pool(config, createWorker);
   groups.set(name, group);
   handleSignals();
   return group;
@@ -126,7 +126,7 @@ export function listGroups(): ProcessGroup[] {
 
 /**
  * Stops every group: in-flight requests get their groups' gracefulTimeout,
- * then the workers are terminated. The groups are forgotten, so a later
+ * then the workers are stopped. The groups are forgotten, so a later
  * mount starts afresh.
  *
  * @example Stop the server, then Python

@@ -14,16 +14,19 @@ import {
   type StaticAlias,
 } from "./aliases.ts";
 import type { MountSpec } from "./config.ts";
-import { resolveMountOptions } from "./mount_options.ts";
+import { type MountOptions, resolveMountOptions } from "./mount_options.ts";
 import {
-  BadTargetError,
+  BadHeaderError,
   buildCgiVariables,
   type ConnectionInfo,
-  encodePath,
   packEnviron,
+} from "./environ.ts";
+import {
+  BadTargetError,
+  encodePath,
   parseTarget,
   type RequestTarget,
-} from "./environ.ts";
+} from "./url_path.ts";
 import {
   DEFAULT_GROUP,
   poolNamed,
@@ -32,59 +35,10 @@ import {
 } from "./groups.ts";
 import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
-import { buildResponse, errorResponse, reasonPhrase } from "./responses.ts";
+import { buildResponse, errorResponse } from "./responses.ts";
 import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
-
-/**
- * Options of `mountWsgi()`: mod_wsgi's per-script directives.
- *
- * @example `WSGIScriptAlias`, `WSGIProcessGroup`, `WSGIApplicationGroup`, `SetEnv`
- * ```ts
- * import { createRouter, defineGroup, type MountOptions, mountWsgi } from "../mod.ts";
- * const group = defineGroup("options-example", { processes: 1 });
- * const options: MountOptions = {
- *   group,
- *   applicationGroup: "%{GLOBAL}",
- *   environ: { DATABASE_URL: "postgresql+pg8000://app@127.0.0.1/app" },
- *   passAuthorization: true,
- * };
- * mountWsgi(createRouter(), "/app", "./examples/hello/app.wsgi", options);
- * await group.shutdown();
- * ```
- */
-export interface MountOptions {
-  /**
-   * The process group the script runs in (`WSGIProcessGroup`): a name given
-   * to `defineGroup()`, or the group itself. Default: the "default" group,
-   * one Web Worker.
-   */
-  group?: string | ProcessGroup;
-  /**
-   * The interpreter the script runs in (`WSGIApplicationGroup`). By default
-   * every mount has its own; mounts naming the same application group share
-   * one interpreter per worker; "%{GLOBAL}" is the worker's main one.
-   */
-  applicationGroup?: string;
-  /** Name of the WSGI callable in the script (`WSGICallableObject`). Default "application". */
-  callable?: string;
-  /** Extra folders for this mount's `sys.path`, e.g. a site-packages. */
-  pythonPath?: string[];
-  /**
-   * Pass the Authorization header to the app as HTTP_AUTHORIZATION
-   * (`WSGIPassAuthorization`). Default false, as in mod_wsgi, so that
-   * credentials meant for the server never reach the app unless asked.
-   */
-  passAuthorization?: boolean;
-  /** Extra environ keys for every request (Apache's `SetEnv`). */
-  environ?: Record<string, string>;
-  /**
-   * Restart the group gracefully when the script file's modification time
-   * changes, so `touch app.wsgi` reloads the app (`WSGIScriptReloading`,
-   * daemon mode). Checked on every request, as mod_wsgi does. Default true.
-   */
-  reload?: boolean;
-}
+import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
 /**
  * A mounted WSGI script.
@@ -123,10 +77,19 @@ interface MountEntry {
   environ: Record<string, string>;
   reload: boolean;
   modified?: number;
+  limitRequestBody: number;
+  proxyTrust?: ProxyTrust;
 }
+
+/** A native handler at one exact path, such as the status endpoint. */
+export type PathHandler = (
+  request: Request,
+  info?: ConnectionInfo,
+) => Response | Promise<Response>;
 
 type Entry =
   | { kind: "alias"; prefix: string; alias: StaticAlias }
+  | { kind: "path"; prefix: string; handle: PathHandler }
   | MountEntry;
 
 const tables = new WeakMap<object, Entry[]>();
@@ -176,13 +139,16 @@ function register(router: RouterLike, entry: Entry): void {
   // Longest prefix first; on a tie an alias wins over a mount.
   table.sort((a, b) =>
     b.prefix.length - a.prefix.length ||
-    (a.kind === "alias" ? -1 : 0) - (b.kind === "alias" ? -1 : 0)
+    (a.kind === "mount" ? 0 : -1) - (b.kind === "mount" ? 0 : -1)
   );
   const handler: RouteHandler = (context, next) =>
     dispatch(table, context, next);
   const base = entry.prefix || "/";
   router.all(base, handler);
-  if (entry.kind === "mount" || entry.alias.kind === "directory") {
+  if (
+    entry.kind === "mount" ||
+    (entry.kind === "alias" && entry.alias.kind === "directory")
+  ) {
     router.all(entry.prefix + "/*", handler);
   }
 }
@@ -193,29 +159,29 @@ async function dispatch(
   next: () => Promise<void>,
 ): Promise<Response | void> {
   const request = context.req.raw;
-  let target: RequestTarget;
   try {
-    target = parseTarget(request.url);
+    const target = parseTarget(request.url);
+    const canonical = encodePath(target.path);
+    for (const entry of table) {
+      if (entry.kind === "path") {
+        if (target.path === entry.prefix) {
+          return entry.handle(request, context.env);
+        }
+      } else if (entry.kind === "alias") {
+        const remainder = matchAlias(entry.alias, canonical);
+        if (remainder !== null) {
+          return serveAlias(entry.alias, request, remainder);
+        }
+      } else if (covers(entry.prefix, target.path)) {
+        return serveMount(entry, request, target, context.env);
+      }
+    }
   } catch (error) {
-    if (error instanceof BadTargetError) {
-      const reason = error.status === 404 ? "Not Found" : "Bad Request";
-      return new Response(`${error.status} ${reason}\n`, {
-        status: error.status,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+    // A target or a header that cannot be passed on: the client's mistake.
+    if (error instanceof BadTargetError || error instanceof BadHeaderError) {
+      return errorResponse(error.status, { method: request.method });
     }
     throw error;
-  }
-  const canonical = encodePath(target.path);
-  for (const entry of table) {
-    if (entry.kind === "alias") {
-      const remainder = matchAlias(entry.alias, canonical);
-      if (remainder !== null) {
-        return serveAlias(entry.alias, request, remainder);
-      }
-    } else if (covers(entry.prefix, target.path)) {
-      return serveMount(entry, request, target, context.env);
-    }
   }
   await next();
 }
@@ -244,6 +210,7 @@ function reloadIfTouched(entry: MountEntry): void {
   );
 }
 
+/** Hands a request to its mount's group; throws BadHeaderError before that. */
 function serveMount(
   entry: MountEntry,
   request: Request,
@@ -251,17 +218,19 @@ function serveMount(
   info?: ConnectionInfo,
 ): Promise<Response> {
   const { spec, group } = entry;
+  const limit = entry.limitRequestBody;
+  if (limit > 0 && Number(request.headers.get("content-length")) > limit) {
+    return Promise.resolve(errorResponse(413, { method: request.method }));
+  }
   if (entry.reload) reloadIfTouched(entry);
-  const cgi: Record<string, string> = {
-    ...entry.environ,
-    ...buildCgiVariables(
-      request,
-      target,
-      target.path.slice(entry.prefix.length),
-      { scriptName: entry.prefix },
-      info,
-    ),
-  };
+  const variables = buildCgiVariables(
+    request,
+    target,
+    target.path.slice(entry.prefix.length),
+    { scriptName: entry.prefix },
+    info,
+  );
+  const cgi: Record<string, string> = { ...entry.environ, ...variables };
   if (!entry.passAuthorization) delete cgi.HTTP_AUTHORIZATION;
   if (spec.applicationGroup === "") {
     // mod_wsgi names a mount's own interpreter after host, port and prefix.
@@ -271,10 +240,20 @@ function serveMount(
     cgi["mod_wsgi.application_group"] =
       `${cgi.SERVER_NAME}${port}|${spec.prefix}`;
   }
+  if (entry.proxyTrust) {
+    applyProxyHeaders(cgi, entry.proxyTrust, info?.remoteAddr?.hostname);
+  }
+  let tooLarge = false;
   return answer(
     entry,
     request.method,
-    () => group.handle(spec, packEnviron(cgi), () => takeRequestBody(request)),
+    () =>
+      group.handle(
+        spec,
+        packEnviron(cgi),
+        () => takeRequestBody(request, limit, () => tooLarge = true),
+      ),
+    () => tooLarge,
   );
 }
 
@@ -283,6 +262,7 @@ async function answer(
   entry: MountEntry,
   method: string,
   run: () => Promise<Exchange>,
+  tooLarge: () => boolean,
 ): Promise<Response> {
   const where = { mount: entry.prefix, group: entry.group.config.name };
   let exchange: Exchange;
@@ -293,10 +273,16 @@ async function answer(
       const headers: Record<string, string> = error.retryAfter === undefined
         ? {}
         : { "retry-after": String(error.retryAfter) };
-      return errorResponse(error.status, reasonPhrase(error.status), headers);
+      return errorResponse(error.status, { headers, method });
     }
     log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
-    return errorResponse(500, reasonPhrase(500));
+    return errorResponse(500, { method });
+  }
+  if (tooLarge()) {
+    // Nothing was sent yet: the client learns why, whatever the app said.
+    if (!exchange.head.done) exchange.cancel();
+    exchange.done();
+    return errorResponse(413, { method });
   }
   try {
     return buildResponse(exchange.head, exchange, {
@@ -310,7 +296,7 @@ async function answer(
     if (!exchange.head.done) exchange.cancel();
     exchange.done();
     log("error", `the response could not be built: ${error}`, where);
-    return errorResponse(500, reasonPhrase(500));
+    return errorResponse(500, { method });
   }
 }
 
@@ -387,6 +373,8 @@ export function mountWsgi(
     environ: settings.environ,
     reload: settings.reload,
     modified: modificationTime(settings.scriptPath),
+    limitRequestBody: settings.limitRequestBody,
+    proxyTrust: settings.proxyTrust,
   });
   const mountedGroup = group;
   return {
@@ -430,4 +418,19 @@ export function alias(
     alias: created,
   });
   return created;
+}
+
+/**
+ * Serves `path` exactly with a native handler that wins over any mount
+ * with a shorter prefix (a WSGI app at "/" included), whatever the order
+ * of the calls, as Apache's `<Location /server-status>` does.
+ */
+export function registerPath(
+  router: RouterLike,
+  path: string,
+  handle: PathHandler,
+): void {
+  const where = `registerPath(${JSON.stringify(path)})`;
+  const prefix = normalizePrefix(where, path);
+  register(checkRouter(where, router), { kind: "path", prefix, handle });
 }

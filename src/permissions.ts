@@ -60,6 +60,16 @@ export function covered(path: string, reads: string[]): boolean {
 }
 
 /**
+ * True when a worker that may read `reads` (undefined: anything) can load
+ * a mount: its script's folder and its pythonPath.
+ */
+export function readable(spec: MountSpec, reads?: string[]): boolean {
+  if (!reads) return true;
+  const folders = [dirname(spec.scriptPath), ...spec.pythonPath];
+  return folders.every((folder) => covered(folder, reads));
+}
+
+/**
  * Adds `--allow-write` for the group's writable folders that the server
  * itself may write, so a worker never gets more than the server has; a
  * folder the server may not write stays closed, and Python's error names

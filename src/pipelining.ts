@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Member } from "./members.ts";
+import { lasting, type WorkerRecord } from "./records.ts";
 import { PIPELINE_DEPTH } from "./protocol.ts";
 
 /**
@@ -18,11 +18,17 @@ import { PIPELINE_DEPTH } from "./protocol.ts";
  */
 export const STEAL_AFTER_MS = 50;
 
-/** Requests handed to busy workers ahead of time, not started yet. */
-export function pipelinedCount(members: Iterable<Member>): number {
+/**
+ * Requests handed to busy workers ahead of time, not started yet. A worker
+ * runs `threads` requests at once: those are running, not waiting.
+ */
+export function pipelinedCount(
+  workers: Iterable<WorkerRecord>,
+  threads = 1,
+): number {
   let count = 0;
-  for (const member of members) {
-    count += Math.max(0, member.pending - 1 - member.dropping);
+  for (const worker of workers) {
+    count += Math.max(0, worker.pending - threads - worker.dropping);
   }
   return count;
 }
@@ -30,23 +36,22 @@ export function pipelinedCount(members: Iterable<Member>): number {
 /**
  * The busy worker that holds the fewest requests, if one can take one more
  * behind those it has: up to PIPELINE_DEPTH in all, none while it drops
- * requests taken back, and never one of an older generation, condemned,
+ * requests taken back, and never one of an older generation, stopWhenDone,
  * or due for recycling at `maximumRequests`.
  */
 export function pipelineTarget(
-  members: Iterable<Member>,
+  workers: Iterable<WorkerRecord>,
   generation: number,
   maximumRequests: number,
-): Member | undefined {
-  let best: Member | undefined;
-  for (const member of members) {
+): WorkerRecord | undefined {
+  let best: WorkerRecord | undefined;
+  for (const worker of workers) {
     if (
-      member.state === "busy" && member.pending < PIPELINE_DEPTH &&
-      member.dropping === 0 && member.generation === generation &&
-      member.condemned === undefined &&
-      (maximumRequests === 0 || member.served < maximumRequests) &&
-      (!best || member.pending < best.pending)
-    ) best = member;
+      worker.state === "busy" && worker.pending < PIPELINE_DEPTH &&
+      worker.dropping === 0 &&
+      lasting(worker, generation, maximumRequests) &&
+      (!best || worker.pending < best.pending)
+    ) best = worker;
   }
   return best;
 }
@@ -58,20 +63,20 @@ export function pipelineTarget(
  * epoch), if any worker holds pipelined requests at all.
  */
 export function stealFrom(
-  members: Iterable<Member>,
+  workers: Iterable<WorkerRecord>,
   now: number,
-): { from?: Member; retryAt?: number } {
-  let from: Member | undefined;
+): { from?: WorkerRecord; retryAt?: number } {
+  let from: WorkerRecord | undefined;
   let soonest = Infinity;
-  for (const member of members) {
+  for (const worker of workers) {
     // Several may be taken back from one worker: each request has its
     // own fate word (see protocol.ts).
-    if (member.turns.length === 0) continue;
-    const due = member.since + STEAL_AFTER_MS;
+    if (worker.turns.length === 0) continue;
+    const due = worker.since + STEAL_AFTER_MS;
     if (due > now) {
       soonest = Math.min(soonest, due);
-    } else if (!from || member.turns.length > from.turns.length) {
-      from = member;
+    } else if (!from || worker.turns.length > from.turns.length) {
+      from = worker;
     }
   }
   if (from) return { from };

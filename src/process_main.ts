@@ -11,13 +11,8 @@
  */
 
 import { encodeFrame, readFrames } from "./frames.ts";
-import {
-  cancelPipelined,
-  claimPipelined,
-  createFlags,
-  type FromWorker,
-  type ToWorker,
-} from "./protocol.ts";
+import type { FromWorker, ToWorker } from "./protocol.ts";
+import { cancelPipelined, claimPipelined, createFlags } from "./protocol.ts";
 
 /** The interrupt flag, then the fates of pipelined requests. */
 const interrupt = createFlags();

@@ -30,6 +30,8 @@ export type InterpreterSettings =
     group: string;
     /** Start from, and save, interpreter snapshots here; absent: off. */
     snapshot?: SnapshotSettings;
+    /** The server's environment as the group inherits it (`inheritEnv`); `env` wins. */
+    inheritedEnv?: Record<string, string>;
   };
 
 /** How the request body reaches Python. */
@@ -65,7 +67,8 @@ export type ToWorker =
     /** Sent ahead, behind a running request: main may still take it back. */
     pipelined?: boolean;
   }
-  | { t: "body"; id: number; chunk?: Uint8Array }
+  /** The next body chunk; `error` when the body could not be read (too large). */
+  | { t: "body"; id: number; chunk?: Uint8Array; error?: string }
   | { t: "next"; id: number }
   | { t: "close"; id: number }
   | { t: "cancel"; id: number }

@@ -34,17 +34,30 @@ export function reasonPhrase(status: number): string {
   return STATUS_CODES[status] ?? "Unknown";
 }
 
-/** A short 5xx answer whose details are in the log, never in the body. */
+/** What an error response carries besides its status. */
+export interface ErrorResponseOptions {
+  /** Extra headers, such as Allow, Retry-After or a file's validators. */
+  headers?: HeadersInit;
+  /** The request's method: a HEAD gets the headers without a body. */
+  method?: string;
+}
+
+/**
+ * A short plain-text answer, "404 Not Found", that every part of the
+ * gateway gives for a request it refuses or cannot serve; the details go
+ * to the log, never into the body.
+ */
 export function errorResponse(
   status: number,
-  reason: string,
-  headers: Record<string, string> = {},
+  options: ErrorResponseOptions = {},
 ): Response {
-  return new Response(`${status} ${reason}\n`, {
-    status,
-    statusText: reason,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
+  const reason = reasonPhrase(status);
+  const headers = new Headers(options.headers);
+  headers.set("content-type", "text/plain; charset=utf-8");
+  return new Response(
+    options.method === "HEAD" ? null : `${status} ${reason}\n`,
+    { status, statusText: reason, headers },
+  );
 }
 
 /**
@@ -71,7 +84,7 @@ export function buildResponse(
     );
     if (!head.done) channel.cancel();
     finish(head.done ? "complete" : "cancelled");
-    return errorResponse(500, "Internal Server Error");
+    return errorResponse(500, { method: context.method });
   }
   let declaredLength: number | undefined;
   for (const [name, value] of head.headers) {

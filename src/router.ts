@@ -6,12 +6,9 @@
  * @module
  */
 
-import {
-  BadTargetError,
-  type ConnectionInfo,
-  encodePath,
-  parseTarget,
-} from "./environ.ts";
+import type { ConnectionInfo } from "./environ.ts";
+import { errorResponse } from "./responses.ts";
+import { BadTargetError, encodePath, parseTarget } from "./url_path.ts";
 
 /**
  * What a route handler receives: Hono's context, reduced to what we use.
@@ -119,10 +116,7 @@ export class Router implements RouterLike {
       path = encodePath(parseTarget(request.url).path);
     } catch (error) {
       if (!(error instanceof BadTargetError)) throw error;
-      return new Response(`${error.status} ${error.message}\n`, {
-        status: error.status,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+      return errorResponse(error.status, { method: request.method });
     }
     const method = request.method === "HEAD" ? "GET" : request.method;
     const context: RouteContext = { req: { raw: request }, env: info };
@@ -137,10 +131,7 @@ export class Router implements RouterLike {
       if (response) return response;
       if (!passed) break;
     }
-    return new Response("404 Not Found\n", {
-      status: 404,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
+    return errorResponse(404, { method: request.method });
   };
 }
 

@@ -9,7 +9,7 @@
 import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import { InterpreterHost } from "./interpreters.ts";
 import { log } from "./logging.ts";
-import { settingsOf } from "./slot_factory.ts";
+import { settingsOf } from "./worker_factory.ts";
 
 /**
  * Starts an interpreter with a group's options in this isolate, saves its

@@ -253,3 +253,103 @@ except ImportError:
     pass
 del _random
 `;
+
+type Say = (level: "info" | "warn", message: string) => void;
+
+/**
+ * The snapshot file an interpreter's inputs name, or undefined when
+ * snapshots are off (or the inputs cannot be read, which is said).
+ */
+export function snapshotFileFor(
+  settings: {
+    snapshot?: SnapshotSettings;
+    pythonHome?: string;
+    home?: string;
+    env: Record<string, string>;
+    preload: string[];
+    group: string;
+  },
+  inputs: { sources: Map<string, string>; paths: string[] },
+  say: Say,
+): string | undefined {
+  if (!settings.snapshot) return undefined;
+  const { pythonHome, home, env, preload } = settings;
+  const { paths, sources } = inputs;
+  try {
+    const name = snapshotName({
+      sources,
+      folders: [...paths, ...(home ? [home] : [])],
+      options: { paths, pythonHome, home, env, preload },
+    });
+    return `${settings.snapshot.folder}/${name}`;
+  } catch (error) {
+    say(
+      "warn",
+      `snapshots are off for group ${settings.group}: ${
+        (error as Error).message
+      }`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Starts Pyodide from the snapshot file if a good one is there; a bad one
+ * is said, deleted (so the next start makes a new one) and not used.
+ */
+export async function restoreFrom(
+  path: string,
+  env: Record<string, string>,
+  say: Say,
+): Promise<PyodideAPI | undefined> {
+  let heap: Uint8Array | undefined;
+  try {
+    heap = readSnapshot(path);
+  } catch (error) {
+    say("warn", `${(error as Error).message}; making a new one`);
+    if (error instanceof SnapshotError) {
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // another worker removed or replaced it first
+      }
+    }
+    return undefined;
+  }
+  if (!heap) return undefined;
+  try {
+    const pyodide = await restorePyodide(heap, { env });
+    say("info", `started from snapshot ${path}`);
+    return pyodide;
+  } catch (error) {
+    say(
+      "warn",
+      `snapshot ${path} could not be restored (${
+        (error as Error).message
+      }); starting without it`,
+    );
+    return undefined;
+  }
+}
+
+/** Saves an interpreter made with `_makeSnapshot`, then prunes the folder. */
+export function saveSnapshot(
+  pyodide: PyodideAPI,
+  path: string,
+  say: Say,
+): void {
+  try {
+    const heap = (pyodide as unknown as { makeMemorySnapshot(): Uint8Array })
+      .makeMemorySnapshot();
+    writeSnapshot(path, heap);
+    pruneSnapshots(path.slice(0, path.lastIndexOf("/")));
+    say(
+      "info",
+      `saved interpreter snapshot ${path} (${
+        (heap.length / 1048576).toFixed(1)
+      } MiB)`,
+    );
+  } catch (error) {
+    say("warn", `no snapshot saved: ${(error as Error).message}`);
+  }
+}

@@ -196,8 +196,11 @@ export interface ConnectOptions {
 export function createConnect(options: ConnectOptions = {}): {
   connect: (address: { hostname: string; port: number }) => ClientSocket;
   setNextTimeout: (seconds: number | null) => void;
+  /** Closes every connection still open (its interpreter is discarded). */
+  closeAll: () => void;
 } {
   let nextTimeout: number | null = null;
+  const open = new Set<net.Socket>();
   const connect = (address: { hostname: string; port: number }) => {
     const timeout = nextTimeout;
     nextTimeout = null;
@@ -244,6 +247,8 @@ export function createConnect(options: ConnectOptions = {}): {
       socket = new net.Socket();
       connected = Promise.reject(error);
     }
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
     const client = new ClientSocket(socket, address, connected);
     client.opened.catch((error) => {
       client.failure = connectFailure(error, target);
@@ -254,6 +259,10 @@ export function createConnect(options: ConnectOptions = {}): {
     connect,
     setNextTimeout: (seconds) => {
       nextTimeout = seconds;
+    },
+    closeAll: () => {
+      for (const socket of open) socket.destroy();
+      open.clear();
     },
   };
 }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Lease, Waiter } from "./members.ts";
-import { SlotFailure } from "./slot.ts";
+import type { Lease, Waiter } from "./records.ts";
+import { WorkerFailure } from "./worker.ts";
 
 /** Requests waiting for a worker, in order of arrival. */
 export class WaitQueue {
@@ -46,7 +46,7 @@ export class WaitQueue {
         waiter.timer = setTimeout(() => {
           this.#remove(waiter);
           onTimeout();
-          reject(new SlotFailure(503, "queue timeout"));
+          reject(new WorkerFailure(503, "queue timeout"));
         }, waitMs);
       }
       this.#waiters.push(waiter);
@@ -54,7 +54,7 @@ export class WaitQueue {
   }
 
   /** Fails, with `failure()`, every request whose wait ends before `time`. */
-  rejectBefore(time: number, failure: () => SlotFailure): number {
+  rejectBefore(time: number, failure: () => WorkerFailure): number {
     const hopeless = this.#waiters.filter((w) => w.deadline < time);
     for (const waiter of hopeless) {
       this.#remove(waiter);
@@ -64,7 +64,7 @@ export class WaitQueue {
   }
 
   /** Fails every waiting request with `failure`. */
-  rejectAll(failure: SlotFailure): void {
+  rejectAll(failure: WorkerFailure): void {
     for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(failure);

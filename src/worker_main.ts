@@ -31,7 +31,13 @@ let host: InterpreterHost | undefined;
 let flags: SharedArrayBuffer | undefined;
 const mounts = new Map<string, MountSpec>();
 /** Who waits for the next chunk of each streaming request body. */
-const bodyWaiters = new Map<number, (chunk: Uint8Array | undefined) => void>();
+const bodyWaiters = new Map<
+  number,
+  {
+    resolve: (chunk: Uint8Array | undefined) => void;
+    reject: (error: Error) => void;
+  }
+>();
 type BeginMessage = Extract<ToWorker, { t: "begin" }>;
 /**
  * The requests running now: one, or up to the group's `threads`, which
@@ -122,8 +128,8 @@ async function begin(message: BeginMessage): Promise<void> {
     body = {
       kind: "stream",
       read: () =>
-        new Promise((resolve) => {
-          bodyWaiters.set(id, resolve);
+        new Promise((resolve, reject) => {
+          bodyWaiters.set(id, { resolve, reject });
           post({ t: "pull", id });
         }),
     };
@@ -193,7 +199,11 @@ async function handle(message: ToWorker): Promise<void> {
     case "body": {
       const waiter = bodyWaiters.get(message.id);
       bodyWaiters.delete(message.id);
-      waiter?.(message.chunk);
+      if (message.error !== undefined) {
+        waiter?.reject(new Error(message.error));
+      } else {
+        waiter?.resolve(message.chunk);
+      }
       return;
     }
     case "abort":

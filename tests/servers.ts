@@ -812,3 +812,76 @@ async function makeTestCertificates(
   ]);
   return { caFile, certFile, keyFile };
 }
+
+// ----------------------------------------------------------------- nginx
+
+/** A test CA and a server certificate it signs, in a fresh folder. */
+export async function makeCertificates(): Promise<
+  { dir: string; caFile: string; certFile: string; keyFile: string }
+> {
+  const dir = await serverFolder("certs");
+  return { dir, ...await makeTestCertificates(dir) };
+}
+
+/**
+ * Starts Debian's nginx as a TLS reverse proxy in front of `upstreamPort`
+ * on 127.0.0.1, with the usual forwarded headers (`X-Forwarded-For`
+ * `$proxy_add_x_forwarded_for`, `-Proto $scheme`, `-Host $host`, `-Port
+ * $server_port`). It connects upstream from 127.0.0.2, so the upstream
+ * can tell the proxy from a client on 127.0.0.1. `url` is its https URL;
+ * its certificate is signed by the CA in `caFile`.
+ */
+export async function startNginxProxy(
+  upstreamPort: number,
+): Promise<HttpServer> {
+  const nginx = await findBinary("nginx");
+  const dir = await serverFolder("nginx");
+  const port = freePort();
+  let server: ServerProcess | undefined;
+  return await cleanUpOnFailure(() => server, dir, async () => {
+    const { caFile, certFile, keyFile } = await makeTestCertificates(dir);
+    const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+      .map((kind) => `${kind}_temp_path ${join(dir, kind)};`).join("\n  ");
+    await Deno.writeTextFile(
+      join(dir, "nginx.conf"),
+      `daemon off;
+master_process off;
+pid ${join(dir, "nginx.pid")};
+error_log ${join(dir, "error.log")} warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  ${temp}
+  server {
+    listen ${HOST}:${port} ssl;
+    ssl_certificate ${certFile};
+    ssl_certificate_key ${keyFile};
+    location / {
+      proxy_pass http://${HOST}:${upstreamPort};
+      proxy_bind 127.0.0.2;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+    }
+  }
+}
+`,
+    );
+    server = spawnServer(
+      nginx,
+      ["-p", dir, "-e", join(dir, "error.log"), "-c", join(dir, "nginx.conf")],
+      join(dir, "nginx.log"),
+    );
+    await waitUntilReady(
+      server,
+      `nginx (${nginx}, port ${port})`,
+      () => canConnect(port),
+    );
+    return {
+      ...startedServer(server, dir, port, `https://${HOST}:${port}`, "SIGQUIT"),
+      caFile,
+    };
+  });
+}

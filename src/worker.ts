@@ -1,8 +1,8 @@
 /**
- * A slot is a place a pool runs requests: a Web Worker or a child process
- * with its own interpreters (src/worker_slot.ts), or the server's own
- * isolate (src/embedded_slot.ts). The pool sees only this interface, so a
- * fake slot can drive it in unit tests.
+ * A worker is a place a pool runs requests: a Web Worker or a child process
+ * with its own interpreters (src/channel_worker.ts), or the server's own
+ * isolate (src/embedded_worker.ts). The pool sees only this interface, so a
+ * fake worker can drive it in unit tests.
  *
  * @module
  */
@@ -11,41 +11,41 @@ import type { GroupConfig, MountSpec } from "./config.ts";
 import type { ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 
-/** Why a slot could not produce a response head. */
-export class SlotFailure extends Error {
+/** Why a worker could not produce a response head. */
+export class WorkerFailure extends Error {
   /** The HTTP status that tells the client best what happened. */
   readonly status: number;
-  /** True when the request never started: another slot may run it. */
+  /** True when the request never started: another worker may run it. */
   readonly retry: boolean;
   constructor(status: number, message: string, retry = false) {
     super(message);
-    this.name = "SlotFailure";
+    this.name = "WorkerFailure";
     this.status = status;
     this.retry = retry;
   }
 }
 
-/** A request handed to a slot: its id, and its head once it has one. */
-export interface SlotRequest {
+/** A request handed to a worker: its id, and its head once it has one. */
+export interface WorkerRequest {
   /** Names the request in next(), close() and cancel(). */
   readonly id: number;
-  /** The response head; rejects with SlotFailure. */
+  /** The response head; rejects with WorkerFailure. */
   readonly head: Promise<ResponseHead>;
 }
 
 /** A place that runs one request at a time. */
-export interface Slot {
-  /** Settles when the slot has started and loaded its mounts. */
+export interface PythonWorker {
+  /** Settles when the worker has started and loaded its mounts. */
   readonly ready: Promise<void>;
-  /** Called when the slot dies on its own (a crash, not terminate()). */
-  onExit?: (reason: string) => void;
+  /** Called when the worker stops on its own (it crashed; not after stop()). */
+  onStop?: (reason: string) => void;
   /**
-   * Called when a terminated slot could not be stopped and keeps burning a
-   * CPU core (a Web Worker stuck where Python cannot be interrupted).
+   * Called when stop() did not end the worker and it keeps burning a CPU
+   * core (a Web Worker stuck where Python cannot be interrupted).
    */
   onStuck?: (cpuMsPerSecond: number) => void;
   /**
-   * Called when a mount's script failed to load in this slot, or loaded:
+   * Called when a mount's script failed to load in this worker, or loaded:
    * at start, when a mount is added, and when a request retried the load.
    */
   onLoad?: (mountId: string, ok: boolean) => void;
@@ -61,7 +61,7 @@ export interface Slot {
     cgi: string,
     body: RequestBody,
     pipelined?: boolean,
-  ): SlotRequest;
+  ): WorkerRequest;
   /** The next chunk of a started request. */
   next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }>;
   /** Closes a request's iterable, or drops it if it has not started. */
@@ -75,25 +75,25 @@ export interface Slot {
   cancel(id: number): Promise<boolean>;
   /** A cancelled request was skipped: the worker is on to the next. */
   onDropped?: (id: number) => void;
-  /** Raises KeyboardInterrupt in running Python, where the slot can. */
+  /** Raises KeyboardInterrupt in running Python, where the worker can. */
   interrupt(): void;
   /**
    * Ends one request where it waits on a socket, a lock or a sleep (groups
    * with threads), leaving the others running.
    */
   abort(id: number): void;
-  /** Stops the slot for good. */
-  terminate(): void;
-  /** Resident memory of the slot's own process in bytes, if it has one. */
+  /** Stops the worker for good. */
+  stop(): void;
+  /** Resident memory of the worker's own process in bytes, if it has one. */
   rss?(): number | undefined;
 }
 
 /**
- * Starts a slot for a group with the given mounts; `reads` lists what a
+ * Starts a worker for a group with the given mounts; `reads` lists what a
  * process worker may read (undefined: anything), so that a mount added
  * later outside it restarts the worker.
  */
-export type SlotFactory = (
+export type WorkerFactory = (
   config: GroupConfig,
   mounts: MountSpec[],
-) => { slot: Slot; reads?: string[] };
+) => { python: PythonWorker; reads?: string[] };

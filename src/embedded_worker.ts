@@ -14,7 +14,11 @@ import type {
   ResponseHead,
 } from "./protocol.ts";
 import { readBodyBatch, type RequestBody } from "./request_body.ts";
-import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+import {
+  type PythonWorker,
+  WorkerFailure,
+  type WorkerRequest,
+} from "./worker.ts";
 import type { WatchdogSetup } from "./watchdog_main.ts";
 
 const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
@@ -23,19 +27,23 @@ const WATCHDOG_URL = new URL("./watchdog_main.ts", import.meta.url);
  * Embedded mode: the interpreters live in the server's own isolate, as in
  * mod_wsgi's embedded mode. Python blocks the event loop while it runs.
  */
-export class EmbeddedSlot implements Slot {
+export class EmbeddedWorker implements PythonWorker {
   readonly ready: Promise<void>;
-  onExit?: (reason: string) => void;
+  onStop?: (reason: string) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
   readonly #host: InterpreterHost;
-  #dead = false;
+  #stopped = false;
+  /** Set by a fatal Pyodide error: nothing may call into Python again. */
+  #broken = false;
   /** Shared with the watchdog: see src/watchdog_main.ts. */
   readonly #words?: Int32Array;
   readonly #base = Date.now();
   readonly #watchdog?: Worker;
   #nextId = 0;
-  /** Requests begun and not ended. */
-  readonly #open = new Set<number>();
+  /** Requests begun and not ended, each with what fails it at once. */
+  readonly #open = new Map<number, (failure: WorkerFailure) => void>();
+  /** Requests whose head Python has returned, and not ended. */
+  readonly #answering = new Set<number>();
 
   /**
    * With `requestTimeout` (seconds, 0 for none), a watchdog Web Worker
@@ -107,13 +115,19 @@ export class EmbeddedSlot implements Slot {
 
   /**
    * A fatal Pyodide error leaves this interpreter unusable: the pool
-   * replaces the slot, which means a fresh Pyodide in this same isolate.
+   * replaces the worker, which means a fresh Pyodide in this same isolate.
    */
   #fatal(error: unknown): boolean {
     if (!(error instanceof ApplicationError && error.fatal)) return false;
-    if (!this.#dead) {
-      this.#dead = true;
-      this.onExit?.("the Python interpreter suffered a fatal error");
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.#broken = true;
+      this.#host.halt();
+      // With threads, other requests wait inside the dead interpreter:
+      // they fail now, each with its own 502, instead of at requestTimeout.
+      const failure = new WorkerFailure(502, "the Python interpreter failed");
+      for (const fail of this.#open.values()) fail(failure);
+      this.onStop?.("the Python interpreter suffered a fatal error");
     }
     return true;
   }
@@ -122,11 +136,17 @@ export class EmbeddedSlot implements Slot {
     this.#load(spec);
   }
 
-  start(spec: MountSpec, cgi: string, body: RequestBody): SlotRequest {
+  start(spec: MountSpec, cgi: string, body: RequestBody): WorkerRequest {
     // Never pipelined: Python runs on this thread, there is no "ahead".
     const id = this.#nextId++;
-    this.#open.add(id);
-    return { id, head: this.#begin(spec, id, cgi, body) };
+    const failed = new Promise<never>((_, reject) => {
+      this.#open.set(id, reject);
+    });
+    const head = Promise.race([this.#begin(spec, id, cgi, body), failed]);
+    head.then((answer) => {
+      if (!answer.done && this.#open.has(id)) this.#answering.add(id);
+    }, () => {});
+    return { id, head };
   }
 
   async #begin(
@@ -135,7 +155,7 @@ export class EmbeddedSlot implements Slot {
     cgi: string,
     body: RequestBody,
   ): Promise<ResponseHead> {
-    if (this.#dead) throw new SlotFailure(502, "the interpreter is gone");
+    if (this.#stopped) throw new WorkerFailure(502, "the interpreter is gone");
     let source: BodySource;
     if (body.kind === "stream") {
       const reader = body.reader;
@@ -155,7 +175,7 @@ export class EmbeddedSlot implements Slot {
         error,
         "the application failed; see the log",
       );
-      if (failure instanceof SlotFailure && failure.status === 500) {
+      if (failure instanceof WorkerFailure && failure.status === 500) {
         this.onLoad?.(spec.id, !(error as ApplicationError).loading);
       }
       throw failure;
@@ -166,20 +186,24 @@ export class EmbeddedSlot implements Slot {
   #failure(id: number, error: unknown, message: string): unknown {
     const interrupted = this.#ended(id);
     if (this.#fatal(error)) {
-      return new SlotFailure(502, "the Python interpreter failed");
+      return new WorkerFailure(502, "the Python interpreter failed");
     }
-    if (interrupted) return new SlotFailure(504, "request timeout");
-    if (error instanceof ApplicationError) return new SlotFailure(500, message);
+    if (interrupted) return new WorkerFailure(504, "request timeout");
+    if (error instanceof ApplicationError) {
+      return new WorkerFailure(500, message);
+    }
     return error;
   }
 
   /** A request is over; true when the watchdog interrupted it. */
   #ended(id: number): boolean {
     this.#open.delete(id);
+    this.#answering.delete(id);
     return this.#clockOff();
   }
 
   async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    if (this.#broken) throw new WorkerFailure(502, "the interpreter is gone");
     // Python blocks this thread; one turn of the event loop first lets the
     // server write the chunks already produced.
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -193,12 +217,12 @@ export class EmbeddedSlot implements Slot {
   }
 
   close(id: number): void {
-    this.#host.close(id);
+    if (!this.#broken) this.#host.close(id);
     this.#ended(id);
   }
 
   cancel(_id: number): Promise<boolean> {
-    // Requests are never handed to the embedded slot ahead of time.
+    // Requests are never handed to the embedded worker ahead of time.
     return Promise.resolve(false);
   }
 
@@ -207,12 +231,21 @@ export class EmbeddedSlot implements Slot {
   }
 
   abort(id: number): void {
-    this.#host.abort(id);
+    if (!this.#broken) this.#host.abort(id);
   }
 
-  terminate(): void {
-    this.#dead = true;
-    for (const id of [...this.#open]) this.close(id);
+  stop(): void {
+    this.#stopped = true;
+    // A request still suspended inside Python (in recv(), say) cannot be
+    // closed: its iterable does not exist yet.
+    for (const id of [...this.#open.keys()]) {
+      if (this.#answering.has(id)) this.close(id);
+      else this.#ended(id);
+    }
+    // Nothing resumes it now, and its sockets would stay open for good.
+    this.#host.halt();
+    // Python of this interpreter that wakes up all the same stops at once.
+    if (this.#words) Atomics.store(this.#words, 0, 2);
     this.#watchdog?.terminate();
   }
 }

@@ -10,13 +10,17 @@ import { ProcessChannel, ThreadChannel } from "./channels.ts";
 import { log } from "./logging.ts";
 import type { FromWorker, InterpreterSettings, ToWorker } from "./protocol.ts";
 import { readBodyBatch, type RequestBody } from "./request_body.ts";
-import { type Slot, SlotFailure, type SlotRequest } from "./slot.ts";
+import {
+  type PythonWorker,
+  WorkerFailure,
+  type WorkerRequest,
+} from "./worker.ts";
 
 /** Where a pool's workers run: a Web Worker thread, or a child process. */
 export type Isolation = "thread" | "process";
 
-/** Options of a WorkerSlot. */
-export interface WorkerSlotOptions {
+/** Options of a ChannelWorker. */
+export interface ChannelWorkerOptions {
   /** Thread (Web Worker in this process) or child process. Default "thread". */
   isolation?: Isolation;
   /** Deno permission flags of a child process. */
@@ -24,9 +28,9 @@ export interface WorkerSlotOptions {
 }
 
 /** A worker with its own Pyodide interpreters: a Web Worker or a child process. */
-export class WorkerSlot implements Slot {
+export class ChannelWorker implements PythonWorker {
   readonly ready: Promise<void>;
-  onExit?: (reason: string) => void;
+  onStop?: (reason: string) => void;
   onStuck?: (cpuMsPerSecond: number) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
   onDropped?: (id: number) => void;
@@ -47,12 +51,12 @@ export class WorkerSlot implements Slot {
   >();
   /** Requests the worker runs at once (the group's threads). */
   readonly #threads: number;
-  #dead = false;
+  #stopped = false;
 
   constructor(
     settings: InterpreterSettings,
     mounts: MountSpec[],
-    options: WorkerSlotOptions = {},
+    options: ChannelWorkerOptions = {},
   ) {
     this.#group = settings.group;
     this.#threads = Math.max(1, settings.threads);
@@ -97,7 +101,7 @@ export class WorkerSlot implements Slot {
           return;
         case "fatal":
         case "exit":
-          this.#die(message.reason);
+          this.#stoppedItself(message.reason);
           failed(new Error(message.reason));
           return;
         case "skipped":
@@ -114,8 +118,8 @@ export class WorkerSlot implements Slot {
         }
       }
     };
-    this.#channel.onexit = (reason) => {
-      this.#die(reason);
+    this.#channel.onstop = (reason) => {
+      this.#stoppedItself(reason);
       failed(new Error(reason));
     };
     this.#channel.send(
@@ -140,8 +144,8 @@ export class WorkerSlot implements Slot {
     for (const [id, waiting] of this.#waiting) {
       waiting.reject(
         running.has(id)
-          ? new SlotFailure(status, reason)
-          : new SlotFailure(503, reason, true),
+          ? new WorkerFailure(status, reason)
+          : new WorkerFailure(503, reason, true),
       );
     }
     this.#waiting.clear();
@@ -149,17 +153,31 @@ export class WorkerSlot implements Slot {
     this.#streaming.clear();
   }
 
-  #die(reason: string): void {
-    if (this.#dead) return;
-    this.#dead = true;
-    this.#channel.kill();
-    this.#failAll(502, reason);
-    this.onExit?.(reason);
+  /** The worker stopped on its own: its requests fail, the pool is told. */
+  #stoppedItself(reason: string): void {
+    if (this.#stopped) return;
+    this.#stop(502, reason);
+    this.onStop?.(reason);
+  }
+
+  #stop(status: number, reason: string): void {
+    this.#stopped = true;
+    this.#failAll(status, reason);
+    this.#channel.stop();
   }
 
   async #sendBodyChunk(id: number): Promise<void> {
-    const chunk = await readBodyBatch(this.#streaming.get(id)!);
-    if (this.#streaming.has(id) && !this.#dead) {
+    let chunk: Uint8Array | undefined;
+    try {
+      chunk = await readBodyBatch(this.#streaming.get(id)!);
+    } catch (error) {
+      if (this.#streaming.has(id) && !this.#stopped) {
+        const message = (error as Error).message;
+        this.#channel.send({ t: "body", id, error: message }, []);
+      }
+      return;
+    }
+    if (this.#streaming.has(id) && !this.#stopped) {
       this.#channel.send(
         { t: "body", id, chunk } satisfies ToWorker,
         chunk && chunk.buffer instanceof ArrayBuffer &&
@@ -171,8 +189,8 @@ export class WorkerSlot implements Slot {
   }
 
   #ask(id: number, message: ToWorker): Promise<FromWorker> {
-    if (this.#dead) {
-      return Promise.reject(new SlotFailure(502, "the worker is gone"));
+    if (this.#stopped) {
+      return Promise.reject(new WorkerFailure(502, "the worker is gone"));
     }
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
@@ -191,7 +209,7 @@ export class WorkerSlot implements Slot {
   }
 
   load(spec: MountSpec): void {
-    if (!this.#dead) this.#channel.send({ t: "load", spec }, []);
+    if (!this.#stopped) this.#channel.send({ t: "load", spec }, []);
   }
 
   start(
@@ -199,10 +217,10 @@ export class WorkerSlot implements Slot {
     cgi: string,
     body: RequestBody,
     pipelined = false,
-  ): SlotRequest {
+  ): WorkerRequest {
     const id = this.#nextId++;
     if (body.kind === "stream") this.#streaming.set(id, body.reader);
-    if (!this.#dead) this.#inFlight.push(id);
+    if (!this.#stopped) this.#inFlight.push(id);
     const head = this.#ask(id, {
       t: "begin",
       id,
@@ -223,7 +241,7 @@ export class WorkerSlot implements Slot {
       this.#finished(id);
       if (reply.t === "failed" && reply.loading) this.onLoad?.(spec.id, false);
       else this.onLoad?.(spec.id, true);
-      throw new SlotFailure(500, "the application failed; see the log");
+      throw new WorkerFailure(500, "the application failed; see the log");
     });
     return { id, head };
   }
@@ -235,33 +253,31 @@ export class WorkerSlot implements Slot {
       return reply;
     }
     this.#finished(id);
-    throw new SlotFailure(500, "the application failed mid-response");
+    throw new WorkerFailure(500, "the application failed mid-response");
   }
 
   close(id: number): void {
-    if (!this.#dead) this.#channel.send({ t: "close", id }, []);
+    if (!this.#stopped) this.#channel.send({ t: "close", id }, []);
     this.#finished(id);
   }
 
   cancel(id: number): Promise<boolean> {
-    if (this.#dead || !this.#inFlight.includes(id)) {
+    if (this.#stopped || !this.#inFlight.includes(id)) {
       return Promise.resolve(false);
     }
     return this.#channel.cancel(id);
   }
 
   interrupt(): void {
-    if (!this.#dead) this.#channel.interrupt();
+    if (!this.#stopped) this.#channel.interrupt();
   }
 
   abort(id: number): void {
-    if (!this.#dead) this.#channel.send({ t: "abort", id }, []);
+    if (!this.#stopped) this.#channel.send({ t: "abort", id }, []);
   }
 
-  terminate(): void {
-    this.#dead = true;
-    this.#failAll(503, "the worker was stopped");
-    this.#channel.kill();
+  stop(): void {
+    this.#stop(503, "the worker was stopped");
   }
 
   rss(): number | undefined {

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Slot, SlotFailure } from "./slot.ts";
+import type { PythonWorker, WorkerFailure } from "./worker.ts";
 
-export interface Member {
-  slot: Slot;
-  state: "starting" | "idle" | "busy" | "retiring";
+export interface WorkerRecord {
+  python: PythonWorker;
+  state: "starting" | "idle" | "busy" | "stopping";
   /** Requests handed to it so far (pipelined ones included). */
   served: number;
   idleTimer?: ReturnType<typeof setTimeout>;
@@ -22,7 +22,7 @@ export interface Member {
   /** Folders a process worker may read; undefined: anything. */
   reads?: string[];
   /** Set when the worker must go once its request is done, and why. */
-  condemned?: string;
+  stopWhenDone?: string;
   /** Requests handed to the worker and not finished: more than 1 when pipelined. */
   pending: number;
   /**
@@ -34,6 +34,37 @@ export interface Member {
   dropping: number;
   /** When the running request started (ms since the epoch). */
   since: number;
+  /**
+   * Settles when the worker is up, could not start, or was stopped (a
+   * stopped worker's own `ready` may never settle).
+   */
+  settled: Promise<void>;
+  /** Settles `settled`: the worker stopped. */
+  gone: () => void;
+}
+
+/** The record of a worker that starts now. */
+export function newRecord(
+  python: PythonWorker,
+  options: { generation: number; reads?: string[] },
+): WorkerRecord {
+  let gone!: () => void;
+  const stopped = new Promise<void>((resolve) => gone = resolve);
+  return {
+    python,
+    settled: Promise.race([python.ready.catch(() => {}), stopped]),
+    gone,
+    state: "starting",
+    served: 0,
+    generation: options.generation,
+    failing: new Set(),
+    startedAt: Date.now(),
+    reads: options.reads,
+    pending: 0,
+    turns: [],
+    dropping: 0,
+    since: 0,
+  };
 }
 
 /** How a pipelined request's wait ends. */
@@ -41,7 +72,7 @@ export type Turn = "start" | "steal";
 
 /** A worker given to a request; `turn` settles when a pipelined one starts. */
 export interface Lease {
-  member: Member;
+  worker: WorkerRecord;
   turn?: Promise<Turn>;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
@@ -49,10 +80,25 @@ export interface Lease {
 
 export interface Waiter {
   resolve: (lease: Lease) => void;
-  reject: (error: SlotFailure) => void;
+  reject: (error: WorkerFailure) => void;
   timer?: ReturnType<typeof setTimeout>;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
   /** False for a request whose body streams: it waits for an idle worker. */
   pipelinable: boolean;
+}
+
+/**
+ * True unless the worker is to stop once its requests are done: it is of
+ * an older generation, its script never loaded (stopWhenDone), or it has
+ * been handed `maximumRequests` (0: no limit).
+ */
+export function lasting(
+  worker: WorkerRecord,
+  generation: number,
+  maximumRequests: number,
+): boolean {
+  return worker.generation === generation &&
+    worker.stopWhenDone === undefined &&
+    (maximumRequests === 0 || worker.served < maximumRequests);
 }

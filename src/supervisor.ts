@@ -1,0 +1,394 @@
+/**
+ * Supervision of a group's workers, and nothing else, as gunicorn's arbiter
+ * does it: starting them (within startupTimeout), replacing one that stops
+ * on its own (with back-off while they keep stopping), recycling at
+ * maximumRequests, stopping idle ones (inactivityTimeout), and generations
+ * for graceful restarts. Which request runs where is scheduler.ts's.
+ *
+ * @module
+ */
+
+import { Backoff } from "./backoff.ts";
+import type { GroupConfig, MountSpec } from "./config.ts";
+import { log } from "./logging.ts";
+import type { Counters } from "./metrics.ts";
+import { readable } from "./permissions.ts";
+import { lasting, newRecord, type WorkerRecord } from "./records.ts";
+import type { WorkerFactory } from "./worker.ts";
+
+/**
+ * Why a worker stops, which decides what follows: `{ failure }` (it
+ * stopped on its own, or must not go on) counts a crash and starts a
+ * replacement with back-off; "recycle" (maximumRequests, an older
+ * generation) and "interrupt" (a request overran) replace it at once;
+ * "inactive", "restart" and "shutdown" do not replace it here.
+ */
+export type StopCause =
+  | { failure: string }
+  | "recycle"
+  | "interrupt"
+  | "inactive"
+  | "restart"
+  | "shutdown";
+
+/** What the supervisor asks of the scheduler. */
+export interface SupervisorHooks {
+  /** The worker can take a request: it started, or skipped one taken back. */
+  release(worker: WorkerRecord): void;
+  /** How many requests wait for a worker. */
+  waiting(): number;
+  /** Starts are held back: fail the requests that cannot wait that long. */
+  backingOff(): void;
+}
+
+/** Starts, watches, recycles and stops the workers of one group. */
+export class Supervisor {
+  /** The workers, from starting to stopping. */
+  readonly workers = new Set<WorkerRecord>();
+  /** Raised by restart(): workers of an older one finish and stop. */
+  generation = 0;
+  /** Holds starts back while workers keep failing. */
+  readonly backoff = new Backoff();
+  readonly #config: GroupConfig;
+  readonly #createWorker: WorkerFactory;
+  readonly #counters: Counters;
+  readonly #hooks: SupervisorHooks;
+  readonly #mounts: MountSpec[] = [];
+  #closed = false;
+  #fillScheduled = false;
+  #filling = false;
+
+  constructor(
+    config: GroupConfig,
+    createWorker: WorkerFactory,
+    options: { counters: Counters; hooks: SupervisorHooks },
+  ) {
+    this.#config = config;
+    this.#createWorker = createWorker;
+    this.#counters = options.counters;
+    this.#hooks = options.hooks;
+  }
+
+  /** True once shutdown has begun. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Adds a mount. Running workers load it at once; the first workers start
+   * after the current task, so that mounts added together start together.
+   */
+  attach(spec: MountSpec): void {
+    this.#mounts.push(spec);
+    let unreadable = false;
+    for (const worker of this.workers) {
+      if (readable(spec, worker.reads)) worker.python.load(spec);
+      else unreadable = true;
+    }
+    // A process worker started before this mount cannot read its folder.
+    if (unreadable) this.restart().catch(() => {});
+    if (!this.#fillScheduled) {
+      this.#fillScheduled = true;
+      queueMicrotask(() => {
+        this.#fillScheduled = false;
+        this.fill();
+      });
+    }
+  }
+
+  /** Starts workers until the pool has its configured size. */
+  fill(): void {
+    if (this.#closed || this.#mounts.length === 0) return;
+    // While backing off, only the back-off's timer starts workers.
+    if (this.backoff.until !== undefined) return;
+    // Creating the first Web Worker of the process can run queued
+    // microtasks (Deno loads the Worker code lazily), and one of them may
+    // be another fill: that one leaves the starting to this one.
+    if (this.#filling) return;
+    this.#filling = true;
+    try {
+      const wanted = Math.max(1, this.#config.processes);
+      while (this.#live() < this.#target(wanted)) this.#start();
+    } finally {
+      this.#filling = false;
+    }
+  }
+
+  #live(): number {
+    let current = 0;
+    for (const worker of this.workers) {
+      if (worker.state !== "stopping") current++;
+    }
+    return current;
+  }
+
+  /**
+   * How many workers should be up. With an inactivity timeout, workers
+   * start on demand, not eagerly: one, and one more for each request that
+   * waits.
+   */
+  #target(wanted: number): number {
+    if (this.#config.inactivityTimeout === 0) return wanted;
+    let busy = 0;
+    for (const worker of this.workers) {
+      if (worker.state === "busy") busy++;
+    }
+    return Math.min(wanted, busy + Math.max(1, this.#hooks.waiting()));
+  }
+
+  #start(): void {
+    this.#counters.starts++;
+    const { python, reads } = this.#createWorker(this.#config, [
+      ...this.#mounts,
+    ]);
+    const worker = newRecord(python, { generation: this.generation, reads });
+    this.workers.add(worker);
+    python.onStop = (reason) => this.stop(worker, { failure: reason });
+    python.onLoad = (mountId, ok) => this.#loaded(worker, mountId, ok);
+    python.onDropped = () => {
+      worker.dropping--;
+      this.#hooks.release(worker);
+    };
+    python.onStuck = (cpu) => {
+      this.#counters.stuck++;
+      log(
+        "error",
+        `a terminated worker thread keeps running (${cpu} ms of CPU per second): Python is stuck where it cannot be interrupted, and Deno cannot stop a Web Worker; it holds a core until the server restarts. Use isolation: "process" for this group.`,
+        { group: this.#config.name },
+      );
+    };
+    const startup = this.#config.startupTimeout * 1000;
+    const timer = startup > 0
+      ? setTimeout(() => {
+        if (worker.state !== "starting") return;
+        this.stop(worker, {
+          failure:
+            `it did not start within startupTimeout (${this.#config.startupTimeout} s)`,
+        });
+      }, startup)
+      : undefined;
+    python.ready.then(() => {
+      clearTimeout(timer);
+      if (worker.state !== "starting" || !this.workers.has(worker)) return;
+      // Up and running: the next failure restarts at once again. A script
+      // that failed to load is startupTimeout's business (#loaded).
+      this.backoff.succeeded();
+      if (worker.failing.size === 0) {
+        log("info", "worker ready", { group: this.#config.name });
+      } else {
+        log(
+          "error",
+          `worker started, but WSGI script ${
+            this.#scriptsOf(worker.failing)
+          } failed to load (traceback above); it answers 500 there and tries again on later requests`,
+          { group: this.#config.name },
+        );
+      }
+      this.#hooks.release(worker);
+    }, (error) => {
+      clearTimeout(timer);
+      this.stop(worker, {
+        failure: `it failed to start: ${error?.message ?? error}`,
+      });
+    });
+  }
+
+  /**
+   * Tracks scripts that fail to load. Like mod_wsgi's startup-timeout, a
+   * worker whose script has not loaded successfully within startupTimeout
+   * is replaced: maybe what the script needed at import (a database, a
+   * file) is back. Until then it answers 500 for that mount, and each
+   * request retries the load (at most once a second). The clock starts
+   * with the worker for the scripts it starts with, and at the failure for
+   * a script mounted later.
+   */
+  #loaded(worker: WorkerRecord, mountId: string, ok: boolean): void {
+    if (ok) {
+      if (!worker.failing.delete(mountId)) return;
+      if (worker.failing.size === 0) {
+        clearTimeout(worker.failingTimer);
+        worker.failingTimer = undefined;
+      }
+      return;
+    }
+    worker.failing.add(mountId);
+    const limit = this.#config.startupTimeout * 1000;
+    if (worker.failingTimer !== undefined || limit === 0) return;
+    const due = worker.state === "starting"
+      ? worker.startedAt + limit
+      : Date.now() + limit;
+    worker.failingTimer = setTimeout(() => {
+      worker.failingTimer = undefined;
+      if (worker.failing.size === 0 || !this.workers.has(worker)) return;
+      const scripts = this.#scriptsOf(worker.failing);
+      const reason =
+        `its WSGI script ${scripts} did not load within startupTimeout (${this.#config.startupTimeout} s)`;
+      if (worker.state === "idle") {
+        this.stop(worker, { failure: reason });
+      } else {
+        // The request in flight finishes first; see stopIfDue.
+        worker.stopWhenDone = reason;
+      }
+    }, Math.max(0, due - Date.now()));
+  }
+
+  #scriptsOf(mountIds: Set<string>): string {
+    return this.#mounts.filter((m) => mountIds.has(m.id))
+      .map((m) => m.scriptPath).join(", ");
+  }
+
+  /**
+   * The one way a worker stops: it leaves the pool, requests pipelined to
+   * it go on (to find it gone and run elsewhere), its Python is stopped,
+   * and what follows depends on `cause` (see StopCause).
+   */
+  stop(worker: WorkerRecord, cause: StopCause): void {
+    if (!this.workers.delete(worker)) return;
+    worker.gone();
+    for (const turn of worker.turns.splice(0)) turn("start");
+    clearTimeout(worker.idleTimer);
+    clearTimeout(worker.failingTimer);
+    if (cause === "interrupt") {
+      // KeyboardInterrupt first, so that finally blocks and close() run;
+      // then the worker goes anyway, as mod_wsgi restarts the process: the
+      // app's state after an interrupt cannot be trusted.
+      worker.python.interrupt();
+      setTimeout(() => worker.python.stop(), 200);
+    } else {
+      worker.python.stop();
+    }
+    if (typeof cause === "object") {
+      this.#replaceLater(cause.failure);
+    } else if (cause === "recycle") {
+      // Restarts of an older generation were counted by restart().
+      if (worker.generation === this.generation) this.#counters.restarts++;
+      this.fill();
+    } else if (cause === "interrupt") {
+      this.#counters.restarts++;
+      this.fill();
+    } else if (cause === "inactive") {
+      log("info", "idle worker stopped (inactivityTimeout)", {
+        group: this.#config.name,
+      });
+    }
+  }
+
+  /**
+   * Stops a worker whose last request just ended if it must go: a script
+   * that never loaded (stopWhenDone), an older generation, or
+   * maximumRequests reached. True when it stopped.
+   */
+  stopIfDue(worker: WorkerRecord): boolean {
+    if (worker.stopWhenDone !== undefined) {
+      this.stop(worker, { failure: worker.stopWhenDone });
+      return true;
+    }
+    if (lasting(worker, this.generation, this.#config.maximumRequests)) {
+      return false;
+    }
+    this.stop(worker, "recycle");
+    return true;
+  }
+
+  /** An idle worker stops after inactivityTimeout, unless it gets work. */
+  watchInactivity(worker: WorkerRecord): void {
+    const idle = this.#config.inactivityTimeout * 1000;
+    if (idle === 0) return;
+    worker.idleTimer = setTimeout(() => {
+      if (worker.state === "idle") this.stop(worker, "inactive");
+    }, idle);
+  }
+
+  /** Counts a worker that failed and schedules its replacement, backing off. */
+  #replaceLater(reason: string): void {
+    if (this.#closed) return;
+    this.#counters.crashes++;
+    const delay = this.backoff.failed(() => {
+      this.#counters.restarts++;
+      this.fill();
+    });
+    log(
+      "error",
+      `worker stopped: ${reason}; restarting it${
+        delay ? ` in ${delay / 1000} s` : ""
+      }`,
+      { group: this.#config.name },
+    );
+    // Requests whose queueTimeout ends before the restart cannot be served:
+    // say so now rather than let them wait it out.
+    if (!this.serving()) this.#hooks.backingOff();
+  }
+
+  /** True when some worker is up (idle or busy), so the queue will move. */
+  serving(): boolean {
+    for (const worker of this.workers) {
+      if (worker.state === "idle" || worker.state === "busy") return true;
+    }
+    return false;
+  }
+
+  /**
+   * Graceful restart: new workers start at once; requests in flight finish
+   * on the old ones, which then stop. Resolves when the new ones are ready.
+   */
+  async restart(): Promise<void> {
+    this.generation++;
+    const old = [...this.workers];
+    for (const worker of old) {
+      if (worker.state === "idle" || worker.state === "starting") {
+        this.stop(worker, "restart");
+      } else {
+        worker.state = "stopping";
+      }
+    }
+    this.#counters.restarts += old.length;
+    // A restart asked for by hand does not wait out a back-off.
+    this.backoff.cancel();
+    this.fill();
+    await Promise.all(
+      [...this.workers].filter((w) => w.generation === this.generation)
+        .map((w) => w.settled),
+    );
+  }
+
+  /** Waits until the workers have started (or failed to, or were stopped). */
+  async ready(): Promise<void> {
+    this.fill();
+    await Promise.all(
+      [...this.workers].map((w) => w.settled),
+    );
+  }
+
+  /**
+   * Waits until the workers have started, then rejects if a mount's script
+   * failed to load in every one of them (its traceback is in the log).
+   */
+  async mountReady(spec: MountSpec): Promise<void> {
+    await this.ready();
+    const up = [...this.workers].filter((w) => w.state !== "starting");
+    if (up.length > 0 && up.every((w) => w.failing.has(spec.id))) {
+      throw new Error(
+        `WSGI script ${spec.scriptPath} failed to load (its traceback is in the log); requests for it answer 500 and load it again`,
+      );
+    }
+  }
+
+  /** Starts no more workers (shutdown has begun). */
+  close(): void {
+    this.#closed = true;
+    this.backoff.cancel();
+  }
+
+  /** Lets requests in flight run up to gracefulTimeout, then stops every worker. */
+  async stopAll(): Promise<void> {
+    const deadline = Date.now() + this.#config.gracefulTimeout * 1000;
+    while (
+      [...this.workers].some((w) =>
+        w.state === "busy" || w.state === "stopping"
+      ) && Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const worker of this.workers) this.stop(worker, "shutdown");
+  }
+}
