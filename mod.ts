@@ -23,6 +23,7 @@ export type { WsgiMount } from "./src/mounting.ts";
 export type { MountOptions } from "./src/mount_options.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";
 export { defineGroup, getGroup, listGroups, shutdown } from "./src/groups.ts";
+export { buildSnapshot } from "./src/snapshot_build.ts";
 export type { ProcessGroup } from "./src/groups.ts";
 export type { GroupOptions } from "./src/config.ts";
 export type { GroupMetrics, LatencySnapshot } from "./src/metrics.ts";

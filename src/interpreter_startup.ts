@@ -8,7 +8,7 @@
  * @module
  */
 
-import { loadPyodide } from "npm:pyodide@314.0.7";
+import { loadPyodide, type PyodideAPI } from "npm:pyodide@314.0.7";
 import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { LogLevel } from "./logging.ts";
 import type { InterpreterSettings } from "./protocol.ts";
@@ -21,6 +21,12 @@ import {
 } from "./host_folders.ts";
 import { tolerateCreateRace } from "./shared_folders.ts";
 import type { Waiters } from "./waiters.ts";
+import {
+  RESEED,
+  restoreFrom,
+  saveSnapshot,
+  snapshotFileFor,
+} from "./snapshots.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -29,6 +35,8 @@ export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
 
 /** An interpreter with the bridge's calls at hand. */
 export interface Interpreter extends FolderView {
+  /** The snapshot file its inputs name, when snapshots are on. */
+  snapshot?: string;
   begin: PyCallable;
   resume: PyCallable;
   finish: PyCallable;
@@ -74,36 +82,70 @@ export async function startInterpreter(
   settings: InterpreterSettings,
   options: StartupOptions,
 ): Promise<Interpreter> {
-  const pyodide = await loadPyodide({
-    env: { HOME: "/home/pyodide", ...settings.env },
-  });
-  const sockets = createConnect({ allowNet: settings.allowNet });
-  options.socketClosers.push(sockets.closeAll);
-  // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
-  await pyodide.useNodeSockFS({ connect: sockets.connect as never });
+  const sources = await options.sources();
+  const paths = [...settings.pythonPath, ...options.sitePackages];
+  const snapshot = snapshotFileFor(settings, { sources, paths }, options.emit);
+  const inherited = settings.inheritedEnv ?? {};
+  // A snapshot holds the group's own env only: the server's environment
+  // stays out of the file and is added after (see README, Cold start).
+  const env = snapshot
+    ? { HOME: "/home/pyodide", ...settings.env }
+    : { HOME: "/home/pyodide", ...inherited, ...settings.env };
+  let pyodide = snapshot
+    ? await restoreFrom(snapshot, env, options.emit)
+    : undefined;
+  const restored = pyodide !== undefined;
+  const making = snapshot !== undefined && !restored &&
+    settings.snapshot?.write === true;
+  pyodide ??= await loadPyodide(
+    { env, ...(making ? { _makeSnapshot: true } : {}) } as Parameters<
+      typeof loadPyodide
+    >[0],
+  );
   const mounted = new Set<string>();
   const interpreter = {
     pyodide,
     mounted,
     readonly: readonlyFolders(settings, options.sitePackages),
+    snapshot,
   } as Interpreter;
   pyodide.setStdout({ batched: (line) => options.print("info", line) });
   pyodide.setStderr({ batched: (line) => options.print("error", line) });
   if (options.interruptBuffer) {
     pyodide.setInterruptBuffer(options.interruptBuffer);
   }
+  // Files and mounts live outside the heap: a restored one needs them too.
   tolerateCreateRace(pyodide.FS);
   pyodide.FS.mkdirTree("/deno_wsgi");
-  for (const [name, source] of await options.sources()) {
+  for (const [name, source] of sources) {
     pyodide.FS.writeFile(`/deno_wsgi/${name}.py`, source);
   }
-  const paths = [...settings.pythonPath, ...options.sitePackages];
   for (const path of paths) mountHostFolder(interpreter, path);
   if (settings.home) mountHostFolder(interpreter, settings.home);
   for (const path of settings.writable) {
     mountHostFolder(interpreter, path);
   }
-  pyodide.runPython('import sys; sys.path.insert(0, "/deno_wsgi")');
+  if (restored) {
+    pyodide.runPython(RESEED);
+  } else {
+    pyodide.runPython(
+      'import sys\nif "/deno_wsgi" not in sys.path: sys.path.insert(0, "/deno_wsgi")',
+    );
+    const bridge = pyodide.pyimport("wsgi_bridge");
+    bridge.add_paths(pyodide.toPy(paths));
+    bridge.destroy();
+    if (snapshot) {
+      // Preloaded modules belong in the snapshot; without one they are
+      // imported last, once the network and the write guards are in.
+      await preload(pyodide, settings.preload, options.emit);
+      if (making) saveSnapshot(pyodide, snapshot, options.emit);
+    }
+  }
+  if (snapshot) addEnvironment(pyodide, inherited, settings.env);
+  const sockets = createConnect({ allowNet: settings.allowNet });
+  options.socketClosers.push(sockets.closeAll);
+  // Our ClientSocket has the shape of Pyodide's (undeclared) Socket type.
+  await pyodide.useNodeSockFS({ connect: sockets.connect as never });
   interpreter.files = pyodide.pyimport("files");
   options.writeGuards.install(interpreter);
   const socketOf = (fd: number): ClientSocket | undefined =>
@@ -141,24 +183,58 @@ export async function startInterpreter(
       sleepOn(options.sleepFlag(), seconds)
     );
   }
-  bridge.add_paths(pyodide.toPy(paths));
   if (settings.home) bridge.change_directory(settings.home);
   // Copies: attribute proxies die with the module proxy they came from.
   interpreter.begin = bridge.begin.copy();
   interpreter.resume = bridge.resume.copy();
   interpreter.finish = bridge.finish.copy();
   interpreter.abort = bridge.abort.copy();
+  bridge.destroy();
+  // After a restore, only a preload that failed at snapshot time is
+  // missing (and is tried, and logged, again).
+  if (!snapshot || restored) {
+    await preload(pyodide, settings.preload, options.emit);
+  }
+  return interpreter;
+}
+
+/** Imports the group's `preload` modules that are not imported yet. */
+async function preload(
+  pyodide: PyodideAPI,
+  modules: string[],
+  emit: StartupOptions["emit"],
+): Promise<void> {
+  const loaded = pyodide.pyimport("sys").modules;
+  const missing = modules.filter((name) => !loaded.has(name));
+  loaded.destroy();
+  if (missing.length === 0) return;
+  const bridge = pyodide.pyimport("wsgi_bridge");
   const importModule = bridge.import_module.copy() as PyCallable;
   bridge.destroy();
-  for (const module of settings.preload) {
+  for (const module of missing) {
     try {
       await importModule.callPromising(module);
     } catch (error) {
-      options.emit(
+      emit(
         "error",
         `preload of module ${module} failed:\n${(error as Error).message}`,
       );
     }
   }
-  return interpreter;
+  importModule.destroy();
+}
+
+/** The server's environment into os.environ, under the group's own env. */
+function addEnvironment(
+  pyodide: PyodideAPI,
+  inherited: Record<string, string>,
+  own: Record<string, string>,
+): void {
+  const added = Object.fromEntries(
+    Object.entries(inherited).filter(([name]) => !(name in own)),
+  );
+  if (Object.keys(added).length === 0) return;
+  const update = pyodide.runPython("import os\nos.environ.update");
+  update(pyodide.toPy(added));
+  update.destroy();
 }

@@ -122,6 +122,17 @@ export class InterpreterHost {
     return interpreter;
   }
 
+  /**
+   * Starts the worker's main interpreter, which saves a snapshot when
+   * snapshots are on and none is there yet. Returns the snapshot's path.
+   */
+  async prepare(): Promise<string | undefined> {
+    const main = await this.#interpreter(
+      { applicationGroup: GLOBAL_GROUP } as MountSpec,
+    );
+    return main.snapshot;
+  }
+
   /** Logs Python's traceback under `heading`; returns the error to throw. */
   #failure(
     heading: string,

@@ -47,6 +47,7 @@ function neededReads(config: GroupConfig, mounts: MountSpec[]): string[] {
   if (config.home) reads.add(config.home);
   if (config.pythonHome) reads.add(config.pythonHome);
   for (const path of config.writable) reads.add(path);
+  if (config.snapshot) reads.add(config.snapshot.folder);
   for (const spec of mounts) {
     reads.add(dirname(spec.scriptPath));
     for (const path of spec.pythonPath) reads.add(path);

@@ -10,6 +10,7 @@
 
 import type { GroupConfig, MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
+import type { SnapshotSettings } from "./snapshots.ts";
 
 /** Settings every interpreter of a worker shares (from its group). */
 export type InterpreterSettings =
@@ -27,6 +28,10 @@ export type InterpreterSettings =
   & {
     /** The group's name, for the log. */
     group: string;
+    /** Start from, and save, interpreter snapshots here; absent: off. */
+    snapshot?: SnapshotSettings;
+    /** The server's environment as the group inherits it (`inheritEnv`); `env` wins. */
+    inheritedEnv?: Record<string, string>;
   };
 
 /** How the request body reaches Python. */

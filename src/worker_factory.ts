@@ -50,17 +50,19 @@ export function inheritedEnvironment(
 }
 
 /** What every interpreter of a group's worker is started with. */
-function settingsOf(config: GroupConfig): InterpreterSettings {
-  const { pythonPath, pythonHome, home, preload, threads } = config;
+export function settingsOf(config: GroupConfig): InterpreterSettings {
+  const { pythonPath, pythonHome, home, env, preload, threads } = config;
   const { allowNet, writable } = config;
-  const env = {
-    ...inheritedEnvironment(config.inheritEnv, config.name),
-    ...config.env,
-  };
+  const inheritedEnv = inheritedEnvironment(config.inheritEnv, config.name);
+  // A sandboxed process may read snapshots but not write them: its
+  // permissions name no write access to the snapshot folder.
+  const snapshot = config.snapshot && config.permissions
+    ? { ...config.snapshot, write: false }
+    : config.snapshot;
   return {
     group: config.name,
     ...{ pythonPath, pythonHome, home, env, preload, threads },
-    ...{ allowNet, writable },
+    ...{ allowNet, writable, snapshot, inheritedEnv },
   };
 }
 
