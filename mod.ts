@@ -18,7 +18,8 @@
  * @module
  */
 
-export { alias, mountWsgi } from "./src/mounting.ts";
+export { mountWsgi } from "./src/mounting.ts";
+export { alias } from "./src/dispatch.ts";
 export type { WsgiMount } from "./src/mounting.ts";
 export type { MountOptions } from "./src/mount_options.ts";
 export type { AliasOptions, StaticAlias } from "./src/aliases.ts";

@@ -47,16 +47,10 @@ Deno.test("a combined line", () => {
 
 Deno.test("a JSON line", () => {
   const parsed = JSON.parse(formatAccessLine(record, "json"));
+  const { time, duration: _, ...fields } = record;
   assert.deepEqual(parsed, {
-    time: record.time.toISOString(),
-    remote: "203.0.113.7",
-    method: "GET",
-    target: "/app/?q=%22x%22",
-    protocol: "HTTP/2",
-    status: 200,
-    bytes: 5000,
-    referer: null,
-    userAgent: 'curl/8 "evil"\nfake line',
+    time: time.toISOString(),
+    ...fields,
     durationMs: 12.346,
   });
 });

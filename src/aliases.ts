@@ -13,7 +13,7 @@
  */
 
 import { basename, isAbsolute, resolve } from "node:path";
-import { checkOptionNames, fail } from "./config.ts";
+import { checkOptionNames, fail } from "./option_checks.ts";
 import {
   pathSegments,
   realPathInside,

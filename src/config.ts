@@ -5,7 +5,15 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import {
+  checkOptionNames,
+  count,
+  fail,
+  folder,
+  folders,
+  seconds,
+  snapshotOption,
+} from "./option_checks.ts";
 
 /**
  * Settings of a process group: mod_wsgi's `WSGIDaemonProcess`. Times are in
@@ -177,135 +185,6 @@ export interface MountSpec {
   multithread: boolean;
 }
 
-/** A value of the wrong type: TypeError, naming the option. */
-export function fail(
-  where: string,
-  option: string,
-  expected: string,
-  got: unknown,
-): TypeError {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  return new TypeError(
-    `${where}: option "${option}" must be ${expected}, got ${shown}`,
-  );
-}
-
-/** Where options are checked, and the names they may have. */
-export interface OptionNames {
-  /** The call, for the message: `mountWsgi("/app")`. */
-  where: string;
-  names: readonly string[];
-}
-
-/**
- * Options must be an object of known names: a TypeError names the first
- * unknown one and lists the rest, so a typo says what was meant.
- */
-export function checkOptionNames(
-  options: unknown,
-  { where, names }: OptionNames,
-): Record<string, unknown> {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${where}: options must be an object`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!names.includes(key)) {
-      throw new TypeError(
-        `${where}: unknown option "${key}"; the options are ${
-          names.join(", ")
-        }`,
-      );
-    }
-  }
-  return options as Record<string, unknown>;
-}
-
-/** A number in the wrong range: RangeError, naming the option. */
-function outOfRange(
-  where: string,
-  option: string,
-  expected: string,
-  got: number,
-) {
-  return new RangeError(
-    `${where}: option "${option}" must be ${expected}, got ${got}`,
-  );
-}
-
-function seconds(
-  where: string,
-  options: Record<string, unknown>,
-  option: string,
-  fallback: number,
-): number {
-  const value = options[option] ?? fallback;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw fail(where, option, "a number of seconds >= 0", value);
-  }
-  if (!Number.isFinite(value) || value < 0) {
-    throw outOfRange(where, option, "a number of seconds >= 0", value);
-  }
-  return value;
-}
-
-function count(
-  where: string,
-  options: Record<string, unknown>,
-  option: string,
-  fallback: number,
-  min = 0,
-): number {
-  const value = options[option] ?? fallback;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw fail(where, option, `an integer >= ${min}`, value);
-  }
-  if (!Number.isInteger(value) || value < min) {
-    throw outOfRange(where, option, `an integer >= ${min}`, value);
-  }
-  return value;
-}
-
-/** Checks that every path in an option exists as a folder; returns them absolute. */
-export function folders(
-  where: string,
-  option: string,
-  value: unknown,
-): string[] {
-  if (value === undefined) return [];
-  const list = typeof value === "string" ? [value] : value;
-  if (!Array.isArray(list) || list.some((p) => typeof p !== "string")) {
-    throw fail(where, option, "an array of folder paths", value);
-  }
-  return list.map((path) => folder(where, option, path));
-}
-
-/** Checks that a path exists as a folder; returns it absolute. */
-export function folder(where: string, option: string, path: string): string {
-  // resolve() also drops a trailing "/", so equal folders compare equal.
-  const absolute = resolve(path);
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(absolute);
-  } catch (error) {
-    throw new TypeError(
-      `${where}: option "${option}" names ${absolute}, which cannot be read (${
-        (error as Error).message
-      }); create it or fix the path`,
-    );
-  }
-  if (!info.isDirectory) {
-    throw new TypeError(
-      `${where}: option "${option}" names ${absolute}, which is not a folder`,
-    );
-  }
-  return absolute;
-}
-
 const GROUP_OPTION_NAMES = new Set([
   "processes",
   "isolation",
@@ -328,52 +207,6 @@ const GROUP_OPTION_NAMES = new Set([
   "writable",
   "snapshot",
 ]);
-
-/** The default snapshot folder, or undefined when the environment hides it. */
-function defaultSnapshotFolder(): string | undefined {
-  try {
-    const chosen = Deno.env.get("DENO_WSGI_SNAPSHOTS");
-    if (chosen) return resolve(chosen);
-    const cache = Deno.env.get("XDG_CACHE_HOME") ??
-      (Deno.env.get("HOME") && `${Deno.env.get("HOME")}/.cache`);
-    return cache ? resolve(cache, "deno-wsgi", "snapshots") : undefined;
-  } catch {
-    return undefined; // no --allow-env: snapshots stay off unless a folder is given
-  }
-}
-
-/** Checks `snapshot` and fills in its default folder. */
-function snapshotOption(
-  where: string,
-  value: unknown,
-): GroupConfig["snapshot"] {
-  if (value === undefined || value === true) {
-    const folder = defaultSnapshotFolder();
-    return folder ? { folder, write: true } : undefined;
-  }
-  if (value === false) return undefined;
-  const expected = "true, false or { folder?: string, write?: boolean }";
-  if (typeof value !== "object" || value === null) {
-    throw fail(where, "snapshot", expected, value);
-  }
-  const { folder, write, ...rest } = value as Record<string, unknown>;
-  if (
-    Object.keys(rest).length > 0 ||
-    (folder !== undefined && (typeof folder !== "string" || folder === "")) ||
-    (write !== undefined && typeof write !== "boolean")
-  ) {
-    throw fail(where, "snapshot", expected, value);
-  }
-  const chosen = folder === undefined
-    ? defaultSnapshotFolder()
-    : resolve(folder as string);
-  if (!chosen) {
-    throw new TypeError(
-      `${where}: option "snapshot" needs a folder: the default one comes from $HOME, which Deno's permissions hide (add --allow-env or give snapshot.folder)`,
-    );
-  }
-  return { folder: chosen, write: write !== false };
-}
 
 /** Checks `allowNet`: Deno's `--allow-net` entries. */
 function hostList(where: string, value: unknown): string[] | undefined {

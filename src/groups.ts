@@ -158,17 +158,33 @@ export function leaveSignalsToCaller(): boolean {
 function handleSignals(): void {
   if (signalsHandled) return;
   signalsHandled = true;
+  onStopSignals(
+    shutdown,
+    (signal) =>
+      log("info", `${signal}: finishing requests, then stopping workers`),
+  );
+}
+
+/**
+ * Runs `stop` on SIGINT or SIGTERM (SIGINT only on Windows), then exits
+ * with 130 or 143, as a shell reports those signals. Where signals cannot
+ * be listened to, nothing happens: `stop` is still there to call.
+ */
+export function onStopSignals(
+  stop: () => Promise<void>,
+  say: (signal: Deno.Signal) => void,
+): void {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];
   for (const signal of signals) {
     try {
       Deno.addSignalListener(signal, () => {
-        log("info", `${signal}: finishing requests, then stopping workers`);
-        shutdown().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
+        say(signal);
+        stop().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
       });
     } catch {
-      // No signal permission or support: shutdown() is still there to call.
+      // No signal permission or support.
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { checkOptionNames, fail, folders } from "./config.ts";
+import { checkOptionNames, fail, folders } from "./option_checks.ts";
 import { type ProxyTrust, resolveProxyTrust } from "./proxy_headers.ts";
 import { log } from "./logging.ts";
 import type { ProcessGroup } from "./groups.ts";

@@ -1,32 +1,20 @@
 /**
- * mountWsgi() and alias(): what a router learns, and the dispatcher that
- * picks, for every request, the alias or mount with the longest matching
- * prefix, whichever order they were added in.
+ * mountWsgi(): a WSGI script at a URL prefix, and how a request under it is
+ * turned into a CGI environ, handed to its group, and answered (the table
+ * that routes requests to it is dispatch.ts's).
  *
  * @module
  */
 
-import {
-  type AliasOptions,
-  createAlias,
-  matchAlias,
-  serveAlias,
-  type StaticAlias,
-} from "./aliases.ts";
 import type { MountSpec } from "./config.ts";
 import { type MountOptions, resolveMountOptions } from "./mount_options.ts";
+import { checkRouter, normalizePrefix, register } from "./dispatch.ts";
 import {
-  BadHeaderError,
   buildCgiVariables,
   type ConnectionInfo,
   packEnviron,
 } from "./environ.ts";
-import {
-  BadTargetError,
-  encodePath,
-  parseTarget,
-  type RequestTarget,
-} from "./url_path.ts";
+import type { RequestTarget } from "./url_path.ts";
 import {
   DEFAULT_GROUP,
   poolNamed,
@@ -36,7 +24,7 @@ import {
 import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
 import { buildResponse, errorResponse } from "./responses.ts";
-import type { RouteContext, RouteHandler, RouterLike } from "./router.ts";
+import type { RouterLike } from "./router.ts";
 import { takeRequestBody } from "./request_body.ts";
 import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
@@ -68,8 +56,8 @@ export interface WsgiMount {
   ready(): Promise<void>;
 }
 
+/** What a mount knows to serve a request. */
 interface MountEntry {
-  kind: "mount";
   prefix: string;
   spec: MountSpec;
   group: Pool;
@@ -81,110 +69,7 @@ interface MountEntry {
   proxyTrust?: ProxyTrust;
 }
 
-/** A native handler at one exact path, such as the status endpoint. */
-export type PathHandler = (
-  request: Request,
-  info?: ConnectionInfo,
-) => Response | Promise<Response>;
-
-type Entry =
-  | { kind: "alias"; prefix: string; alias: StaticAlias }
-  | { kind: "path"; prefix: string; handle: PathHandler }
-  | MountEntry;
-
-const tables = new WeakMap<object, Entry[]>();
 let mountCount = 0;
-
-function normalizePrefix(where: string, prefix: unknown): string {
-  if (typeof prefix !== "string" || !prefix.startsWith("/")) {
-    throw new TypeError(
-      `${where}: the prefix must be a URL path starting with "/", got ${
-        JSON.stringify(prefix)
-      }`,
-    );
-  }
-  if (/[?#%\\]|\/\.\.?(\/|$)/.test(prefix)) {
-    throw new TypeError(
-      `${where}: the prefix ${
-        JSON.stringify(prefix)
-      } must be a plain path, without "?", "#", "%", "\\" or dot segments`,
-    );
-  }
-  return prefix.replace(/\/+$/, "");
-}
-
-function checkRouter(where: string, router: unknown): RouterLike {
-  if (
-    router === null || typeof router !== "object" ||
-    typeof (router as RouterLike).all !== "function"
-  ) {
-    throw new TypeError(
-      `${where}: the router must be a Hono app or have an all(path, handler) method, such as createRouter()`,
-    );
-  }
-  return router as RouterLike;
-}
-
-function covers(prefix: string, path: string): boolean {
-  return prefix === "" || path === prefix || path.startsWith(prefix + "/");
-}
-
-function register(router: RouterLike, entry: Entry): void {
-  let table = tables.get(router);
-  if (!table) {
-    table = [];
-    tables.set(router, table);
-  }
-  table.push(entry);
-  // Longest prefix first; on a tie an alias wins over a mount.
-  table.sort((a, b) =>
-    b.prefix.length - a.prefix.length ||
-    (a.kind === "mount" ? 0 : -1) - (b.kind === "mount" ? 0 : -1)
-  );
-  const handler: RouteHandler = (context, next) =>
-    dispatch(table, context, next);
-  const base = entry.prefix || "/";
-  router.all(base, handler);
-  if (
-    entry.kind === "mount" ||
-    (entry.kind === "alias" && entry.alias.kind === "directory")
-  ) {
-    router.all(entry.prefix + "/*", handler);
-  }
-}
-
-async function dispatch(
-  table: Entry[],
-  context: RouteContext,
-  next: () => Promise<void>,
-): Promise<Response | void> {
-  const request = context.req.raw;
-  try {
-    const target = parseTarget(request.url);
-    const canonical = encodePath(target.path);
-    for (const entry of table) {
-      if (entry.kind === "path") {
-        if (target.path === entry.prefix) {
-          return entry.handle(request, context.env);
-        }
-      } else if (entry.kind === "alias") {
-        const remainder = matchAlias(entry.alias, canonical);
-        if (remainder !== null) {
-          return serveAlias(entry.alias, request, remainder);
-        }
-      } else if (covers(entry.prefix, target.path)) {
-        return serveMount(entry, request, target, context.env);
-      }
-    }
-  } catch (error) {
-    // A target or a header that cannot be passed on: the client's mistake.
-    if (error instanceof BadTargetError || error instanceof BadHeaderError) {
-      return errorResponse(error.status, { method: request.method });
-    }
-    throw error;
-  }
-  await next();
-}
 
 function modificationTime(path: string): number | undefined {
   try {
@@ -364,8 +249,7 @@ export function mountWsgi(
     multithread: group.config.threads > 1,
   };
   group.attach(spec);
-  register(checkedRouter, {
-    kind: "mount",
+  const entry: MountEntry = {
     prefix: normalized,
     spec,
     group,
@@ -375,6 +259,11 @@ export function mountWsgi(
     modified: modificationTime(settings.scriptPath),
     limitRequestBody: settings.limitRequestBody,
     proxyTrust: settings.proxyTrust,
+  };
+  register(checkedRouter, {
+    kind: "mount",
+    prefix: normalized,
+    serve: (request, target, info) => serveMount(entry, request, target, info),
   });
   const mountedGroup = group;
   return {
@@ -383,54 +272,4 @@ export function mountWsgi(
     group: mountedGroup,
     ready: () => mountedGroup.mountReady(spec),
   };
-}
-
-/**
- * Serves a file or a folder at a URL path, natively, like Apache's `Alias`:
- * such requests never reach Python. An alias wins over a mount with a
- * shorter prefix, such as one at "/", whatever the order of the calls.
- *
- * @example favicon, robots.txt and media beside an app mounted at /
- * ```ts
- * import { alias, createRouter } from "../mod.ts";
- * const router = createRouter();
- * alias(router, "/favicon.ico", "./examples/hello/static/favicon.ico");
- * alias(router, "/media/", "./examples/hello/static/");
- * const icon = await router.fetch(new Request("http://x/favicon.ico"));
- * if (icon.status !== 200) throw new Error(`status ${icon.status}`);
- * await icon.body?.cancel();
- * ```
- */
-export function alias(
-  router: RouterLike,
-  urlPath: string,
-  target: string,
-  options: AliasOptions = {},
-): StaticAlias {
-  const checkedRouter = checkRouter(
-    `alias(${JSON.stringify(urlPath)})`,
-    router,
-  );
-  const created = createAlias(urlPath, target, options);
-  register(checkedRouter, {
-    kind: "alias",
-    prefix: created.urlPath.replace(/\/+$/, ""),
-    alias: created,
-  });
-  return created;
-}
-
-/**
- * Serves `path` exactly with a native handler that wins over any mount
- * with a shorter prefix (a WSGI app at "/" included), whatever the order
- * of the calls, as Apache's `<Location /server-status>` does.
- */
-export function registerPath(
-  router: RouterLike,
-  path: string,
-  handle: PathHandler,
-): void {
-  const where = `registerPath(${JSON.stringify(path)})`;
-  const prefix = normalizePrefix(where, path);
-  register(checkRouter(where, router), { kind: "path", prefix, handle });
 }

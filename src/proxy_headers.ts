@@ -9,7 +9,7 @@
  */
 
 import ipaddr from "npm:ipaddr.js@2.5.0";
-import { fail } from "./config.ts";
+import { fail } from "./option_checks.ts";
 
 /** What a header tells, and the mod_wsgi headers that may tell it. */
 const PURPOSES = {

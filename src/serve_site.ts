@@ -6,10 +6,12 @@
  * @module
  */
 
-import { alias, mountWsgi, type WsgiMount } from "./mounting.ts";
+import { alias } from "./dispatch.ts";
+import { mountWsgi, type WsgiMount } from "./mounting.ts";
 import {
   defineGroup,
   leaveSignalsToCaller,
+  onStopSignals,
   type ProcessGroup,
 } from "./groups.ts";
 import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
@@ -304,7 +306,13 @@ export async function serveSite(
           [...groups.values()].map((group) => group.shutdown()),
         );
       })();
-    if (options.signals !== false) handleSignals(stop, print);
+    if (options.signals !== false) {
+      onStopSignals(
+        stop,
+        (signal) =>
+          print(`${signal}: finishing requests in flight, then stopping`),
+      );
+    }
     return {
       urls,
       groups,
@@ -348,23 +356,4 @@ function watchGroups(
       groups.get(name)?.restart().catch(() => {});
     })
   );
-}
-
-function handleSignals(
-  stop: () => Promise<void>,
-  print: (line: string) => void,
-): void {
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) {
-    try {
-      Deno.addSignalListener(signal, () => {
-        print(`${signal}: finishing requests in flight, then stopping`);
-        stop().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
-      });
-    } catch {
-      // No signal support here: stop() is still there to call.
-    }
-  }
 }

@@ -8,7 +8,7 @@
 
 import { listGroups } from "./groups.ts";
 import type { GroupMetrics } from "./metrics.ts";
-import { registerPath } from "./mounting.ts";
+import { registerPath } from "./dispatch.ts";
 import { addressMatcher } from "./proxy_headers.ts";
 import type { RouterLike } from "./router.ts";
 import type { ConnectionInfo } from "./environ.ts";

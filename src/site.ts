@@ -11,6 +11,7 @@
 import type { GroupOptions } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import type { AliasOptions } from "./aliases.ts";
+import type { MountOptions } from "./mount_options.ts";
 
 /**
  * One address the server listens on (`Listen`, `--host`/`--port`).
@@ -53,29 +54,13 @@ export interface SiteListener {
  * };
  * ```
  */
-export interface SiteMount {
+export interface SiteMount extends Omit<MountOptions, "group" | "pythonPath"> {
   /** The URL prefix, "/" for the root. */
   prefix: string;
   /** Path of the WSGI script file, or of the module with `application-type module`. */
   script: string;
   /** Name of a group in `SiteConfig.groups` (`WSGIProcessGroup`, `process-group=`). */
   group?: string;
-  /** `WSGIApplicationGroup`, `application-group=`. */
-  applicationGroup?: string;
-  /** `WSGICallableObject`, `--callable-object`. */
-  callable?: string;
-  /** `WSGIPassAuthorization On`. */
-  passAuthorization?: boolean;
-  /** Per-request environ keys (`SetEnv`, `--setenv`, `--passenv`). */
-  environ?: Record<string, string>;
-  /** `WSGIScriptReloading`: restart the group when the script changes. */
-  reload?: boolean;
-  /** Bytes; 413 above it (`LimitRequestBody`, `--limit-request-body`). 0 = none. */
-  limitRequestBody?: number;
-  /** Header names trusted from `trustedProxies` (`WSGITrustedProxyHeaders`). */
-  trustedProxyHeaders?: string[];
-  /** Addresses or CIDR ranges of trusted proxies (`WSGITrustedProxies`). */
-  trustedProxies?: string[];
 }
 
 /**
