@@ -48,6 +48,8 @@ export class Pool {
   constructor(config: GroupConfig, createWorker: WorkerFactory) {
     this.config = config;
     const counters = this.#counters;
+    // The supervisor and the scheduler call each other; its hooks first run
+    // after the constructor, when `scheduler` is set.
     const supervisor: Supervisor = new Supervisor(config, createWorker, {
       counters,
       hooks: {
