@@ -68,6 +68,36 @@ export function readonlyFolders(
   return folders;
 }
 
+/**
+ * Variables that name a CA bundle for Python's TLS clients (`ssl` through
+ * python/network.py, `requests`, `urllib3`, curl-style tools). Inherited
+ * from a server whose environment sets them, they name host files that
+ * Python cannot see unless their folder is mapped in.
+ */
+const CA_VARIABLES = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
+
+/**
+ * The folders of the CA bundles `env` names that exist on the host, each
+ * with the variable that names it: mapped read-only, so that a bundle the
+ * server's environment points at works inside Python too.
+ */
+export function caBundleFolders(
+  env: Record<string, string>,
+): Map<string, string> {
+  const folders = new Map<string, string>();
+  for (const name of CA_VARIABLES) {
+    const path = env[name];
+    if (!path?.startsWith("/")) continue;
+    try {
+      if (!Deno.statSync(path).isFile) continue;
+    } catch {
+      continue; // missing, or Deno may not read it: nothing to map
+    }
+    folders.set(path.slice(0, path.lastIndexOf("/")) || "/", `$${name}`);
+  }
+  return folders;
+}
+
 /** python/files.py's rules for the interpreters of one worker. */
 export class WriteGuards {
   readonly #settings: InterpreterSettings;

@@ -14,6 +14,7 @@ import type { LogLevel } from "./logging.ts";
 import type { InterpreterSettings } from "./protocol.ts";
 import { type ClientSocket, createConnect, resolves } from "./sockets.ts";
 import {
+  caBundleFolders,
   type FolderView,
   mountHostFolder,
   readonlyFolders,
@@ -124,6 +125,11 @@ export async function startInterpreter(
   if (settings.home) mountHostFolder(interpreter, settings.home);
   for (const path of settings.writable) {
     mountHostFolder(interpreter, path);
+  }
+  const bundles = caBundleFolders({ ...inherited, ...settings.env });
+  for (const [folder, variable] of bundles) {
+    mountHostFolder(interpreter, folder);
+    interpreter.readonly.set(folder, `the CA bundle ${variable} names`);
   }
   if (restored) {
     pyodide.runPython(RESEED);
