@@ -141,6 +141,8 @@ export function folder(where: string, option: string, path: string): string {
 function defaultSnapshotFolder(): string | undefined {
   try {
     const chosen = Deno.env.get("DENO_WSGI_SNAPSHOTS");
+    // "off" turns the default off without touching code (an operator's switch).
+    if (chosen === "off") return undefined;
     if (chosen) return resolve(chosen);
     const cache = Deno.env.get("XDG_CACHE_HOME") ??
       (Deno.env.get("HOME") && `${Deno.env.get("HOME")}/.cache`);
