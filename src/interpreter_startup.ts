@@ -139,6 +139,8 @@ export async function startInterpreter(
     );
     const bridge = pyodide.pyimport("wsgi_bridge");
     bridge.add_paths(pyodide.toPy(paths));
+    // Preloaded modules are found from the working directory too (`home`).
+    if (snapshot && settings.home) bridge.change_directory(settings.home);
     bridge.destroy();
     if (snapshot) {
       // Preloaded modules belong in the snapshot; without one they are

@@ -214,7 +214,7 @@ type ModuleSettings = {
  * Starts Pyodide from a snapshot's heap. The WebAssembly memory is grown to
  * the heap's size before Pyodide copies it in (Pyodide issue 6254).
  */
-export function restorePyodide(
+export async function restorePyodide(
   heap: Uint8Array,
   options: { env: Record<string, string> },
 ): Promise<PyodideAPI> {
@@ -232,13 +232,19 @@ export function restorePyodide(
       });
     return (createPyodideModule as (settings: unknown) => unknown)(settings);
   };
-  return loadPyodide(
+  const pyodide = await loadPyodide(
     {
       env: options.env,
       _loadSnapshot: heap,
       createPyodideModule: create,
     } as Parameters<typeof loadPyodide>[0],
   );
+  // Pyodide keeps its options, the snapshot's 30-40 MiB among them.
+  const api = (pyodide as unknown as { _api?: { config?: object } })._api;
+  if (api?.config) {
+    delete (api.config as { _loadSnapshot?: unknown })._loadSnapshot;
+  }
+  return pyodide;
 }
 
 /** Python run after a restore, so workers do not share the snapshot's randomness. */
@@ -279,7 +285,9 @@ export function snapshotFileFor(
     const name = snapshotName({
       sources,
       folders: [...paths, ...(home ? [home] : [])],
-      options: { paths, pythonHome, home, env, preload },
+      // `home` itself shapes nothing in the heap (the working directory is
+      // set after a restore); what can be imported from it is in `folders`.
+      options: { paths, pythonHome, env, preload },
     });
     return `${settings.snapshot.folder}/${name}`;
   } catch (error) {
