@@ -145,7 +145,7 @@ export function buildCgiVariables(
   if (remote?.hostname !== undefined) environ.REMOTE_ADDR = remote.hostname;
   if (remote?.port !== undefined) environ.REMOTE_PORT = String(remote.port);
   for (const [name, value] of request.headers) {
-    if (name.includes("_")) continue;
+    if (name.includes("_") || HIDDEN.has(name)) continue;
     if (name === "content-type") {
       environ.CONTENT_TYPE = value;
       continue;
@@ -159,6 +159,14 @@ export function buildCgiVariables(
   }
   return environ;
 }
+
+/**
+ * Request headers an app never sees, as under Apache: `Proxy` would become
+ * HTTP_PROXY, which `requests` and `urllib` take for the proxy to use
+ * (httpoxy, CVE-2016-5385), and `Proxy-Authorization` carries credentials
+ * meant for a proxy, not for the app.
+ */
+const HIDDEN = new Set(["proxy", "proxy-authorization"]);
 
 /**
  * Joins CGI variables into the form python/wsgi_bridge.py reads: keys and

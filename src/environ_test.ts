@@ -89,3 +89,23 @@ Deno.test("an HTTP/2 request gets HTTP_HOST from its authority", () => {
   assert.equal(environ["wsgi.url_scheme"], "https");
   assert.equal(environ.HTTPS, "1");
 });
+
+Deno.test("Proxy and Proxy-Authorization never reach the app (httpoxy)", () => {
+  const request = new Request("http://example.com/", {
+    headers: {
+      host: "example.com",
+      proxy: "http://attacker.example:8080",
+      "proxy-authorization": "Basic c2VjcmV0",
+      "x-kept": "1",
+    },
+  });
+  const environ = buildCgiVariables(
+    request,
+    parseTarget(request.url),
+    "/",
+    { scriptName: "" },
+  );
+  assert.equal(environ.HTTP_PROXY, undefined);
+  assert.equal(environ.HTTP_PROXY_AUTHORIZATION, undefined);
+  assert.equal(environ.HTTP_X_KEPT, "1");
+});
