@@ -105,12 +105,26 @@ export function register(router: RouterLike, entry: Entry): void {
   }
 }
 
+/** Apache's LimitRequestLine default: a longer request line gets 414. */
+export const MAX_REQUEST_LINE = 8190;
+
+/** The length of "METHOD /target HTTP/1.1" for a request. */
+function requestLineLength(request: Request): number {
+  const url = request.url;
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const target = start < 0 ? 1 : url.length - start;
+  return request.method.length + 1 + target + " HTTP/1.1".length;
+}
+
 async function dispatch(
   table: Entry[],
   context: RouteContext,
   next: () => Promise<void>,
 ): Promise<Response | void> {
   const request = context.req.raw;
+  if (requestLineLength(request) > MAX_REQUEST_LINE) {
+    return errorResponse(414, { method: request.method });
+  }
   try {
     const target = parseTarget(request.url);
     const canonical = encodePath(target.path);

@@ -52,7 +52,14 @@ export function decodePathLatin1(rawPath: string): string {
   let out = "";
   for (let i = 0; i < rawPath.length; i++) {
     const ch = rawPath[i];
-    if (ch === "%" && HEX.test(rawPath.slice(i + 1, i + 3))) {
+    if (ch === "%" && !HEX.test(rawPath.slice(i + 1, i + 3))) {
+      // As Apache: "%zz" or a lone "%" is not a path, whatever it serves.
+      throw new BadTargetError(
+        400,
+        "malformed percent-encoding in the request path",
+      );
+    }
+    if (ch === "%") {
       const byte = parseInt(rawPath.slice(i + 1, i + 3), 16);
       if (byte === 0x2f || byte === 0x00) {
         throw new BadTargetError(

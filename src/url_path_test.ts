@@ -32,8 +32,8 @@ Deno.test("url_path: a target splits into raw path and query, the fragment dropp
 Deno.test("url_path: escapes decode to one latin-1 character per byte", () => {
   assert.equal(decodePathLatin1("/caf%C3%A9"), "/caf\u00c3\u00a9");
   assert.equal(decodePathLatin1("/plain"), "/plain");
-  // A malformed escape stays as it is, as Apache passes it on.
-  assert.equal(decodePathLatin1("/100%"), "/100%");
+  // A malformed escape is the client's mistake, as Apache answers it.
+  assert.equal(status(() => decodePathLatin1("/100%")), 400);
   assert.equal(status(() => decodePathLatin1("/a%2Fb")), 404);
   assert.equal(status(() => decodePathLatin1("/a%2fb")), 404);
   assert.equal(status(() => decodePathLatin1("/a%00")), 404);
@@ -73,4 +73,16 @@ Deno.test("url_path: control characters are found, tabs and DEL included", () =>
   assert.equal(hasControlCharacter("a\tb"), true);
   assert.equal(hasControlCharacter("a\x7f"), true);
   assert.equal(hasControlCharacter("a\r\nX: y"), true);
+});
+
+Deno.test("malformed percent-encoding in a path is 400, as Apache", () => {
+  for (const raw of ["/app/%zz", "/app/%", "/app/%4"]) {
+    assert.throws(
+      () => decodePathLatin1(raw),
+      (error: unknown) =>
+        error instanceof BadTargetError && error.status === 400,
+      raw,
+    );
+  }
+  assert.equal(decodePathLatin1("/app/%41%e9"), "/app/A\u00e9");
 });
