@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { SnapshotSettings } from "./snapshots.ts";
 import {
   checkOptionNames,
   count,
@@ -160,7 +161,7 @@ export interface GroupConfig {
   allowNet?: string[];
   writable: string[];
   /** Undefined: snapshots are off. */
-  snapshot?: { folder: string; write: boolean };
+  snapshot?: SnapshotSettings;
 }
 
 /** What a worker needs to know to load one mounted script. */

@@ -22,12 +22,7 @@ import {
 } from "./host_folders.ts";
 import { tolerateCreateRace } from "./shared_folders.ts";
 import type { Waiters } from "./waiters.ts";
-import {
-  RESEED,
-  restoreFrom,
-  saveSnapshot,
-  snapshotFileFor,
-} from "./snapshots.ts";
+import { RESEED, restoreFrom, saveSnapshot } from "./snapshots.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -64,6 +59,11 @@ export interface StartupOptions {
   waiter: Waiters["create"];
   /** Gets this interpreter's closeAll(), for when it is discarded. */
   socketClosers: (() => void)[];
+  /** The snapshot file these inputs name (snapshots.ts), when snapshots are on. */
+  snapshotFile: (
+    sources: Map<string, string>,
+    paths: string[],
+  ) => string | undefined;
 }
 
 /**
@@ -85,7 +85,7 @@ export async function startInterpreter(
 ): Promise<Interpreter> {
   const sources = await options.sources();
   const paths = [...settings.pythonPath, ...options.sitePackages];
-  const snapshot = snapshotFileFor(settings, { sources, paths }, options.emit);
+  const snapshot = options.snapshotFile(sources, paths);
   const inherited = settings.inheritedEnv ?? {};
   // A snapshot holds the group's own env only: the server's environment
   // stays out of the file and is added after (see README, Cold start).

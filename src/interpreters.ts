@@ -23,6 +23,7 @@ import {
   startInterpreter,
 } from "./interpreter_startup.ts";
 import { Waiters } from "./waiters.ts";
+import { snapshotFileFor } from "./snapshots.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
@@ -82,6 +83,8 @@ export class InterpreterHost {
   readonly #waiters = new Waiters();
   /** Close each interpreter's sockets. */
   readonly #socketClosers: (() => void)[] = [];
+  /** The worker's snapshot file, once its inputs have been walked. */
+  #snapshot?: { path?: string };
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -116,6 +119,15 @@ export class InterpreterHost {
         writeGuards: this.#writeGuards,
         waiter: this.#waiters.create,
         socketClosers: this.#socketClosers,
+        // Walking pythonPath once serves every interpreter of the worker.
+        snapshotFile: (sources, paths) =>
+          (this.#snapshot ??= {
+            path: snapshotFileFor(
+              this.#settings,
+              { sources, paths },
+              this.#emit,
+            ),
+          }).path,
       });
       this.#interpreters.set(key, interpreter);
     }

@@ -7,6 +7,7 @@
  */
 
 import { resolve } from "node:path";
+import type { SnapshotSettings } from "./snapshots.ts";
 
 /** A value of the wrong type: TypeError, naming the option. */
 export function fail(
@@ -156,7 +157,7 @@ function defaultSnapshotFolder(): string | undefined {
 export function snapshotOption(
   where: string,
   value: unknown,
-): { folder: string; write: boolean } | undefined {
+): SnapshotSettings | undefined {
   if (value === undefined || value === true) {
     const folder = defaultSnapshotFolder();
     return folder ? { folder, write: true } : undefined;
