@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { START_SERVER_OPTIONS } from "../src/cli/start_server_options.ts";
-import { waitFor } from "./helpers.ts";
+import { spawnCollected, waitFor } from "./helpers.ts";
 import { startNginxProxy } from "./servers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -43,34 +43,25 @@ async function startCli(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<RunningCli> {
-  const child = new Deno.Command(Deno.execPath(), {
+  const { child, output, drained: pumps } = spawnCollected(Deno.execPath(), {
     args: ["run", "-A", "--quiet", CLI, "start-server", ...args],
     cwd: options.cwd,
     env: options.env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  });
   const exited = child.status;
   let done = false;
   exited.then(() => done = true);
   await waitFor(
-    () => /^ready after/m.test(text) || done,
+    () => /^ready after/m.test(output()) || done,
     120_000,
     "the start-up report",
   );
-  if (!/^ready after/m.test(text)) {
-    throw new Error(`start-server exited during start-up:\n${text}`);
+  if (!/^ready after/m.test(output())) {
+    throw new Error(`start-server exited during start-up:\n${output()}`);
   }
   return {
-    urls: [...text.matchAll(/listening on (\S+)/g)].map((m) => m[1]),
-    output: () => text,
+    urls: [...output().matchAll(/listening on (\S+)/g)].map((m) => m[1]),
+    output,
     child,
     async stop(signal: Deno.Signal = "SIGTERM") {
       if (!done) child.kill(signal);

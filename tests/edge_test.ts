@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "./helpers.ts";
+import { spawnCollected, waitFor } from "./helpers.ts";
 import { freePort } from "./servers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url)).replace(/\/$/, "");
@@ -34,7 +34,7 @@ Deno.test("examples/edge serves under an edge runtime's permissions", {
     `${ROOT}/examples/edge`,
     Deno.realPathSync(`${ROOT}/node_modules`),
   ];
-  const server = new Deno.Command(DENO, {
+  const { child: server, output, drained } = spawnCollected(DENO, {
     args: [
       "run",
       `--allow-read=${reads.join(",")}`,
@@ -44,20 +44,11 @@ Deno.test("examples/edge serves under an edge runtime's permissions", {
       String(port),
     ],
     cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let output = "";
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      output += chunk;
-    }
-  };
-  const reading = Promise.all([collect(server.stdout), collect(server.stderr)]);
+  });
   try {
-    await waitFor(() => output.includes("Python ready"), 60_000, output);
-    assert.match(output, /started from snapshot/);
-    assert.doesNotMatch(output, /saved interpreter snapshot|error/i);
+    await waitFor(() => output().includes("Python ready"), 60_000, "ready");
+    assert.match(output(), /started from snapshot/);
+    assert.doesNotMatch(output(), /saved interpreter snapshot|error/i);
     const flask = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(await flask.text(), "Hello from Flask at the edge!\n");
     const info = await fetch(`http://127.0.0.1:${port}/info`);
@@ -67,6 +58,6 @@ Deno.test("examples/edge serves under an edge runtime's permissions", {
   } finally {
     server.kill("SIGTERM");
     await server.status;
-    await reading;
+    await drained;
   }
 });

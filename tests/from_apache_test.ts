@@ -9,19 +9,13 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { siteFromApache } from "../mod.ts";
 import { printSite } from "../src/apache/print.ts";
-import { makeCertificates } from "./servers.ts";
+import { spawnCollected } from "./helpers.ts";
+import { freePort, makeCertificates } from "./servers.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const own = (name: string) => join(root, "tests/apache/own", name);
 /** Pyodide's start on a busy shared machine can take a while. */
 const START_LIMIT_MS = 180_000;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 interface Running {
   child: Deno.ChildProcess;
@@ -35,31 +29,21 @@ function start(
   port: number,
   env: Record<string, string> = {},
 ): Running {
-  const child = new Deno.Command(Deno.execPath(), {
+  const { child, output } = spawnCollected(Deno.execPath(), {
     args,
     cwd: root,
     env: { ...env, DW_APACHE_PORT: String(port) },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-    }
-  };
-  pump(child.stdout);
-  pump(child.stderr);
+  });
   const waitFor = async (pattern: RegExp) => {
     const deadline = Date.now() + START_LIMIT_MS;
-    while (!pattern.test(text)) {
+    while (!pattern.test(output())) {
       if (Date.now() > deadline) {
-        throw new Error(`no ${pattern} within the time limit:\n${text}`);
+        throw new Error(`no ${pattern} within the time limit:\n${output()}`);
       }
       await new Promise((done) => setTimeout(done, 100));
     }
   };
-  return { child, output: () => text, waitFor };
+  return { child, output, waitFor };
 }
 
 async function stop(running: Running): Promise<number> {

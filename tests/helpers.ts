@@ -25,6 +25,35 @@ export function exists(path: string): boolean {
   }
 }
 
+/** A child process whose stdout and stderr are gathered as text as they come. */
+export interface CollectedProcess {
+  child: Deno.ChildProcess;
+  /** Everything it printed so far, both streams interleaved. */
+  output(): string;
+  /** Resolves once both streams are drained (after the process ended). */
+  drained: Promise<unknown>;
+}
+
+/** Spawns a command with both output streams piped into one text. */
+export function spawnCollected(
+  command: string,
+  options: Omit<Deno.CommandOptions, "stdout" | "stderr">,
+): CollectedProcess {
+  const child = new Deno.Command(command, {
+    ...options,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+    }
+  };
+  const drained = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  return { child, output: () => text, drained };
+}
+
 /** Absolute path of a file under tests/apps/. */
 export function appPath(name: string): string {
   return new URL(`./apps/${name}`, import.meta.url).pathname;
