@@ -22,7 +22,7 @@ import {
 } from "./host_folders.ts";
 import { tolerateCreateRace } from "./shared_folders.ts";
 import type { Waiters } from "./waiters.ts";
-import { RESEED, restoreFrom, saveSnapshot } from "./snapshots.ts";
+import { maySave, RESEED, restoreFrom, saveSnapshot } from "./snapshots.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -97,7 +97,8 @@ export async function startInterpreter(
     : undefined;
   const restored = pyodide !== undefined;
   const making = snapshot !== undefined && !restored &&
-    settings.snapshot?.write === true;
+    settings.snapshot?.write === true &&
+    maySave(settings.snapshot.folder, options.emit);
   pyodide ??= await loadPyodide(
     { env, ...(making ? { _makeSnapshot: true } : {}) } as Parameters<
       typeof loadPyodide

@@ -340,6 +340,31 @@ export async function restoreFrom(
   }
 }
 
+const refusedFolders = new Set<string>();
+
+/**
+ * Whether Deno lets this worker write snapshots to `folder`. A server run
+ * without --allow-write there (the demo task, say) starts its workers the
+ * slow way; it is said once, rather than failing a save at every start.
+ */
+export function maySave(folder: string, say: Say): boolean {
+  let state: Deno.PermissionState;
+  try {
+    state = Deno.permissions.querySync({ name: "write", path: folder }).state;
+  } catch {
+    state = "denied";
+  }
+  if (state === "granted") return true;
+  if (!refusedFolders.has(folder)) {
+    refusedFolders.add(folder);
+    say(
+      "info",
+      `interpreter snapshots are not saved: Deno may not write ${folder} (--allow-write=${folder}); workers start without one`,
+    );
+  }
+  return false;
+}
+
 /** Saves an interpreter made with `_makeSnapshot`, then prunes the folder. */
 export function saveSnapshot(
   pyodide: PyodideAPI,
