@@ -10,7 +10,7 @@
 import { basename, dirname, resolve } from "node:path";
 import type { GroupOptions } from "../config.ts";
 import type { SiteAlias, SiteConfig, SiteMount } from "../site.ts";
-import type { ConfigDirective } from "./reader.ts";
+import type { ConfigDirective, ConfigNode } from "./reader.ts";
 import { isUnder, mergedSettings, type Settings } from "./scopes.ts";
 import { fail, warn } from "./report.ts";
 import { listeners } from "./listeners.ts";
@@ -50,25 +50,56 @@ function groups(
   return result;
 }
 
+/**
+ * A `WSGIScriptAlias` option, else the directive in force around the
+ * script (the option wins), with the line that set it.
+ */
+function chosen(
+  mount: MountLine,
+  settings: Settings,
+  key: "processGroup" | "applicationGroup",
+): Chosen {
+  // processGroup: process-group=
+  const option = key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  const setting = settings[key];
+  return mount.options[option] !== undefined
+    ? { name: mount.options[option], node: mount.node }
+    : { name: setting?.value, node: setting?.node };
+}
+
+/** What `chosen()` found: a name and the line that set it, or neither. */
+interface Chosen {
+  name?: string;
+  node?: ConfigNode;
+}
+
+/** What serves instead of a `%{...}` name chosen per request. */
+const PER_REQUEST = {
+  WSGIProcessGroup:
+    "process groups chosen per request are not emulated; the default group serves it",
+  WSGIApplicationGroup:
+    "application groups chosen per request are not emulated; taken as %{RESOURCE}",
+};
+
+/** A name chosen per request is not emulated: warned, and no name. */
+function perRequest(
+  collected: Collected,
+  directive: keyof typeof PER_REQUEST,
+  { name, node }: Chosen,
+): undefined {
+  warn(collected, node!, `${directive} ${name}`, PER_REQUEST[directive]);
+  return undefined;
+}
+
 /** The daemon group a script runs in, or undefined for the default one. */
 function groupFor(
   collected: Collected,
-  mount: MountLine,
-  settings: Settings,
+  host: number | undefined,
+  { name, node }: Chosen,
 ): string | undefined {
-  const node = mount.options["process-group"] !== undefined
-    ? mount.node
-    : settings.processGroup?.node;
-  const name = mount.options["process-group"] ?? settings.processGroup?.value;
   if (name === undefined || name === GLOBAL || name === "") return undefined;
   if (name.startsWith("%{")) {
-    warn(
-      collected,
-      node!,
-      `WSGIProcessGroup ${name}`,
-      "process groups chosen per request are not emulated; the default group serves it",
-    );
-    return undefined;
+    return perRequest(collected, "WSGIProcessGroup", { name, node });
   }
   const group = collected.groups.get(name);
   if (!group) {
@@ -77,7 +108,7 @@ function groupFor(
       `WSGIProcessGroup: no WSGIDaemonProcess named ${JSON.stringify(name)}`,
     );
   }
-  if (group.host !== undefined && group.host !== mount.host) {
+  if (group.host !== undefined && group.host !== host) {
     fail(
       node!,
       `WSGIProcessGroup: the daemon process group ${
@@ -88,17 +119,24 @@ function groupFor(
   return name;
 }
 
+/**
+ * The application group `%{SERVER}` stands for in virtual host `index`:
+ * its ServerName, with the port unless it is 80 or 443.
+ */
+function serverGroup(collected: Collected, index: number | undefined): string {
+  const host = index === undefined ? undefined : collected.hosts[index];
+  const serverName = host?.serverName ?? collected.serverName ?? "localhost";
+  const port = host?.addresses.find((a) => a.port)?.port ??
+    collected.listens[0]?.listener.port ?? 80;
+  return port === 80 || port === 443 ? serverName : `${serverName}:${port}`;
+}
+
 /** `%{GLOBAL}`, `%{RESOURCE}` (the default), `%{SERVER}` or a name. */
 function applicationGroupFor(
   collected: Collected,
-  mount: MountLine,
-  settings: Settings,
+  { name, node }: Chosen,
+  server: string,
 ): string | undefined {
-  const node = mount.options["application-group"] !== undefined
-    ? mount.node
-    : settings.applicationGroup?.node;
-  const name = mount.options["application-group"] ??
-    settings.applicationGroup?.value;
   if (name === undefined || name === "%{RESOURCE}") return undefined;
   if (name === GLOBAL || name === "") return GLOBAL;
   if (name === "%{SERVER}" || name === "%{HOST}") {
@@ -110,23 +148,10 @@ function applicationGroupFor(
         "one interpreter per Host header is not emulated; taken as %{SERVER}",
       );
     }
-    const host = mount.host === undefined
-      ? undefined
-      : collected.hosts[mount.host];
-    const serverName = host?.serverName ?? collected.serverName ??
-      "localhost";
-    const port = host?.addresses.find((a) => a.port)?.port ??
-      collected.listens[0]?.listener.port ?? 80;
-    return port === 80 || port === 443 ? serverName : `${serverName}:${port}`;
+    return server;
   }
   if (name.startsWith("%{")) {
-    warn(
-      collected,
-      node!,
-      `WSGIApplicationGroup ${name}`,
-      "application groups chosen per request are not emulated; taken as %{RESOURCE}",
-    );
-    return undefined;
+    return perRequest(collected, "WSGIApplicationGroup", { name, node });
   }
   return name;
 }
@@ -149,28 +174,54 @@ function accessWarnings(
   );
 }
 
+/**
+ * Each line with the settings merged for its file and URL; a later line
+ * for a URL already served is warned and left out (host names are not
+ * told apart here: the first one serves it).
+ */
+function firstPerUrl<T extends { node: ConfigDirective; host?: number }>(
+  collected: Collected,
+  lines: T[],
+  placeOf: (line: T) => { url: string; file: string },
+  already: (line: T, url: string) => [directive: string, reason: string],
+): [T, Settings][] {
+  const seen = new Set<string>();
+  return lines.flatMap((line): [T, Settings][] => {
+    const { url, file } = placeOf(line);
+    if (seen.has(url)) {
+      warn(collected, line.node, ...already(line, url));
+      return [];
+    }
+    seen.add(url);
+    const settings = mergedSettings(collected.scopes, line.host, file, url);
+    return [[line, settings]];
+  });
+}
+
 function mounts(collected: Collected): SiteMount[] {
   const result: SiteMount[] = [];
-  for (const mount of collected.mounts) {
-    if (result.some((m) => m.prefix === mount.prefix)) {
-      warn(
-        collected,
-        mount.node,
-        "WSGIScriptAlias",
-        `a script is already mounted at ${mount.prefix} (from another <VirtualHost>?): host names are not told apart here, the first mount serves it`,
-      );
-      continue;
-    }
-    const settings = mergedSettings(
-      collected.scopes,
-      mount.host,
-      mount.script,
-      mount.prefix,
-    );
+  const lines = firstPerUrl(
+    collected,
+    collected.mounts,
+    (mount) => ({ url: mount.prefix, file: mount.script }),
+    (_, url) => [
+      "WSGIScriptAlias",
+      `a script is already mounted at ${url} (from another <VirtualHost>?): host names are not told apart here, the first mount serves it`,
+    ],
+  );
+  for (const [mount, settings] of lines) {
     const site: SiteMount = { prefix: mount.prefix, script: mount.script };
-    const group = groupFor(collected, mount, settings);
+    const group = groupFor(
+      collected,
+      mount.host,
+      chosen(mount, settings, "processGroup"),
+    );
     if (group !== undefined) site.group = group;
-    const applicationGroup = applicationGroupFor(collected, mount, settings);
+    const applicationGroup = applicationGroupFor(
+      collected,
+      chosen(mount, settings, "applicationGroup"),
+      serverGroup(collected, mount.host),
+    );
     if (applicationGroup !== undefined) {
       site.applicationGroup = applicationGroup;
     }
@@ -257,22 +308,16 @@ function aliases(collected: Collected, site: SiteConfig): SiteAlias[] {
     // Apache serves the DocumentRoot wherever nothing else claims the URL.
     lines.push(root);
   }
-  for (const line of lines) {
-    if (result.some((alias) => alias.urlPath === line.urlPath)) {
-      warn(
-        collected,
-        line.node,
-        line.node.name,
-        `${line.urlPath} is already aliased (from another <VirtualHost>?): the first one serves it`,
-      );
-      continue;
-    }
-    const settings = mergedSettings(
-      collected.scopes,
-      line.host,
-      line.path,
-      line.urlPath,
-    );
+  const served = firstPerUrl(
+    collected,
+    lines,
+    (line) => ({ url: line.urlPath, file: line.path }),
+    (line, url) => [
+      line.node.name,
+      `${url} is already aliased (from another <VirtualHost>?): the first one serves it`,
+    ],
+  );
+  for (const [line, settings] of served) {
     const alias: SiteAlias = { urlPath: line.urlPath, path: line.path };
     if (settings.indexes?.value) alias.options = { listDirectories: true };
     accessWarnings(collected, settings, line.urlPath);

@@ -7,8 +7,8 @@
 
 import { resolve } from "node:path";
 import type { GroupOptions } from "../config.ts";
-import { ApacheConfigError } from "./lexer.ts";
 import type { ConfigDirective } from "./reader.ts";
+import { fail } from "./report.ts";
 
 /** Reports something that cannot be honoured. */
 export type Warn = (
@@ -79,9 +79,8 @@ export function keyValues(
   return args.map((arg) => {
     const at = arg.indexOf("=");
     if (at <= 0) {
-      throw new ApacheConfigError(
-        node.file,
-        node.line,
+      fail(
+        node,
         `${node.name}: expected option=value, got ${JSON.stringify(arg)}`,
       );
     }
@@ -95,9 +94,8 @@ function wholeNumber(
   value: string,
 ): number {
   if (!/^\d+$/.test(value)) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `${node.name}: ${key}= must be a whole number, got ${
         JSON.stringify(value)
       }`,
@@ -113,9 +111,8 @@ export function daemonGroup(
 ): { name: string; options: GroupOptions } {
   const [name, ...rest] = node.args;
   if (!name || name.includes("=")) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       "WSGIDaemonProcess: the first argument must be the group's name",
     );
   }
@@ -125,11 +122,7 @@ export function daemonGroup(
     if (key in COUNTS) {
       const count = wholeNumber(node, key, value);
       if ((key === "processes" || key === "threads") && count < 1) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
-          `WSGIDaemonProcess: ${key}= must be at least 1`,
-        );
+        fail(node, `WSGIDaemonProcess: ${key}= must be at least 1`);
       }
       options[COUNTS[key]] = count;
     } else if (key in TIMES) {

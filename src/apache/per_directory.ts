@@ -6,35 +6,21 @@
  * @module
  */
 
-import { ApacheConfigError } from "./lexer.ts";
 import type { ConfigDirective } from "./reader.ts";
+import { argumentCount, fail } from "./report.ts";
 import type { Scope } from "./scopes.ts";
 import type { Collected } from "./to_site.ts";
 
 /** Largest LimitRequestBody Apache accepts (2 GiB). */
 const MAX_BODY = 2147483647;
 
-function arity(node: ConfigDirective, least: number, most = least) {
-  if (node.args.length < least || node.args.length > most) {
-    const wanted = least === most ? `${least}` : `${least} to ${most}`;
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
-      `${node.name} takes ${wanted} argument${
-        most === 1 ? "" : "s"
-      }, got ${node.args.length}`,
-    );
-  }
-}
-
 /** On/Off, as Apache's flag directives spell it. */
 export function onOff(node: ConfigDirective): boolean {
-  arity(node, 1);
+  argumentCount(node, 1);
   const value = node.args[0].toLowerCase();
   if (value !== "on" && value !== "off") {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `${node.name} takes On or Off, got ${JSON.stringify(node.args[0])}`,
     );
   }
@@ -64,19 +50,18 @@ export function perDirectory(
   const settings = scope.settings;
   switch (node.key) {
     case "wsgiprocessgroup":
-      arity(node, 1);
+      argumentCount(node, 1);
       settings.processGroup = { value: node.args[0], node };
       return true;
     case "wsgiapplicationgroup":
-      arity(node, 1);
+      argumentCount(node, 1);
       settings.applicationGroup = { value: node.args[0], node };
       return true;
     case "wsgicallableobject":
-      arity(node, 1);
+      argumentCount(node, 1);
       if (!/^[A-Za-z_]\w*$/.test(node.args[0])) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
+        fail(
+          node,
           `WSGICallableObject: ${
             JSON.stringify(node.args[0])
           } is not a Python name`,
@@ -94,20 +79,19 @@ export function perDirectory(
       settings.chunkedRequest = { value: onOff(node), node };
       return true;
     case "wsgitrustedproxyheaders":
-      arity(node, 1, Infinity);
+      argumentCount(node, 1, Infinity);
       settings.trustedProxyHeaders = { value: node.args, node };
       return true;
     case "wsgitrustedproxies":
-      arity(node, 1, Infinity);
+      argumentCount(node, 1, Infinity);
       settings.trustedProxies = { value: node.args, node };
       return true;
     case "limitrequestbody": {
-      arity(node, 1);
+      argumentCount(node, 1);
       const bytes = Number(node.args[0]);
       if (!/^\d+$/.test(node.args[0]) || bytes > MAX_BODY) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
+        fail(
+          node,
           `LimitRequestBody takes a number of bytes from 0 to ${MAX_BODY}, got ${
             JSON.stringify(node.args[0])
           }`,
@@ -117,15 +101,15 @@ export function perDirectory(
       return true;
     }
     case "setenv":
-      arity(node, 1, 2);
+      argumentCount(node, 1, 2);
       settings.environ[node.args[0]] = node.args[1] ?? "";
       return true;
     case "unsetenv":
-      arity(node, 1, Infinity);
+      argumentCount(node, 1, Infinity);
       for (const name of node.args) settings.environ[name] = null;
       return true;
     case "passenv":
-      arity(node, 1, Infinity);
+      argumentCount(node, 1, Infinity);
       for (const name of node.args) {
         const value = collected.env(name);
         if (value === undefined) {
@@ -144,7 +128,7 @@ export function perDirectory(
     case "require":
     case "allow":
     case "deny":
-      arity(node, 1, Infinity);
+      argumentCount(node, 1, Infinity);
       settings.access = { value: access(node), node };
       return true;
     case "satisfy":
@@ -159,7 +143,7 @@ export function perDirectory(
       }
       return true;
     case "sethandler":
-      arity(node, 1);
+      argumentCount(node, 1);
       if (
         node.args[0].toLowerCase() === "server-status" &&
         scope.kind === "location"

@@ -14,7 +14,8 @@
 import { globSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { SiteWarning } from "../site.ts";
-import { ApacheConfigError, type ConfigLine, lexConfig } from "./lexer.ts";
+import { type ConfigLine, lexConfig } from "./lexer.ts";
+import { fail } from "./report.ts";
 import { moduleIsEmulated, moduleName } from "./directives.ts";
 
 /** A directive as read, `${VAR}` already replaced. */
@@ -114,8 +115,8 @@ class Reader {
       // Deno's message repeats the path after the reason: keep the reason.
       const why = (error as Error).message.replace(/: \w+ '.*'$/, "");
       const reason = `cannot read ${path}: ${why}`;
-      if (from) throw new ApacheConfigError(from.file, from.line, reason);
-      throw new ApacheConfigError(path, 0, `cannot be read: ${why}`);
+      if (from) fail(from, reason);
+      fail({ file: path, line: 0 }, `cannot be read: ${why}`);
     }
     const stack: Frame[] = [];
     const top = () => stack.at(-1);
@@ -125,16 +126,11 @@ class Reader {
       if (line.kind === "close") {
         const frame = stack.pop();
         if (!frame) {
-          throw new ApacheConfigError(
-            line.file,
-            line.line,
-            `</${line.name}> without matching <${line.name}> section`,
-          );
+          fail(line, `</${line.name}> without matching <${line.name}> section`);
         }
         if (frame.open.name.toLowerCase() !== line.name.toLowerCase()) {
-          throw new ApacheConfigError(
-            line.file,
-            line.line,
+          fail(
+            line,
             `</${line.name}> does not close <${frame.open.name}> (opened at line ${frame.open.line})`,
           );
         }
@@ -168,9 +164,8 @@ class Reader {
     }
     const open = stack[0];
     if (open) {
-      throw new ApacheConfigError(
-        open.open.file,
-        open.open.line,
+      fail(
+        open.open,
         `<${open.open.name}> is never closed with </${open.open.name}>`,
       );
     }
@@ -213,11 +208,7 @@ class Reader {
     const key = line.name.toLowerCase();
     if (key === "define") {
       if (line.args.length < 1 || line.args.length > 2) {
-        throw new ApacheConfigError(
-          line.file,
-          line.line,
-          "Define takes a name and an optional value",
-        );
+        fail(line, "Define takes a name and an optional value");
       }
       this.#defines.set(line.args[0], line.args[1] ?? "");
       return;
@@ -228,11 +219,7 @@ class Reader {
     }
     if (key === "serverroot") {
       if (line.args.length !== 1) {
-        throw new ApacheConfigError(
-          line.file,
-          line.line,
-          "ServerRoot takes one folder",
-        );
+        fail(line, "ServerRoot takes one folder");
       }
       this.#serverRoot = resolve(dirname(line.file), line.args[0]);
       return;
@@ -251,16 +238,11 @@ class Reader {
     depth: number,
   ) {
     if (line.args.length !== 1) {
-      throw new ApacheConfigError(
-        line.file,
-        line.line,
-        `${line.name} takes one path`,
-      );
+      fail(line, `${line.name} takes one path`);
     }
     if (depth >= MAX_INCLUDE_DEPTH) {
-      throw new ApacheConfigError(
-        line.file,
-        line.line,
+      fail(
+        line,
         `${line.name} nested ${MAX_INCLUDE_DEPTH} deep: a file includes itself?`,
       );
     }
@@ -272,18 +254,16 @@ class Reader {
     if (/[*?[]/.test(pattern)) {
       files = globSync(pattern).filter((file) => isFile(file));
       if (files.length === 0 && !optional) {
-        throw new ApacheConfigError(
-          line.file,
-          line.line,
+        fail(
+          line,
           `Include: no file matches ${pattern} (IncludeOptional skips that)`,
         );
       }
     } else {
       files = filesUnder(pattern);
       if (files.length === 0 && !optional) {
-        throw new ApacheConfigError(
-          line.file,
-          line.line,
+        fail(
+          line,
           `Include: ${pattern} does not exist (IncludeOptional skips that)`,
         );
       }
@@ -391,7 +371,7 @@ function filesUnder(path: string): string[] {
 
 /**
  * Reads the configuration at `path`, with its includes, into a tree.
- * Throws {@linkcode ApacheConfigError} ("file:line: reason") on a mistake.
+ * Throws an `ApacheConfigError` ("file:line: reason") on a mistake.
  */
 export function readApacheConfig(
   path: string,

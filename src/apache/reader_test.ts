@@ -12,6 +12,11 @@ function folder(files: Record<string, string>): string {
   return root;
 }
 
+/** A main.conf of this text, alone in a fresh folder: its path. */
+function mainConf(text: string): string {
+  return join(folder({ "main.conf": text }), "main.conf");
+}
+
 function names(nodes: ConfigNode[]): string[] {
   return nodes.flatMap((node) =>
     node.kind === "section"
@@ -51,15 +56,11 @@ Deno.test("reader: Include globs in order, IncludeOptional, Define and ${VAR} fr
 });
 
 Deno.test("reader: PassEnv and UnsetEnv", () => {
-  const root = folder({
-    "main.conf": [
-      "SetEnv GONE soon",
-      "WSGIScriptAlias / app.wsgi",
-      "PassEnv DW_PASSED DW_MISSING",
-      "UnsetEnv GONE",
-    ].join("\n"),
-  });
-  const site = siteFromApache(join(root, "main.conf"), {
+  const conf = mainConf(`SetEnv GONE soon
+WSGIScriptAlias / app.wsgi
+PassEnv DW_PASSED DW_MISSING
+UnsetEnv GONE`);
+  const site = siteFromApache(conf, {
     env: (name) => name === "DW_PASSED" ? "passed" : undefined,
   });
   assert.deepEqual(site.mounts[0].environ, { DW_PASSED: "passed" });
@@ -70,10 +71,11 @@ Deno.test("reader: PassEnv and UnsetEnv", () => {
 });
 
 Deno.test("reader: another module's directive repeated in a file is one warning that counts the rest", () => {
-  const root = folder({
-    "main.conf": "Header set A 1\nHeader set B 2\nHeader set C 3\nListen 80",
-  });
-  const site = siteFromApache(join(root, "main.conf"));
+  const conf = mainConf(`Header set A 1
+Header set B 2
+Header set C 3
+Listen 80`);
+  const site = siteFromApache(conf);
   assert.deepEqual(site.warnings.map((w) => [w.line, w.directive, w.reason]), [
     [
       1,
@@ -109,23 +111,19 @@ Deno.test({
 });
 
 Deno.test("reader: Require ip on a mounted script's folder is never dropped silently", () => {
-  const root = folder({
-    "main.conf": [
-      "Listen 80",
-      "WSGIScriptAlias /app app/app.wsgi",
-      "Alias /files/ files/",
-      "<Directory app>",
-      "  Require ip 10.0.0.0/8",
-      "</Directory>",
-      "<Directory files>",
-      "  Require all granted",
-      "</Directory>",
-      "<Directory elsewhere>",
-      "  Require ip 10.0.0.0/8",
-      "</Directory>",
-    ].join("\n"),
-  });
-  const site = siteFromApache(join(root, "main.conf"));
+  const conf = mainConf(`Listen 80
+WSGIScriptAlias /app app/app.wsgi
+Alias /files/ files/
+<Directory app>
+  Require ip 10.0.0.0/8
+</Directory>
+<Directory files>
+  Require all granted
+</Directory>
+<Directory elsewhere>
+  Require ip 10.0.0.0/8
+</Directory>`);
+  const site = siteFromApache(conf);
   // Only the rule over something served is warned.
   assert.deepEqual(site.warnings.map((w) => [w.line, w.directive]), [
     [5, "Require ip 10.0.0.0/8"],
@@ -146,46 +144,42 @@ Deno.test("reader: ServerRoot makes Include and paths relative to it", () => {
 });
 
 Deno.test("reader: IfModule, IfDefine, IfVersion, IfFile, with negation and -D", () => {
-  const root = folder({
-    "main.conf": [
-      "<IfModule mod_wsgi.c>",
-      "  SetEnv A wsgi.c",
-      "</IfModule>",
-      "<IfModule wsgi_module>",
-      "  SetEnv B wsgi_module",
-      "</IfModule>",
-      "<IfModule !mod_wsgi.c>",
-      "  SetEnv C never",
-      "  <IfModule mod_rewrite.c>",
-      "  </IfModule>",
-      "</IfModule>",
-      "<IfModule !mod_rewrite.c>",
-      "  SetEnv D no-rewrite",
-      "</IfModule>",
-      "<IfModule mod_headers.c>",
-      "  Header set X y",
-      "</IfModule>",
-      "<IfDefine FROM_COMMAND_LINE>",
-      "  SetEnv E dashD",
-      "</IfDefine>",
-      "<IfDefine !LATER>",
-      "  Define LATER",
-      "</IfDefine>",
-      "<IfDefine LATER>",
-      "  SetEnv F later",
-      "</IfDefine>",
-      "<IfVersion >= 2.4>",
-      "  SetEnv G two-four",
-      "</IfVersion>",
-      "<IfVersion < 2.4>",
-      "  SetEnv H old",
-      "</IfVersion>",
-      "<IfFile main.conf>",
-      "  SetEnv I file",
-      "</IfFile>",
-    ].join("\n"),
-  });
-  const read = readApacheConfig(join(root, "main.conf"), {
+  const conf = mainConf(`<IfModule mod_wsgi.c>
+  SetEnv A wsgi.c
+</IfModule>
+<IfModule wsgi_module>
+  SetEnv B wsgi_module
+</IfModule>
+<IfModule !mod_wsgi.c>
+  SetEnv C never
+  <IfModule mod_rewrite.c>
+  </IfModule>
+</IfModule>
+<IfModule !mod_rewrite.c>
+  SetEnv D no-rewrite
+</IfModule>
+<IfModule mod_headers.c>
+  Header set X y
+</IfModule>
+<IfDefine FROM_COMMAND_LINE>
+  SetEnv E dashD
+</IfDefine>
+<IfDefine !LATER>
+  Define LATER
+</IfDefine>
+<IfDefine LATER>
+  SetEnv F later
+</IfDefine>
+<IfVersion >= 2.4>
+  SetEnv G two-four
+</IfVersion>
+<IfVersion < 2.4>
+  SetEnv H old
+</IfVersion>
+<IfFile main.conf>
+  SetEnv I file
+</IfFile>`);
+  const read = readApacheConfig(conf, {
     defines: ["FROM_COMMAND_LINE"],
   });
   assert.deepEqual(names(read.nodes), [
@@ -276,9 +270,9 @@ Deno.test("reader: mistakes are one line with file:line", () => {
     ],
   ];
   for (const [text, expected] of cases) {
-    const root = folder({ "main.conf": text });
+    const conf = mainConf(text);
     assert.throws(
-      () => siteFromApache(join(root, "main.conf")),
+      () => siteFromApache(conf),
       (error: Error) => {
         assert.match(error.message, expected);
         assert.ok(!error.message.includes("\n"), error.message);

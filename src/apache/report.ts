@@ -36,3 +36,26 @@ export function fail(
 ): never {
   throw new ApacheConfigError(node.file, node.line, reason);
 }
+
+/**
+ * Stops reading unless `node` has `least` to `most` arguments (`most`
+ * Infinity: at least `least`), with Apache's wording for each.
+ */
+export function argumentCount(
+  node: { name: string; args: string[]; file: string; line: number },
+  least: number,
+  most = least,
+) {
+  const got = node.args.length;
+  if (got >= least && got <= most) return;
+  const [verb, shown] = most === Infinity ? ["needs", least] : ["takes", most];
+  const wanted = verb === "needs" || least === most
+    ? `${least}`
+    : `${least} to ${most}`;
+  fail(
+    node,
+    `${node.name} ${verb} ${wanted} argument${
+      shown === 1 ? "" : "s"
+    }, got ${got}`,
+  );
+}

@@ -34,6 +34,74 @@ function warned(site: SiteConfig): [string, number, string][] {
   ) => [w.file.slice(base.length), w.line, w.directive]);
 }
 
+/**
+ * The site's one group is mod_wsgi's documented daemon, 2 processes of 15
+ * threads, and serves the script at "/".
+ */
+function assertDaemonAtRoot(site: SiteConfig, group: string, script: string) {
+  assert.deepEqual(site.groups, { [group]: { processes: 2, threads: 15 } });
+  assert.deepEqual(site.mounts, [{ prefix: "/", script: www(script), group }]);
+}
+
+/** The three aliases of the mod_wsgi documentation's examples. */
+const DOCUMENTS = [
+  { urlPath: "/robots.txt", path: www("documents/robots.txt") },
+  { urlPath: "/favicon.ico", path: www("documents/favicon.ico") },
+  { urlPath: "/media/", path: www("documents/media") },
+];
+
+/** Seeds read without a warning: the whole SiteConfig, by file. */
+const WHOLE: [string, string, SiteConfig][] = [
+  [
+    "host-a-python-wsgi-app-macos.md, Include from ServerRoot, Listen, SetEnv, WSGIPythonPath",
+    "seeds/macos/httpd.conf",
+    {
+      listeners: [{ hostname: "0.0.0.0", port: 8088 }],
+      groups: {
+        default: {
+          pythonPath: ["/path/to/my-app/venv/lib/python2.7/site-packages"],
+        },
+      },
+      mounts: [{
+        prefix: "/",
+        script: www("sample-app/application.py"),
+        environ: { MYTEST: "abc" },
+      }],
+      aliases: [],
+      warnings: [],
+    },
+  ],
+  [
+    "mod-wsgi-notes, embedded mode with aliases and LogLevel info",
+    "seeds/notes-embedded.conf",
+    {
+      listeners: ANY_80,
+      groups: {},
+      mounts: [{ prefix: "/", script: www("app/site.wsgi") }],
+      aliases: DOCUMENTS,
+      warnings: [],
+      logLevel: "info",
+    },
+  ],
+  [
+    "quick configuration guide, mounted at the root with aliases",
+    "seeds/quick-root.conf",
+    {
+      listeners: ANY_80,
+      groups: {},
+      mounts: [{ prefix: "/", script: www("wsgi-scripts/myapp.wsgi") }],
+      aliases: DOCUMENTS,
+      warnings: [],
+    },
+  ],
+];
+
+for (const [name, path, expected] of WHOLE) {
+  Deno.test(`seeds: ${name}`, () => {
+    assert.deepEqual(read(path), expected);
+  });
+}
+
 Deno.test("seeds: flask-deploying-mod-wsgi.rst, daemon process with user= and group=", () => {
   const site = read("seeds/flask.conf");
   assert.deepEqual(site.listeners, ANY_80);
@@ -78,25 +146,6 @@ Deno.test("seeds: flask-deploying-mod-wsgi.rst, 2.2 and 2.4 access control, WSGI
   assert.deepEqual(warned(site), [["seeds/flask-access.conf", 0, "Listen"]]);
 });
 
-Deno.test("seeds: host-a-python-wsgi-app-macos.md, Include from ServerRoot, Listen, SetEnv, WSGIPythonPath", () => {
-  const site = read("seeds/macos/httpd.conf");
-  assert.deepEqual(site, {
-    listeners: [{ hostname: "0.0.0.0", port: 8088 }],
-    groups: {
-      default: {
-        pythonPath: ["/path/to/my-app/venv/lib/python2.7/site-packages"],
-      },
-    },
-    mounts: [{
-      prefix: "/",
-      script: www("sample-app/application.py"),
-      environ: { MYTEST: "abc" },
-    }],
-    aliases: [],
-    warnings: [],
-  });
-});
-
 Deno.test("seeds: host-a-python-wsgi-app-macos.md, the real app over HTTPS with its included snippets", () => {
   const site = read("seeds/macos/httpd-real.conf");
   assert.deepEqual(site.listeners, [{
@@ -123,32 +172,9 @@ Deno.test("seeds: host-a-python-wsgi-app-macos.md, the real app over HTTPS with 
   assert.match(site.warnings[0].reason, /mod_rewrite is not emulated/);
 });
 
-Deno.test("seeds: mod-wsgi-notes, embedded mode with aliases and LogLevel info", () => {
-  const site = read("seeds/notes-embedded.conf");
-  assert.deepEqual(site, {
-    listeners: [{ hostname: "0.0.0.0", port: 80 }],
-    groups: {},
-    mounts: [{ prefix: "/", script: www("app/site.wsgi") }],
-    aliases: [
-      { urlPath: "/robots.txt", path: www("documents/robots.txt") },
-      { urlPath: "/favicon.ico", path: www("documents/favicon.ico") },
-      { urlPath: "/media/", path: www("documents/media") },
-    ],
-    warnings: [],
-    logLevel: "info",
-  });
-});
-
 Deno.test("seeds: mod-wsgi-notes, daemon process with display-name", () => {
   const site = read("seeds/notes-daemon.conf");
-  assert.deepEqual(site.groups, {
-    "app.synergysystems.co.za": { processes: 2, threads: 15 },
-  });
-  assert.deepEqual(site.mounts, [{
-    prefix: "/",
-    script: www("app/site.wsgi"),
-    group: "app.synergysystems.co.za",
-  }]);
+  assertDaemonAtRoot(site, "app.synergysystems.co.za", "app/site.wsgi");
   // DocumentRoot is hidden by the mount at "/": accepted quietly.
   assert.deepEqual(site.aliases, []);
   assert.deepEqual(warned(site), [
@@ -167,21 +193,6 @@ Deno.test("seeds: quick configuration guide, /myapp beside the DocumentRoot", ()
   assert.deepEqual(site.warnings, []);
 });
 
-Deno.test("seeds: quick configuration guide, mounted at the root with aliases", () => {
-  const site = read("seeds/quick-root.conf");
-  assert.deepEqual(site, {
-    listeners: [{ hostname: "0.0.0.0", port: 80 }],
-    groups: {},
-    mounts: [{ prefix: "/", script: www("wsgi-scripts/myapp.wsgi") }],
-    aliases: [
-      { urlPath: "/robots.txt", path: www("documents/robots.txt") },
-      { urlPath: "/favicon.ico", path: www("documents/favicon.ico") },
-      { urlPath: "/media/", path: www("documents/media") },
-    ],
-    warnings: [],
-  });
-});
-
 Deno.test("seeds: a WSGIScriptAlias onto a folder of scripts is warned, not mounted", () => {
   const site = read("own/folder-alias.conf");
   assert.deepEqual(site.mounts, []);
@@ -194,14 +205,7 @@ Deno.test("seeds: a WSGIScriptAlias onto a folder of scripts is warned, not moun
 
 Deno.test("seeds: quick configuration guide, daemon mode with aliases", () => {
   const site = read("seeds/quick-daemon.conf");
-  assert.deepEqual(site.groups, {
-    "example.com": { processes: 2, threads: 15 },
-  });
-  assert.deepEqual(site.mounts, [{
-    prefix: "/",
-    script: www("wsgi-scripts/myapp.wsgi"),
-    group: "example.com",
-  }]);
+  assertDaemonAtRoot(site, "example.com", "wsgi-scripts/myapp.wsgi");
   assert.deepEqual(site.aliases.map((a) => a.urlPath), [
     "/robots.txt",
     "/favicon.ico",

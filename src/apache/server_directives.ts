@@ -7,13 +7,12 @@
  */
 
 import { resolve } from "node:path";
-import { ApacheConfigError } from "./lexer.ts";
-import { warn } from "./report.ts";
+import { argumentCount, fail, warn } from "./report.ts";
 import type { ConfigDirective } from "./reader.ts";
 import type { Scope } from "./scopes.ts";
 import { daemonGroup, keyValues } from "./daemon.ts";
 import { onOff } from "./per_directory.ts";
-import type { Collected } from "./to_site.ts";
+import type { Collected, MountLine } from "./to_site.ts";
 
 /** Options `WSGIScriptAlias` takes after the script path. */
 const SCRIPT_OPTIONS = new Set([
@@ -35,17 +34,9 @@ const TLS_TUNING = new Set([
   "sslopensslconfcmd",
 ]);
 
-function take(node: ConfigDirective, count: number) {
-  if (node.args.length < count) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
-      `${node.name} needs ${count} argument${
-        count === 1 ? "" : "s"
-      }, got ${node.args.length}`,
-    );
-  }
-}
+/** At least `count` arguments. */
+const take = (node: ConfigDirective, count: number) =>
+  argumentCount(node, count, Infinity);
 
 /** Adds a `WSGIDaemonProcess` group; names are unique server-wide, as in mod_wsgi. */
 function addGroup(
@@ -59,9 +50,8 @@ function addGroup(
   );
   const previous = collected.groups.get(name);
   if (previous) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `WSGIDaemonProcess: name ${
         JSON.stringify(name)
       } duplicates the one at ${previous.node.file}:${previous.node.line}`,
@@ -76,9 +66,8 @@ function listen(node: ConfigDirective, collected: Collected) {
   const match = /^(?:(\[[^\]]+\]|[^:\s]+):)?(\d+)$/.exec(node.args[0]);
   const port = Number(match?.[2]);
   if (!match || port < 1 || port > 65535) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `Listen: expected [address:]port, got ${JSON.stringify(node.args[0])}`,
     );
   }
@@ -91,9 +80,8 @@ function listen(node: ConfigDirective, collected: Collected) {
     other.listener.hostname === hostname && other.listener.port === port
   );
   if (twice) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `Listen: ${hostname}:${port} is already listened on (${twice.node.file}:${twice.node.line})`,
     );
   }
@@ -137,12 +125,32 @@ export function serverDirective(
 ): boolean {
   const host = place.host;
   const hostOrServer = host === undefined ? undefined : collected.hosts[host];
+  /** A line of this host (or the server) that maps `url` to `path`. */
+  const line = (url: string, path: string) => ({
+    node,
+    host,
+    urlPath: url,
+    path: resolve(node.base, path),
+  });
+  /** A mount or an alias: this host (or the server) serves something. */
+  const serving = <T>(lines: T[], added: T) => {
+    lines.push(added);
+    if (hostOrServer) hostOrServer.serves = true;
+    return true;
+  };
+  const mount = (url: string, script: string, options: MountLine["options"]) =>
+    serving(collected.mounts, {
+      node,
+      host,
+      prefix: prefixOf(url),
+      script: resolve(node.base, script),
+      options,
+    });
   switch (node.key) {
     case "listen":
       if (host !== undefined) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
+        fail(
+          node,
           "Listen is not allowed inside <VirtualHost> (Apache refuses it too)",
         );
       }
@@ -163,9 +171,8 @@ export function serverDirective(
       const options = Object.fromEntries(keyValues(node, rest));
       for (const key of Object.keys(options)) {
         if (!SCRIPT_OPTIONS.has(key)) {
-          throw new ApacheConfigError(
-            node.file,
-            node.line,
+          fail(
+            node,
             `WSGIScriptAlias: unknown option ${key}= (known: ${
               [...SCRIPT_OPTIONS].join(", ")
             })`,
@@ -181,15 +188,7 @@ export function serverDirective(
         );
         return true;
       }
-      collected.mounts.push({
-        node,
-        host,
-        prefix: prefixOf(url),
-        script: resolve(node.base, script),
-        options,
-      });
-      if (hostOrServer) hostOrServer.serves = true;
-      return true;
+      return mount(url, script, options);
     }
     case "wsgiscriptaliasmatch": {
       take(node, 2);
@@ -204,26 +203,11 @@ export function serverDirective(
         );
         return true;
       }
-      collected.mounts.push({
-        node,
-        host,
-        prefix: prefixOf(prefix),
-        script: resolve(node.base, script),
-        options: Object.fromEntries(keyValues(node, rest)),
-      });
-      if (hostOrServer) hostOrServer.serves = true;
-      return true;
+      return mount(prefix, script, Object.fromEntries(keyValues(node, rest)));
     }
     case "alias":
       take(node, 2);
-      collected.aliases.push({
-        node,
-        host,
-        urlPath: node.args[0],
-        path: resolve(node.base, node.args[1]),
-      });
-      if (hostOrServer) hostOrServer.serves = true;
-      return true;
+      return serving(collected.aliases, line(node.args[0], node.args[1]));
     case "aliasmatch": {
       take(node, 2);
       const prefix = literalPrefix(node.args[0]);
@@ -240,23 +224,11 @@ export function serverDirective(
         );
         return true;
       }
-      collected.aliases.push({
-        node,
-        host,
-        urlPath: prefix,
-        path: resolve(node.base, target),
-      });
-      if (hostOrServer) hostOrServer.serves = true;
-      return true;
+      return serving(collected.aliases, line(prefix, target));
     }
     case "documentroot":
       take(node, 1);
-      collected.documentRoots.push({
-        node,
-        host,
-        urlPath: "/",
-        path: resolve(node.base, node.args[0]),
-      });
+      collected.documentRoots.push(line("/", node.args[0]));
       return true;
     case "wsgidaemonprocess":
       addGroup(node, host, collected);
@@ -264,9 +236,8 @@ export function serverDirective(
     case "wsgipythonhome":
     case "wsgipythonpath":
       if (host !== undefined) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
+        fail(
+          node,
           `${node.name} is allowed at server level only, not inside <VirtualHost> (Apache refuses it too)`,
         );
       }

@@ -18,8 +18,7 @@ import {
   type ReadOptions,
 } from "./reader.ts";
 import type { ConfigDirective, ConfigSection } from "./reader.ts";
-import { ApacheConfigError } from "./lexer.ts";
-import { warn } from "./report.ts";
+import { fail, warn } from "./report.ts";
 import { newScope, type Scope } from "./scopes.ts";
 import { perDirectory } from "./per_directory.ts";
 import { serverDirective } from "./server_directives.ts";
@@ -123,9 +122,8 @@ function notAllowed(
   node: { file: string; line: number; name: string },
   inside: string,
 ): never {
-  throw new ApacheConfigError(
-    node.file,
-    node.line,
+  fail(
+    node,
     `${node.name} is not allowed inside ${inside} (Apache refuses it too)`,
   );
 }
@@ -175,11 +173,7 @@ function section(node: ConfigSection, place: Place, collected: Collected) {
     }
     const [path] = node.args;
     if (node.args.length !== 1) {
-      throw new ApacheConfigError(
-        node.file,
-        node.line,
-        `<${node.name}> takes one path`,
-      );
+      fail(node, `<${node.name}> takes one path`);
     }
     if (path.startsWith("~")) {
       warn(
@@ -256,11 +250,7 @@ function hostAddress(
 ): { hostname: string; port?: number } {
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+|\*))?$/.exec(address);
   if (!match) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
-      `<VirtualHost>: bad address ${JSON.stringify(address)}`,
-    );
+    fail(node, `<VirtualHost>: bad address ${JSON.stringify(address)}`);
   }
   const hostname = match[1] === "_default_"
     ? "*"
@@ -269,11 +259,7 @@ function hostAddress(
     ? undefined
     : Number(match[2]);
   if (port !== undefined && (port < 1 || port > 65535)) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
-      `<VirtualHost>: port out of range in ${address}`,
-    );
+    fail(node, `<VirtualHost>: port out of range in ${address}`);
   }
   return { hostname, port };
 }
