@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { checkOptionNames, fail, folders } from "./option_checks.ts";
+import { checkOptionNames, fail, flag, folders } from "./option_checks.ts";
 import { type ProxyTrust, resolveProxyTrust } from "./proxy_headers.ts";
 import { log } from "./logging.ts";
 import type { ProcessGroup } from "./groups.ts";
@@ -118,19 +118,6 @@ const MOUNT_OPTION_NAMES = [
   "trustedProxyHeaders",
   "trustedProxies",
 ];
-
-function flag(
-  where: string,
-  raw: Record<string, unknown>,
-  option: string,
-  fallback: boolean,
-): boolean {
-  const value = raw[option] ?? fallback;
-  if (typeof value !== "boolean") {
-    throw fail(where, option, "true or false", value);
-  }
-  return value;
-}
 
 /** Checks the script path and the options of `mountWsgi()`. */
 export function resolveMountOptions(

@@ -69,22 +69,50 @@ export function outOfRange(
   );
 }
 
-export function seconds(
+/** Reads one option of a call's options, or its default, checked. */
+export type OptionCheck<T> = (
   where: string,
   options: Record<string, unknown>,
   option: string,
-  fallback: number,
-): number {
-  const value = options[option] ?? fallback;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw fail(where, option, "a number of seconds >= 0", value);
-  }
-  if (!Number.isFinite(value) || value < 0) {
-    throw outOfRange(where, option, "a number of seconds >= 0", value);
-  }
-  return value;
+  fallback: T,
+) => T;
+
+/**
+ * A check that refuses a value of the wrong type (TypeError) and, for
+ * numbers, one out of range (RangeError), both saying `expected`.
+ */
+function optionCheck<T>(
+  expected: string,
+  ofType: (value: unknown) => value is T,
+  inRange: (value: T) => boolean = () => true,
+): OptionCheck<T> {
+  return (where, options, option, fallback) => {
+    const value = options[option] ?? fallback;
+    if (!ofType(value)) throw fail(where, option, expected, value);
+    if (!inRange(value)) {
+      throw outOfRange(where, option, expected, Number(value));
+    }
+    return value;
+  };
 }
 
+const isNumber = (value: unknown): value is number =>
+  typeof value === "number" && !Number.isNaN(value);
+
+/** A number of seconds >= 0. */
+export const seconds: OptionCheck<number> = optionCheck(
+  "a number of seconds >= 0",
+  isNumber,
+  (value) => Number.isFinite(value) && value >= 0,
+);
+
+/** true or false. */
+export const flag: OptionCheck<boolean> = optionCheck(
+  "true or false",
+  (value): value is boolean => typeof value === "boolean",
+);
+
+/** A whole number >= `min`. */
 export function count(
   where: string,
   options: Record<string, unknown>,
@@ -92,14 +120,11 @@ export function count(
   fallback: number,
   min = 0,
 ): number {
-  const value = options[option] ?? fallback;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw fail(where, option, `an integer >= ${min}`, value);
-  }
-  if (!Number.isInteger(value) || value < min) {
-    throw outOfRange(where, option, `an integer >= ${min}`, value);
-  }
-  return value;
+  return optionCheck(
+    `an integer >= ${min}`,
+    isNumber,
+    (value) => Number.isInteger(value) && value >= min,
+  )(where, options, option, fallback);
 }
 
 /** Checks that every path in an option exists as a folder; returns them absolute. */

@@ -26,6 +26,9 @@ const HEAD: ResponseHead = {
   done: false,
 };
 
+/** What a worker is given; the fake only looks at whether it is pipelined. */
+type StartArguments = Parameters<PythonWorker["start"]>;
+
 interface Started {
   id: number;
   pipelined: boolean;
@@ -41,7 +44,6 @@ class FakeWorker implements PythonWorker {
   readonly started: Started[] = [];
   readonly cancelled = new Set<number>();
   stopped = false;
-  #nextId = 0;
   #running = new Set<number>();
 
   constructor(readonly name: string, ready = Promise.resolve()) {
@@ -50,13 +52,8 @@ class FakeWorker implements PythonWorker {
 
   load(): void {}
 
-  start(
-    _spec: MountSpec,
-    _cgi: string,
-    _body: RequestBody,
-    pipelined = false,
-  ): WorkerRequest {
-    const id = this.#nextId++;
+  start(...[, , , pipelined = false]: StartArguments): WorkerRequest {
+    const id = this.started.length;
     let answer!: () => void;
     let fail!: (failure: WorkerFailure) => void;
     const head = new Promise<ResponseHead>((resolve, reject) => {
@@ -169,6 +166,28 @@ async function rejectsWith(
   });
 }
 
+/** Answers the worker's `index`th request and ends its exchange. */
+async function answer(
+  worker: FakeWorker,
+  index: number,
+  exchange: Promise<Exchange>,
+): Promise<void> {
+  worker.started[index].answer();
+  (await exchange).done();
+}
+
+/**
+ * A pool of one worker, busy with a request whose body streams (such a
+ * request waits for an idle worker: nothing is pipelined behind it).
+ */
+async function busy(options: GroupOptions) {
+  const made = pool({ processes: 1, ...options });
+  await made.group.ready();
+  const first = request(made.group, streamBody());
+  await settle();
+  return { ...made, first };
+}
+
 /** Waits until `done()` holds (or `ms` passed); returns how long that took. */
 async function until(done: () => boolean, ms = 2000): Promise<number> {
   const start = performance.now();
@@ -177,34 +196,24 @@ async function until(done: () => boolean, ms = 2000): Promise<number> {
 }
 
 Deno.test("pool: a full queue answers 503 at once", async () => {
-  const { group, workers } = pool({ processes: 1, queueLimit: 1 });
-  await group.ready();
-  // Streamed bodies wait for an idle worker: nothing is pipelined.
-  const first = request(group, streamBody());
-  await settle();
+  const { group, workers, first } = await busy({ queueLimit: 1 });
   const waiting = request(group, streamBody());
   await rejectsWith(request(group, streamBody()), 503, /queue full/);
   assert.equal(group.metrics().rejected, 1);
-  workers[0].started[0].answer();
-  (await first).done();
+  await answer(workers[0], 0, first);
   await settle();
-  workers[0].started[1].answer();
-  (await waiting).done();
+  await answer(workers[0], 1, waiting);
   await group.shutdown();
 });
 
 Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
-  const { group, workers } = pool({ processes: 1, queueTimeout: 0.1 });
-  await group.ready();
-  const first = request(group, streamBody());
-  await settle();
+  const { group, workers, first } = await busy({ queueTimeout: 0.1 });
   const started = performance.now();
   await rejectsWith(request(group, streamBody()), 503, /queue timeout/);
   const waited = performance.now() - started;
   assert.ok(waited >= 90 && waited < 1000, `waited ${waited} ms`);
   assert.equal(group.metrics().queueTimeouts, 1);
-  workers[0].started[0].answer();
-  (await first).done();
+  await answer(workers[0], 0, first);
   await group.shutdown();
 });
 
@@ -212,11 +221,10 @@ Deno.test("pool: a worker is recycled at maximumRequests", async () => {
   const { group, workers } = pool({ processes: 1, maximumRequests: 2 });
   await group.ready();
   for (let i = 0; i < 3; i++) {
-    const answer = request(group);
+    const exchange = request(group);
     await settle();
     const worker = workers[workers.length - 1];
-    worker.started[worker.started.length - 1].answer();
-    (await answer).done();
+    await answer(worker, worker.started.length - 1, exchange);
     await settle();
   }
   assert.equal(workers.length, 2, "a second worker took over");
@@ -260,8 +268,7 @@ Deno.test("pool: requests pipelined behind a crash run on the replacement", asyn
   assert.equal(workers.length, 2, "a replacement started");
   await settle();
   assert.equal(workers[1].started.length, 1, "the pipelined request moved");
-  workers[1].started[0].answer();
-  (await behind).done();
+  await answer(workers[1], 0, behind);
   await group.shutdown();
 });
 
@@ -297,8 +304,7 @@ Deno.test("pool: requests behind a slow one move to a worker that falls idle, af
   assert.equal(holder.cancelled.size, 1, "taken back from the busy worker");
   assert.equal(other.started.length, 2, "run by the idle one");
   assert.ok(moved >= STEAL_AFTER_MS, `moved after ${moved} ms`);
-  other.started[1].answer();
-  (await behind).done();
+  await answer(other, 1, behind);
   holderExchange.done();
   await group.shutdown();
 });
@@ -334,8 +340,7 @@ Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings 
   await group.ready();
   const first = request(group);
   await settle();
-  workers[0].started[0].answer();
-  (await first).done();
+  await answer(workers[0], 0, first);
   const idle = performance.now();
   await settle(40);
   assert.equal(workers[0].stopped, false, "not before inactivityTimeout");
@@ -348,8 +353,7 @@ Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings 
   const second = request(group);
   await settle();
   assert.equal(workers.length, 2, "started on demand");
-  workers[1].started[0].answer();
-  (await second).done();
+  await answer(workers[1], 0, second);
   assert.equal(group.metrics().crashes, 0);
   await group.shutdown();
 });

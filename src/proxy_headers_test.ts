@@ -86,15 +86,27 @@ Deno.test("X-Forwarded-For: the right-most address that is not a proxy", () => {
   assert.equal(forwardedClient(" , ", proxies), undefined);
 });
 
+/** What nginx sends with `proxy_set_header X-Forwarded-*`. */
+const FROM_NGINX = {
+  HTTP_X_FORWARDED_FOR: "6.6.6.6, 203.0.113.5",
+  HTTP_X_FORWARDED_PROTO: "https",
+  HTTP_X_FORWARDED_HOST: "www.example.com",
+  HTTP_X_FORWARDED_PORT: "443",
+};
+
+/** The environ after `peer` sent these headers. */
+function proxied(
+  peer: string,
+  headers: Record<string, string>,
+  trust = nginx(),
+): Record<string, string> {
+  const env = environ(headers);
+  applyProxyHeaders(env, trust, peer);
+  return env;
+}
+
 Deno.test("from a trusted proxy the headers set the environ", () => {
-  const env = environ({
-    HTTP_X_FORWARDED_FOR: "6.6.6.6, 203.0.113.5",
-    HTTP_X_FORWARDED_PROTO: "https",
-    HTTP_X_FORWARDED_HOST: "www.example.com",
-    HTTP_X_FORWARDED_PORT: "443",
-    HTTP_X_REAL_IP: "1.2.3.4",
-  });
-  applyProxyHeaders(env, nginx(), "10.0.0.2");
+  const env = proxied("10.0.0.2", { ...FROM_NGINX, HTTP_X_REAL_IP: "1.2.3.4" });
   assert.equal(env.REMOTE_ADDR, "203.0.113.5");
   assert.equal(env.HTTP_X_FORWARDED_FOR, "203.0.113.5");
   assert.equal(env["wsgi.url_scheme"], "https");
@@ -108,14 +120,10 @@ Deno.test("from a trusted proxy the headers set the environ", () => {
 });
 
 Deno.test("from anyone else the headers of a trusted kind are dropped", () => {
-  const env = environ({
-    HTTP_X_FORWARDED_FOR: "127.0.0.1",
-    HTTP_X_FORWARDED_PROTO: "https",
-    HTTP_X_FORWARDED_HOST: "evil.example",
-    HTTP_X_FORWARDED_PORT: "443",
+  const env = proxied("203.0.113.9", {
+    ...FROM_NGINX,
     HTTP_X_SCRIPT_NAME: "/evil",
   });
-  applyProxyHeaders(env, nginx(), "203.0.113.9");
   assert.equal(env.REMOTE_ADDR, "10.0.0.2");
   assert.equal(env["wsgi.url_scheme"], "http");
   assert.equal(env.HTTP_HOST, "backend:8000");
@@ -130,8 +138,7 @@ Deno.test("from anyone else the headers of a trusted kind are dropped", () => {
 
 Deno.test("no trustedProxies: no peer is trusted", () => {
   const trust = resolveProxyTrust(where, ["X-Forwarded-For"], undefined)!;
-  const env = environ({ HTTP_X_FORWARDED_FOR: "1.2.3.4" });
-  applyProxyHeaders(env, trust, "127.0.0.1");
+  const env = proxied("127.0.0.1", { HTTP_X_FORWARDED_FOR: "1.2.3.4" }, trust);
   assert.equal(env.REMOTE_ADDR, "10.0.0.2");
   assert.equal(env.HTTP_X_FORWARDED_FOR, undefined);
 });
@@ -142,19 +149,20 @@ Deno.test("the other conventions: X-Real-IP, X-Forwarded-SSL, X-Forwarded-Server
     ["x-real-ip", "X-Forwarded-SSL", "X-Forwarded-Server", "X-Script-Name"],
     ["127.0.0.1"],
   )!;
-  const env = environ({
+  const env = proxied("127.0.0.1", {
     HTTP_X_REAL_IP: " 198.51.100.4 ",
     HTTP_X_FORWARDED_SSL: "on",
     HTTP_X_FORWARDED_SERVER: "proxy.example.com",
     HTTP_X_SCRIPT_NAME: "/public/",
-  });
-  applyProxyHeaders(env, trust, "127.0.0.1");
+  }, trust);
   assert.equal(env.REMOTE_ADDR, "198.51.100.4");
   assert.equal(env["wsgi.url_scheme"], "https");
   assert.equal(env.SERVER_NAME, "proxy.example.com");
   assert.equal(env.SCRIPT_NAME, "/public");
-  const plain = environ({ HTTPS: "1", HTTP_X_FORWARDED_SSL: "off" });
-  applyProxyHeaders(plain, trust, "127.0.0.1");
+  const plain = proxied("127.0.0.1", {
+    HTTPS: "1",
+    HTTP_X_FORWARDED_SSL: "off",
+  }, trust);
   assert.equal(plain["wsgi.url_scheme"], "http");
   assert.equal(plain.HTTPS, undefined);
 });
