@@ -83,8 +83,10 @@ export type OptionCheck<T> = (
  */
 function optionCheck<T>(
   expected: string,
-  ofType: (value: unknown) => value is T,
-  inRange: (value: T) => boolean = () => true,
+  { ofType, inRange = () => true }: {
+    ofType: (value: unknown) => value is T;
+    inRange?: (value: T) => boolean;
+  },
 ): OptionCheck<T> {
   return (where, options, option, fallback) => {
     const value = options[option] ?? fallback;
@@ -102,15 +104,13 @@ const isNumber = (value: unknown): value is number =>
 /** A number of seconds >= 0. */
 export const seconds: OptionCheck<number> = optionCheck(
   "a number of seconds >= 0",
-  isNumber,
-  (value) => Number.isFinite(value) && value >= 0,
+  { ofType: isNumber, inRange: (n) => Number.isFinite(n) && n >= 0 },
 );
 
 /** true or false. */
-export const flag: OptionCheck<boolean> = optionCheck(
-  "true or false",
-  (value): value is boolean => typeof value === "boolean",
-);
+export const flag: OptionCheck<boolean> = optionCheck("true or false", {
+  ofType: (value): value is boolean => typeof value === "boolean",
+});
 
 /** A whole number >= `min`. */
 export function count(
@@ -120,11 +120,10 @@ export function count(
   fallback: number,
   min = 0,
 ): number {
-  return optionCheck(
-    `an integer >= ${min}`,
-    isNumber,
-    (value) => Number.isInteger(value) && value >= min,
-  )(where, options, option, fallback);
+  return optionCheck(`an integer >= ${min}`, {
+    ofType: isNumber,
+    inRange: (n) => Number.isInteger(n) && n >= min,
+  })(where, options, option, fallback);
 }
 
 /** Checks that every path in an option exists as a folder; returns them absolute. */

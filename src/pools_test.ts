@@ -166,13 +166,12 @@ async function rejectsWith(
   });
 }
 
-/** Answers the worker's `index`th request and ends its exchange. */
+/** Answers a started request and ends its exchange. */
 async function answer(
-  worker: FakeWorker,
-  index: number,
+  started: Started,
   exchange: Promise<Exchange>,
 ): Promise<void> {
-  worker.started[index].answer();
+  started.answer();
   (await exchange).done();
 }
 
@@ -200,9 +199,9 @@ Deno.test("pool: a full queue answers 503 at once", async () => {
   const waiting = request(group, streamBody());
   await rejectsWith(request(group, streamBody()), 503, /queue full/);
   assert.equal(group.metrics().rejected, 1);
-  await answer(workers[0], 0, first);
+  await answer(workers[0].started[0], first);
   await settle();
-  await answer(workers[0], 1, waiting);
+  await answer(workers[0].started[1], waiting);
   await group.shutdown();
 });
 
@@ -213,7 +212,7 @@ Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
   const waited = performance.now() - started;
   assert.ok(waited >= 90 && waited < 1000, `waited ${waited} ms`);
   assert.equal(group.metrics().queueTimeouts, 1);
-  await answer(workers[0], 0, first);
+  await answer(workers[0].started[0], first);
   await group.shutdown();
 });
 
@@ -224,7 +223,7 @@ Deno.test("pool: a worker is recycled at maximumRequests", async () => {
     const exchange = request(group);
     await settle();
     const worker = workers[workers.length - 1];
-    await answer(worker, worker.started.length - 1, exchange);
+    await answer(worker.started[worker.started.length - 1], exchange);
     await settle();
   }
   assert.equal(workers.length, 2, "a second worker took over");
@@ -268,7 +267,7 @@ Deno.test("pool: requests pipelined behind a crash run on the replacement", asyn
   assert.equal(workers.length, 2, "a replacement started");
   await settle();
   assert.equal(workers[1].started.length, 1, "the pipelined request moved");
-  await answer(workers[1], 0, behind);
+  await answer(workers[1].started[0], behind);
   await group.shutdown();
 });
 
@@ -304,7 +303,7 @@ Deno.test("pool: requests behind a slow one move to a worker that falls idle, af
   assert.equal(holder.cancelled.size, 1, "taken back from the busy worker");
   assert.equal(other.started.length, 2, "run by the idle one");
   assert.ok(moved >= STEAL_AFTER_MS, `moved after ${moved} ms`);
-  await answer(other, 1, behind);
+  await answer(other.started[1], behind);
   holderExchange.done();
   await group.shutdown();
 });
@@ -340,7 +339,7 @@ Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings 
   await group.ready();
   const first = request(group);
   await settle();
-  await answer(workers[0], 0, first);
+  await answer(workers[0].started[0], first);
   const idle = performance.now();
   await settle(40);
   assert.equal(workers[0].stopped, false, "not before inactivityTimeout");
@@ -353,7 +352,7 @@ Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings 
   const second = request(group);
   await settle();
   assert.equal(workers.length, 2, "started on demand");
-  await answer(workers[1], 0, second);
+  await answer(workers[1].started[0], second);
   assert.equal(group.metrics().crashes, 0);
   await group.shutdown();
 });

@@ -56,8 +56,10 @@ function groups(
  */
 function chosen(
   mount: MountLine,
-  settings: Settings,
-  key: "processGroup" | "applicationGroup",
+  { settings, key }: {
+    settings: Settings;
+    key: "processGroup" | "applicationGroup";
+  },
 ): Chosen {
   // processGroup: process-group=
   const option = key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
@@ -84,8 +86,7 @@ const PER_REQUEST = {
 /** A name chosen per request is not emulated: warned, and no name. */
 function perRequest(
   collected: Collected,
-  directive: keyof typeof PER_REQUEST,
-  { name, node }: Chosen,
+  { directive, name, node }: Chosen & { directive: keyof typeof PER_REQUEST },
 ): undefined {
   warn(collected, node!, `${directive} ${name}`, PER_REQUEST[directive]);
   return undefined;
@@ -99,7 +100,11 @@ function groupFor(
 ): string | undefined {
   if (name === undefined || name === GLOBAL || name === "") return undefined;
   if (name.startsWith("%{")) {
-    return perRequest(collected, "WSGIProcessGroup", { name, node });
+    return perRequest(collected, {
+      directive: "WSGIProcessGroup",
+      name,
+      node,
+    });
   }
   const group = collected.groups.get(name);
   if (!group) {
@@ -151,7 +156,11 @@ function applicationGroupFor(
     return server;
   }
   if (name.startsWith("%{")) {
-    return perRequest(collected, "WSGIApplicationGroup", { name, node });
+    return perRequest(collected, {
+      directive: "WSGIApplicationGroup",
+      name,
+      node,
+    });
   }
   return name;
 }
@@ -181,9 +190,11 @@ function accessWarnings(
  */
 function firstPerUrl<T extends { node: ConfigDirective; host?: number }>(
   collected: Collected,
-  lines: T[],
-  placeOf: (line: T) => { url: string; file: string },
-  already: (line: T, url: string) => [directive: string, reason: string],
+  { lines, placeOf, already }: {
+    lines: T[];
+    placeOf: (line: T) => { url: string; file: string };
+    already: (line: T, url: string) => [directive: string, reason: string];
+  },
 ): [T, Settings][] {
   const seen = new Set<string>();
   return lines.flatMap((line): [T, Settings][] => {
@@ -200,26 +211,25 @@ function firstPerUrl<T extends { node: ConfigDirective; host?: number }>(
 
 function mounts(collected: Collected): SiteMount[] {
   const result: SiteMount[] = [];
-  const lines = firstPerUrl(
-    collected,
-    collected.mounts,
-    (mount) => ({ url: mount.prefix, file: mount.script }),
-    (_, url) => [
+  const lines = firstPerUrl(collected, {
+    lines: collected.mounts,
+    placeOf: (mount) => ({ url: mount.prefix, file: mount.script }),
+    already: (_, url) => [
       "WSGIScriptAlias",
       `a script is already mounted at ${url} (from another <VirtualHost>?): host names are not told apart here, the first mount serves it`,
     ],
-  );
+  });
   for (const [mount, settings] of lines) {
     const site: SiteMount = { prefix: mount.prefix, script: mount.script };
     const group = groupFor(
       collected,
       mount.host,
-      chosen(mount, settings, "processGroup"),
+      chosen(mount, { settings, key: "processGroup" }),
     );
     if (group !== undefined) site.group = group;
     const applicationGroup = applicationGroupFor(
       collected,
-      chosen(mount, settings, "applicationGroup"),
+      chosen(mount, { settings, key: "applicationGroup" }),
       serverGroup(collected, mount.host),
     );
     if (applicationGroup !== undefined) {
@@ -308,15 +318,14 @@ function aliases(collected: Collected, site: SiteConfig): SiteAlias[] {
     // Apache serves the DocumentRoot wherever nothing else claims the URL.
     lines.push(root);
   }
-  const served = firstPerUrl(
-    collected,
+  const served = firstPerUrl(collected, {
     lines,
-    (line) => ({ url: line.urlPath, file: line.path }),
-    (line, url) => [
+    placeOf: (line) => ({ url: line.urlPath, file: line.path }),
+    already: (line, url) => [
       line.node.name,
       `${url} is already aliased (from another <VirtualHost>?): the first one serves it`,
     ],
-  );
+  });
   for (const [line, settings] of served) {
     const alias: SiteAlias = { urlPath: line.urlPath, path: line.path };
     if (settings.indexes?.value) alias.options = { listDirectories: true };
