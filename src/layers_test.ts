@@ -116,9 +116,8 @@ interface Import {
 /**
  * The src/ modules `module` imports: static imports, side-effect imports
  * and re-exports (at the start of a line, so a doc comment's example does
- * not count), dynamic
- * `import()`, and the entry points it starts workers from
- * (`new URL("./worker_main.ts", import.meta.url)`).
+ * not count), dynamic `import()`, and the entry points it starts workers
+ * from (`new URL("./worker_main.ts", import.meta.url)`).
  */
 function importsOf(module: string): Import[] {
   const text = Deno.readTextFileSync(join(SRC, module));
