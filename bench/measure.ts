@@ -11,6 +11,9 @@ import { type IncomingMessage, request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
+const PERCENTILES = ["p50", "p75", "p90", "p99"] as const;
+const SOCKET_ERRORS = ["connect", "read", "write", "timeout"] as const;
+
 /** One measured run, latencies in milliseconds. */
 export interface LoadResult {
   url: string;
@@ -20,22 +23,25 @@ export interface LoadResult {
   requests: number;
   requestsPerSecond: number;
   transferBytesPerSecond: number;
-  latencyMs: {
-    mean: number;
-    p50: number;
-    p75: number;
-    p90: number;
-    p99: number;
-    max: number;
-  };
+  latencyMs: Record<"mean" | typeof PERCENTILES[number] | "max", number>;
   /** Responses with a status other than 2xx or 3xx. */
   non2xx: number;
-  socketErrors: {
-    connect: number;
-    read: number;
-    write: number;
-    timeout: number;
-  };
+  socketErrors: Record<typeof SOCKET_ERRORS[number], number>;
+}
+
+/** Latencies: the mean, each percentile and the maximum. */
+function latencies(
+  { mean, max }: { mean: number; max: number },
+  percentile: (p: number) => number,
+): LoadResult["latencyMs"] {
+  const ranks = PERCENTILES.map((p) => [p, percentile(Number(p.slice(1)))]);
+  return { mean, ...Object.fromEntries(ranks), max } as LoadResult["latencyMs"];
+}
+
+/** Socket errors by kind, in wrk's order; none when `counts` is empty. */
+function socketErrors(counts: number[] = []): LoadResult["socketErrors"] {
+  const kinds = SOCKET_ERRORS.map((kind, i) => [kind, counts[i] ?? 0]);
+  return Object.fromEntries(kinds) as LoadResult["socketErrors"];
 }
 
 /** How one run loads a server. */
@@ -83,28 +89,19 @@ export function parseWrkOutput(
   const latency = text.match(/^\s+Latency\s+(\S+)\s+\S+\s+(\S+)/m);
   const socket = text.match(
     /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/,
-  )?.slice(1).map(Number) ?? [0, 0, 0, 0];
+  )?.slice(1).map(Number);
   return {
     requests: Number(need(/(\d+) requests in/, "request count")),
     requestsPerSecond: Number(need(/Requests\/sec:\s+([\d.]+)/, "req/s")),
     transferBytesPerSecond: parseWrkUnit(
       need(/Transfer\/sec:\s+(\S+)/, "Transfer/sec"),
     ),
-    latencyMs: {
+    latencyMs: latencies({
       mean: latency ? parseWrkUnit(latency[1]) : NaN,
-      p50: percentile(50),
-      p75: percentile(75),
-      p90: percentile(90),
-      p99: percentile(99),
       max: latency ? parseWrkUnit(latency[2]) : NaN,
-    },
+    }, percentile),
     non2xx: Number(text.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0),
-    socketErrors: {
-      connect: socket[0],
-      read: socket[1],
-      write: socket[2],
-      timeout: socket[3],
-    },
+    socketErrors: socketErrors(socket),
   };
 }
 
@@ -127,16 +124,12 @@ export async function runWrk(
         `wrk.headers["Content-Type"] = "application/octet-stream"\n`,
     );
   }
-  const args = [
-    `-t${threads}`,
-    `-c${connections}`,
-    `-d${durationSeconds}s`,
-    "--timeout",
-    "10s",
-    "--latency",
-    ...(script ? ["-s", script] : []),
-    url,
-  ];
+  const args = [`-t${threads}`, `-c${connections}`, `-d${durationSeconds}s`]
+    .concat(
+      ["--timeout", "10s", "--latency"],
+      script ? ["-s", script] : [],
+      url,
+    );
   try {
     const output = await new Deno.Command("wrk", {
       args,
@@ -206,9 +199,9 @@ export async function streamUpload(
     requests: 1,
     requestsPerSecond: 1000 / ms,
     transferBytesPerSecond: bytes / (ms / 1000),
-    latencyMs: { mean: ms, p50: ms, p75: ms, p90: ms, p99: ms, max: ms },
+    latencyMs: latencies({ mean: ms, max: ms }, () => ms),
     non2xx: status >= 400 ? 1 : 0,
-    socketErrors: { connect: 0, read: 0, write: 0, timeout: 0 },
+    socketErrors: socketErrors(),
   };
 }
 
@@ -309,7 +302,8 @@ function kilobytes(path: string, key: string): number | undefined {
   }
 }
 
-function treeMemory(root: number): TreeMemory {
+/** The memory of `root`'s process tree now. */
+export function treeMemory(root: number): TreeMemory {
   const memory: TreeMemory = { rssBytes: 0, pssBytes: 0, processes: 0 };
   for (const pid of processTree(root)) {
     const rss = kilobytes(`/proc/${pid}/status`, "VmRSS");

@@ -9,6 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { coldStart } from "./cold_start.ts";
 import {
   cpuTicks,
   type LoadResult,
@@ -17,9 +18,10 @@ import {
   runWrk,
   streamUpload,
 } from "./measure.ts";
-import { type Needs, type Scenario, SCENARIOS } from "./scenarios.ts";
+import { type Scenario, SCENARIOS } from "./scenarios.ts";
 import {
   missingPackages,
+  type Needs,
   ROOT,
   type RunningServer,
   SERVERS,
@@ -45,6 +47,10 @@ const OPTIONS = {
   group: text("{}", `the gateway's defineGroup() options, as '{"threads":10}'`),
   "mod-wsgi-threads": text("15", "mod_wsgi's threads="),
   out: text(`${ROOT}bench/results`, "where results.json and results.md go"),
+  cold: {
+    type: "boolean",
+    help: "instead: cold start of the examples, without and with a snapshot",
+  },
   help: { type: "boolean", help: "this text" },
 } as const;
 
@@ -135,6 +141,7 @@ function settings(args: string[]) {
     : SCENARIOS.filter((s) => !s.extra).map((s) => s.id);
   return {
     help: values.help,
+    cold: values.cold,
     out: values.out.replace(/\/$/, ""),
     durationSeconds: whole("duration", 1),
     warmupSeconds: whole("warmup", 0),
@@ -175,9 +182,11 @@ async function checkOnce(baseUrl: string, scenario: Scenario) {
 /** Starts, checks and loads every server for the scenarios of one app. */
 async function measureApp(
   scenarios: Scenario[],
-  config: Settings,
-  row: (scenario: Scenario, server: string) => ResultRow,
-  running: Set<Stoppable>,
+  { config, row, running }: {
+    config: Settings;
+    row: (scenario: Scenario, server: string) => ResultRow;
+    running: Set<Stoppable>;
+  },
 ): Promise<void> {
   const fail = (
     scenario: Scenario,
@@ -189,7 +198,7 @@ async function measureApp(
     log(`${scenario.id} on ${server}: ${status}: ${reason.split("\n")[0]}`);
   };
   const app = scenarios[0].app;
-  let needs: Needs;
+  let needs: Partial<Needs>;
   try {
     needs = await app.prepare?.() ?? {};
   } catch (error) {
@@ -203,11 +212,12 @@ async function measureApp(
   }
   if (needs.stop) running.add(needs as Stoppable);
   const site = {
+    cpythonPath: [],
+    pyodidePath: [],
+    env: {},
+    aliases: [],
+    ...needs,
     app,
-    cpythonPath: needs.cpythonPath ?? [],
-    pyodidePath: needs.pyodidePath ?? [],
-    env: needs.env ?? {},
-    aliases: needs.aliases ?? [],
   };
   const started: { name: string; server: RunningServer; watch: MemoryWatch }[] =
     [];
@@ -415,6 +425,7 @@ function renderMarkdown(results: Results): string {
 async function main(running: Set<Stoppable>): Promise<void> {
   const config = settings(Deno.args);
   if (config.help) return console.log(usage());
+  if (config.cold) return await coldStart(config.rounds);
   const missing = missingPackages(config.servers);
   if (missing.length) {
     console.error(
@@ -457,12 +468,8 @@ async function main(running: Set<Stoppable>): Promise<void> {
       r.scenario === scenario.id && r.server === server
     )!;
   for (const app of new Set(config.scenarios.map((s) => s.app))) {
-    await measureApp(
-      config.scenarios.filter((s) => s.app === app),
-      config,
-      row,
-      running,
-    );
+    const scenarios = config.scenarios.filter((s) => s.app === app);
+    await measureApp(scenarios, { config, row, running });
   }
   summarize(results.rows);
   await Deno.mkdir(config.out, { recursive: true });

@@ -7,21 +7,11 @@
  */
 
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { type Alias, type App, PYTHON, ROOT } from "./servers.ts";
+import { type App, type Needs, PYTHON, ROOT } from "./servers.ts";
 
-/** What an app needs besides its files, started once before its servers. */
-export interface Needs {
-  cpythonPath?: string[];
-  pyodidePath?: string[];
-  env?: Record<string, string>;
-  aliases?: Alias[];
-  /** Stops what was started, after the app's servers. */
-  stop?: () => Promise<void>;
-}
-
-/** An app and how to get what it needs. */
+/** An app and how to get what it needs, started once before its servers. */
 export interface AppSpec extends App {
-  prepare?: () => Promise<Needs>;
+  prepare?: () => Promise<Partial<Needs>>;
 }
 
 /** One measured request against every server. */
@@ -69,7 +59,7 @@ function benchApp(id: string, module: string, prepare?: AppSpec["prepare"]) {
  * PyPI once: for Debian's python3 (what mod_wsgi and gunicorn run) into
  * .cache/site-packages-cpython, for Pyodide into .cache/site-packages.
  */
-async function packages(): Promise<Needs> {
+async function packages(): Promise<Partial<Needs>> {
   return {
     cpythonPath: [
       await ensurePythonPackages({ forHost: true, python: PYTHON }),

@@ -9,7 +9,9 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { processTree, stopTree } from "./measure.ts";
+import { exists, spawnCollected, waitFor } from "../tests/helpers.ts";
+import { freePort } from "../tests/servers.ts";
+import { stopTree } from "./measure.ts";
 
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -34,9 +36,8 @@ export interface App {
   readyPath: string;
 }
 
-/** An app with what it needs on this run: packages, variables, static folders. */
-export interface Site {
-  app: App;
+/** What an app needs on this run besides its files (scenarios.ts). */
+export interface Needs {
   /** Import folders for CPython (python-path, --pythonpath). */
   cpythonPath: string[];
   /** Import folders for Pyodide (the group's pythonPath). */
@@ -44,6 +45,13 @@ export interface Site {
   /** The app's `os.environ` additions, like DATABASE_URL. */
   env: Record<string, string>;
   aliases: Alias[];
+  /** Stops what was started for the app, after its servers. */
+  stop?: () => Promise<void>;
+}
+
+/** An app with what it needs on this run. */
+export interface Site extends Needs {
+  app: App;
 }
 
 /** What every server of a run shares. */
@@ -57,7 +65,7 @@ export interface ServerSettings {
 }
 
 /** How a server runs for one site. */
-interface Launch {
+export interface Launch {
   command: string;
   args: string[];
   env?: Record<string, string>;
@@ -66,6 +74,13 @@ interface Launch {
    * to `<folder>/ready` before the server counts as started.
    */
   isolates?: number;
+}
+
+/** Where and how a server is launched. */
+interface LaunchOptions {
+  settings: ServerSettings;
+  port: number;
+  folder: string;
 }
 
 /** One entry of `SERVERS`. */
@@ -79,7 +94,7 @@ interface ServerKind {
    */
   launch(
     site: Site,
-    options: { settings: ServerSettings; port: number; folder: string },
+    options: LaunchOptions,
   ): Promise<Launch | string> | Launch | string;
   /** Debian packages it needs: name and a file the package installs. */
   packages?: [string, string][];
@@ -94,11 +109,10 @@ const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/** The only Apache configuration read: Debian's defaults play no part. */
 function apacheConfig(
   site: Site,
-  settings: ServerSettings,
-  port: number,
-  folder: string,
+  { settings, port, folder }: LaunchOptions,
 ): string {
   const { app, aliases } = site;
   const folders = [app.directory, ...site.cpythonPath].join(":");
@@ -245,10 +259,11 @@ export const SERVERS: Record<string, ServerKind> = {
     ],
     describe: ({ processes, modWsgiThreads }, v) =>
       `Apache + mod_wsgi daemon mode, event MPM, ${processes} processes x ${modWsgiThreads} threads; Apache ${v.apache}, mod_wsgi ${v.modWsgi} (Debian), Python ${v.python}`,
-    async launch(site, { settings, port, folder }) {
+    async launch(site, options) {
+      const folder = options.folder;
       await Deno.writeTextFile(
         `${folder}/httpd.conf`,
-        apacheConfig(site, settings, port, folder),
+        apacheConfig(site, options),
       );
       // mod_wsgi's daemons see the server's environment in os.environ;
       // SetEnv would only reach the WSGI environ.
@@ -324,21 +339,14 @@ export function missingPackages(servers: string[]): string[] {
   return wanted.filter(([, path]) => !exists(path)).map(([name]) => name);
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A server started by `startServer()`, on 127.0.0.1. */
 export interface RunningServer {
   name: string;
   baseUrl: string;
   /** The root of its process tree. */
   pid: number;
+  /** From the launch to the first 200 on the ready path. */
+  readyMs: number;
   /** Ends its whole process tree and removes its folder. */
   stop(): Promise<void>;
 }
@@ -347,13 +355,8 @@ const START_SECONDS = 180;
 
 /**
  * Starts `name` (a key of `SERVERS`) for `site` on a free port and resolves
- * once `site.app.readyPath` answers 200 (Pyodide's start included, 180 s
- * at most). Under `deno serve --parallel`, one 200 comes from the first
- * isolate that is ready, so it also waits until every isolate has said so
- * and checks that 20 requests on new connections (which the kernel
- * spreads) all answer 200. Resolves to `{ skipped }` when the server
- * cannot serve the site; throws, with the server's output, when it does
- * not start.
+ * once `site.app.readyPath` answers 200; `{ skipped }` when the server
+ * cannot serve the site. See `launchServer()`.
  */
 export async function startServer(
   name: string,
@@ -361,68 +364,92 @@ export async function startServer(
   settings: ServerSettings,
 ): Promise<RunningServer | { skipped: string }> {
   const folder = await Deno.makeTempDir({ prefix: `bench-${name}-` });
-  // Run as root, Apache's daemons run as www-data and use this folder.
-  await Deno.chmod(folder, 0o755);
   const port = freePort();
   const launch = await SERVERS[name].launch(site, { settings, port, folder });
   if (typeof launch === "string") {
     await Deno.remove(folder, { recursive: true });
     return { skipped: launch };
   }
-  const child = new Deno.Command(launch.command, {
+  return await launchServer(name, launch, {
+    port,
+    folder,
+    readyPath: site.app.readyPath,
+  });
+}
+
+/**
+ * The one way a benchmark server starts: runs `launch` from the checkout,
+ * with `folder` (removed at stop) for its files, and resolves once
+ * `readyPath` on 127.0.0.1:`port` answers 200 (Pyodide's start included,
+ * 180 s at most). Under `deno serve --parallel`, one 200 comes from the
+ * first isolate that is ready, so it also waits until every isolate has
+ * said so and checks that 20 requests on new connections (which the kernel
+ * spreads) all answer 200. Throws, with the server's output, when it does
+ * not start.
+ */
+export async function launchServer(
+  name: string,
+  launch: Launch,
+  { port, folder, readyPath }: {
+    port: number;
+    folder: string;
+    readyPath: string;
+  },
+): Promise<RunningServer> {
+  // Run as root, Apache's daemons run as www-data and use this folder.
+  await Deno.chmod(folder, 0o755);
+  const launched = performance.now();
+  const { child, output } = spawnCollected(launch.command, {
     args: launch.args,
     env: launch.env,
     cwd: ROOT,
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let output = "";
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({
-        write: (text) => void (output = (output + text).slice(-16_000)),
-      }),
-    ).catch(() => {});
-  }
+  });
   let exited = false;
   child.status.then(() => exited = true);
   const server: RunningServer = {
     name,
     baseUrl: `http://127.0.0.1:${port}`,
     pid: child.pid,
+    readyMs: NaN,
     async stop() {
       await stopTree(child);
       await Deno.remove(folder, { recursive: true }).catch(() => {});
     },
   };
-  const deadline = Date.now() + START_SECONDS * 1000;
-  const url = server.baseUrl + site.app.readyPath;
+  const url = server.baseUrl + readyPath;
+  /** Waits until `done()`, unless the server exits first or 180 s pass. */
+  const until = (what: string, done: () => Promise<boolean>) =>
+    waitFor(
+      async () => {
+        if (exited) throw new Error(`it exited before ${what}`);
+        return await done();
+      },
+      START_SECONDS * 1000,
+      what,
+    );
+  let last = "no answer";
   try {
-    let last = "no answer";
-    while ((last = await answer(url)) !== "200") {
-      if (exited) throw new Error(`it exited (last answer: ${last})`);
-      if (Date.now() > deadline) {
-        throw new Error(`${url}: no 200 within ${START_SECONDS} s (${last})`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    for (let ready = 0; ready < (launch.isolates ?? 0);) {
-      const lines = await Deno.readTextFile(`${folder}/ready`).catch(() => "");
-      ready = lines.split("\n").filter(Boolean).length;
-      if (processTree(child.pid).length === 0 || Date.now() > deadline) {
-        throw new Error(`${ready}/${launch.isolates} isolates were ready`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    if (launch.isolates) await checkSpread(url, 20);
+    await until(
+      `a 200 from ${url}`,
+      async () => (last = await answer(url)) === "200",
+    );
+    server.readyMs = performance.now() - launched;
+    const isolates = launch.isolates ?? 0;
+    await until(
+      `${isolates} isolates were ready`,
+      async () =>
+        (await Deno.readTextFile(`${folder}/ready`).catch(() => ""))
+          .split("\n").filter(Boolean).length >= isolates,
+    );
+    if (isolates) await checkSpread(url, 20);
   } catch (error) {
     const log = await Deno.readTextFile(`${folder}/error.log`).catch(() => "");
     await server.stop();
     throw new Error(
       `${name} did not start on port ${port}: ${
         (error as Error).message
-      }\n${output}${log}`,
+      } (last answer: ${last})\n${output().slice(-16_000)}${log}`,
     );
   }
   return server;
@@ -456,13 +483,6 @@ async function checkSpread(url: string, times: number): Promise<void> {
   } finally {
     client.close();
   }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 /** Versions for the report; unknown ones are "?". */
