@@ -132,6 +132,10 @@ Deno.test("start-server closes idle keep-alive connections after --keep-alive-ti
     const response = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(response.status, 200);
     assert.match(await response.text(), /hello from/);
+    // Ctrl-C is a stop asked for, as SIGTERM is: exit code 0.
+    const status = await server.stop("SIGINT");
+    assert.equal(status.code, 0, server.output());
+    assert.match(server.output(), /SIGINT: finishing requests/);
   } finally {
     await server.stop("SIGKILL");
   }
