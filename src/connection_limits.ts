@@ -61,7 +61,8 @@ export const LIMIT_DEFAULTS = {
   socketTimeout: 60,
 } as const;
 
-const LIMIT_NAMES = [
+/** The names of the limits, as options. */
+export const LIMIT_NAMES = [
   "headerTimeout",
   "keepAliveTimeout",
   "socketTimeout",

@@ -17,11 +17,13 @@ import {
   ConnectionClock,
   type ConnectionLimits,
   type Expiry,
+  LIMIT_NAMES,
   type ResolvedLimits,
   resolveLimits,
   sweepInterval,
 } from "./connection_limits.ts";
 import { log } from "./logging.ts";
+import { checkOptionNames, fail, outOfRange } from "./option_checks.ts";
 import type { FetchHandler } from "./access_log.ts";
 
 /** A fetch handler as Deno.serve takes it. */
@@ -208,8 +210,31 @@ export function serve(
   if (typeof handler !== "function") {
     throw new TypeError(`${where}: the handler must be a function`);
   }
+  checkOptionNames(options, {
+    where,
+    names: ["hostname", "port", "cert", "key", "onListen", ...LIMIT_NAMES],
+  });
   const { hostname, port, cert, key, onListen, ...limitOptions } = options;
   const limits = resolveLimits(where, limitOptions);
+  if (hostname !== undefined && typeof hostname !== "string") {
+    throw fail(where, "hostname", 'an address such as "0.0.0.0"', hostname);
+  }
+  if (port !== undefined && typeof port !== "number") {
+    throw fail(where, "port", "a port number", port);
+  }
+  if (
+    port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)
+  ) {
+    throw outOfRange(where, "port", "an integer from 0 to 65535", port);
+  }
+  for (const [name, value] of [["cert", cert], ["key", key]] as const) {
+    if (value !== undefined && typeof value !== "string") {
+      throw fail(where, name, "PEM text", value);
+    }
+  }
+  if (onListen !== undefined && typeof onListen !== "function") {
+    throw fail(where, "onListen", "a function", onListen);
+  }
   const perConnection = serveOnConnection();
   guardCuts();
   if (limits.socketTimeout > 0 && !CAN_WATCH_STREAMS) {

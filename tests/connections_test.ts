@@ -270,3 +270,24 @@ Deno.test("serve().stop(): the listener closes at once, idle connections close, 
   assert.equal(after.status, 200, "ready again once no server is stopping");
   await after.body?.cancel();
 });
+
+Deno.test("serve(): options are checked before anything listens, naming the option", () => {
+  const handler = () => new Response("x");
+  for (
+    const [options, kind, pattern] of [
+      [{ port: "80" }, TypeError, /"port" must be a port number/],
+      [{ port: 70000 }, RangeError, /"port" must be an integer from 0/],
+      [{ hostname: 1 }, TypeError, /"hostname"/],
+      [{ cert: "pem" }, TypeError, /"cert" and "key" go together/],
+      [{ keepAliveTimeout: -1 }, RangeError, /"keepAliveTimeout"/],
+      [{ maxClients: 1.5 }, RangeError, /"maxClients"/],
+      [{ signal: null }, TypeError, /unknown option "signal"/],
+    ] as const
+  ) {
+    assert.throws(
+      () => serve(options as never, handler),
+      (error: Error) => error instanceof kind && pattern.test(error.message),
+      JSON.stringify(options),
+    );
+  }
+});
