@@ -291,3 +291,45 @@ Deno.test("serve(): options are checked before anything listens, naming the opti
     );
   }
 });
+
+Deno.test("serve(): maxClients holds further clients in the backlog until a connection closes; keepAliveTimeout 0 closes after each response", async () => {
+  const server = serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      maxClients: 2,
+      keepAliveTimeout: 0,
+      onListen() {},
+    },
+    () => new Response("hi"),
+  );
+  const port = server.addr.port;
+  try {
+    // Two silent connections fill the server.
+    const first = await Deno.connect({ hostname: "127.0.0.1", port });
+    const second = await Deno.connect({ hostname: "127.0.0.1", port });
+    await waitFor(() => server.connections === 2, 5000, "two connections");
+    // A third is taken by the kernel, but not answered...
+    const third = await Deno.connect({ hostname: "127.0.0.1", port });
+    await third.write(encoder.encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const answer = readUntil(third, "hi");
+    const early = await Promise.race([
+      answer.then(() => "answered"),
+      new Promise((resolve) => setTimeout(() => resolve("waiting"), 500)),
+    ]);
+    assert.equal(early, "waiting");
+    assert.equal(server.connections, 2);
+    // ...until one of the two closes.
+    first.close();
+    assert.match(await answer, /^HTTP\/1.1 200/);
+    // keepAliveTimeout 0: closed right after its response.
+    const closedIn = await closedAfter(third, performance.now(), 5000);
+    assert.ok(
+      closedIn !== undefined && closedIn < 1,
+      `closed after ${closedIn} s`,
+    );
+    second.close();
+  } finally {
+    await server.stop(1);
+  }
+});
