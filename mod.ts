@@ -46,6 +46,11 @@ export type {
   FetchHandler,
 } from "./src/access_log.ts";
 export type { LogEntry, LoggingOptions, LogLevel } from "./src/logging.ts";
+export { serve } from "./src/connections.ts";
+export type { GatewayServer, ServeOptions } from "./src/connections.ts";
+export type { ConnectionLimits } from "./src/connection_limits.ts";
+export { mountHealthChecks } from "./src/health.ts";
+export type { HealthCheckOptions } from "./src/health.ts";
 export { serveSite } from "./src/serve_site.ts";
 export type { ServeSiteOptions, SiteServer } from "./src/serve_site.ts";
 export type {

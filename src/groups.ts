@@ -167,8 +167,10 @@ function handleSignals(): void {
 
 /**
  * Runs `stop` on SIGINT or SIGTERM (SIGINT only on Windows), then exits
- * with 130 or 143, as a shell reports those signals. Where signals cannot
- * be listened to, nothing happens: `stop` is still there to call.
+ * with 0: a stop that was asked for and carried out is a success to a
+ * supervisor (systemd, Kubernetes, a shell's `&&`), as Apache's and
+ * gunicorn's are. Where signals cannot be listened to, nothing happens:
+ * `stop` is still there to call.
  */
 export function onStopSignals(
   stop: () => Promise<void>,
@@ -181,7 +183,7 @@ export function onStopSignals(
     try {
       Deno.addSignalListener(signal, () => {
         say(signal);
-        stop().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
+        stop().finally(() => Deno.exit(0));
       });
     } catch {
       // No signal permission or support.

@@ -24,6 +24,9 @@ const STEPS: string[][] = [
     "change_watch.ts",
     "access_log.ts",
     "server_status.ts",
+    "health.ts",
+    "connections.ts",
+    "connection_limits.ts",
     "snapshot_build.ts",
   ],
   [

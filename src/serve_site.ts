@@ -18,6 +18,8 @@ import { configureLogging, formatLogEntry, type LogEntry } from "./logging.ts";
 import { createRouter } from "./router.ts";
 import { withAccessLog } from "./access_log.ts";
 import { mountServerStatus } from "./server_status.ts";
+import { mountHealthChecks } from "./health.ts";
+import { type GatewayServer, serve } from "./connections.ts";
 import type { SiteConfig, SiteWarning } from "./site.ts";
 import { checkSite } from "./site_checks.ts";
 import { type ChangeWatch, watchCode } from "./change_watch.ts";
@@ -41,14 +43,14 @@ export interface ServeSiteOptions {
   /** Receives the start-up report, one line at a time. Default: stdout. */
   print?: (line: string) => void;
   /**
-   * Stop gracefully on SIGINT and SIGTERM, then exit (130 and 143).
+   * Stop gracefully on SIGINT and SIGTERM, then exit with 0.
    * Default true; tests and embedders that stop the site themselves pass false.
    */
   signals?: boolean;
   /**
-   * Seconds that requests in flight get to finish once `stop()` is called,
-   * before their connections are cut. Default: the largest
-   * `gracefulTimeout` among the site's groups, or 10.
+   * Seconds that requests in flight get to finish once `stop()` is called
+   * (the listeners close at once), before their connections are cut.
+   * Default: the largest `gracefulTimeout` among the site's groups, or 10.
    */
   gracefulTimeout?: number;
 }
@@ -75,7 +77,10 @@ export interface SiteServer {
   readonly ready: Promise<void>;
   /** Resolves once the site has stopped. */
   readonly finished: Promise<void>;
-  /** Stops listening, lets requests in flight finish, stops the workers. */
+  /**
+   * Stops listening at once, closes idle connections, lets requests in
+   * flight finish, stops the workers.
+   */
   stop(): Promise<void>;
 }
 
@@ -198,7 +203,7 @@ export async function serveSite(
   // groups' own would exit as soon as Python is done.
   if (options.signals !== false) leaveSignalsToCaller();
   const groups = new Map<string, ProcessGroup>();
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  const servers: GatewayServer[] = [];
   try {
     for (const [name, groupOptions] of Object.entries(site.groups)) {
       groups.set(name, defineGroup(name, groupOptions));
@@ -209,6 +214,7 @@ export async function serveSite(
         allow: site.serverStatus.allow,
       });
     }
+    if (site.healthChecks) mountHealthChecks(router, site.healthChecks);
     for (const entry of site.aliases) {
       alias(router, entry.urlPath, entry.path, entry.options);
     }
@@ -244,10 +250,11 @@ export async function serveSite(
       ),
     );
     site.listeners.forEach((listener, index) =>
-      servers.push(Deno.serve({
+      servers.push(serve({
         hostname: listener.hostname,
         port: listener.port,
         ...tlsFiles[index],
+        ...site.connections,
         onListen() {},
       }, handler))
     );
@@ -295,13 +302,7 @@ export async function serveSite(
     const stop = () =>
       stopping ??= (async () => {
         for (const watch of watches) watch.close();
-        const closed = Promise.all(servers.map((server) => server.shutdown()));
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((done) => {
-          timer = setTimeout(done, grace * 1000);
-        });
-        await Promise.race([closed, late]);
-        clearTimeout(timer);
+        await Promise.all(servers.map((server) => server.stop(grace)));
         await Promise.all(
           [...groups.values()].map((group) => group.shutdown()),
         );
@@ -326,7 +327,7 @@ export async function serveSite(
   } catch (error) {
     // Undo what was started (a later listener's port may be taken), and
     // only that: other groups of this process are not the site's.
-    await Promise.all(servers.map((server) => server.shutdown()));
+    await Promise.all(servers.map((server) => server.stop(0)));
     await Promise.all([...groups.values()].map((group) => group.shutdown()));
     throw error;
   }

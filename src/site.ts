@@ -12,6 +12,8 @@ import type { GroupOptions } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import type { AliasOptions } from "./aliases.ts";
 import type { MountOptions } from "./mount_options.ts";
+import type { ConnectionLimits } from "./connection_limits.ts";
+import type { HealthCheckOptions } from "./health.ts";
 
 /**
  * One address the server listens on (`Listen`, `--host`/`--port`).
@@ -144,6 +146,19 @@ export interface SiteConfig {
     /** Client addresses or CIDR ranges allowed; default loopback only. */
     allow?: string[];
   };
+  /**
+   * Connection timeouts and the maximum number of connections, for every
+   * listener (`--header-timeout`, `--keep-alive-timeout`,
+   * `--socket-timeout`, `--max-clients`; Apache's `RequestReadTimeout
+   * header=`, `KeepAliveTimeout`, `Timeout`, `MaxRequestWorkers`).
+   * Absent fields take mod_wsgi-express's defaults (see `serve()`).
+   */
+  connections?: ConnectionLimits;
+  /**
+   * Readiness and liveness endpoints (`--ready-path`, `--live-path`).
+   * Off when absent.
+   */
+  healthChecks?: HealthCheckOptions;
   /**
    * Restart a group when a Python file under its scripts' folders,
    * `pythonPath` or `home` changes (mod_wsgi-express `--reload-on-changes`).

@@ -7,6 +7,7 @@
  */
 
 import type { SiteConfig } from "./site.ts";
+import { resolveLimits } from "./connection_limits.ts";
 
 const LEVELS = ["debug", "info", "warn", "error"];
 
@@ -118,6 +119,24 @@ export function checkSite(site: SiteConfig): void {
   if (site.serverStatus !== undefined) {
     text("serverStatus.path", site.serverStatus?.path);
     stringList("serverStatus.allow", site.serverStatus.allow);
+  }
+  if (site.connections !== undefined) {
+    resolveLimits("serveSite: site.connections", site.connections);
+  }
+  if (site.healthChecks !== undefined) {
+    if (site.healthChecks === null || typeof site.healthChecks !== "object") {
+      throw wrongType(
+        "healthChecks",
+        "an object { ready?, live? }",
+        site.healthChecks,
+      );
+    }
+    if (site.healthChecks.ready !== undefined) {
+      text("healthChecks.ready", site.healthChecks.ready);
+    }
+    if (site.healthChecks.live !== undefined) {
+      text("healthChecks.live", site.healthChecks.live);
+    }
   }
   if (site.warnings !== undefined) list("warnings", site.warnings);
 }

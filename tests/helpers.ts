@@ -54,6 +54,70 @@ export function spawnCollected(
   return { child, output: () => text, drained };
 }
 
+/** A running `start-server`, its start-up report read up to "ready after". */
+export interface RunningServer {
+  /** The URLs it printed, in order. */
+  urls: string[];
+  /** Everything it printed so far. */
+  output(): string;
+  child: Deno.ChildProcess;
+  /** Sends the signal (unless it has exited) and waits for its exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/**
+ * Starts `deno run -A cli.ts start-server ...args` as a user would, and
+ * waits for "ready after". `fileLimit` runs it under `ulimit -n` (bash's
+ * `exec` keeps the PID, so signals reach deno itself).
+ */
+export async function startServerCommand(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; fileLimit?: number } =
+    {},
+): Promise<RunningServer> {
+  const command = ["run", "-A", "--quiet", CLI, "start-server", ...args];
+  const { child, output, drained: pumps } = options.fileLimit === undefined
+    ? spawnCollected(Deno.execPath(), {
+      args: command,
+      cwd: options.cwd,
+      env: options.env,
+    })
+    : spawnCollected("bash", {
+      args: [
+        "-c",
+        `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+        Deno.execPath(),
+        ...command,
+      ],
+      cwd: options.cwd,
+      env: options.env,
+    });
+  const exited = child.status;
+  let done = false;
+  exited.then(() => done = true);
+  await waitFor(
+    () => /^ready after/m.test(output()) || done,
+    120_000,
+    "the start-up report",
+  );
+  if (!/^ready after/m.test(output())) {
+    throw new Error(`start-server exited during start-up:\n${output()}`);
+  }
+  return {
+    urls: [...output().matchAll(/listening on (\S+)/g)].map((m) => m[1]),
+    output,
+    child,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!done) child.kill(signal);
+      const status = await exited;
+      await pumps;
+      return status;
+    },
+  };
+}
+
 /** Absolute path of a file under tests/apps/. */
 export function appPath(name: string): string {
   return new URL(`./apps/${name}`, import.meta.url).pathname;

@@ -824,22 +824,19 @@ export async function makeCertificates(): Promise<
 }
 
 /**
- * Starts Debian's nginx as a TLS reverse proxy in front of `upstreamPort`
- * on 127.0.0.1, with the usual forwarded headers (`X-Forwarded-For`
- * `$proxy_add_x_forwarded_for`, `-Proto $scheme`, `-Host $host`, `-Port
- * $server_port`). It connects upstream from 127.0.0.2, so the upstream
- * can tell the proxy from a client on 127.0.0.1. `url` is its https URL;
- * its certificate is signed by the CA in `caFile`.
+ * Debian's nginx on a free port of 127.0.0.1, in the foreground, with its
+ * files in a fresh folder: `http` returns the inside of its `http { }`
+ * block (given the folder and the port).
  */
-export async function startNginxProxy(
-  upstreamPort: number,
-): Promise<HttpServer> {
+async function startNginx(
+  kind: string,
+  http: (dir: string, port: number) => Promise<string>,
+): Promise<{ server: ServerProcess; dir: string; port: number }> {
   const nginx = await findBinary("nginx");
-  const dir = await serverFolder("nginx");
+  const dir = await serverFolder(kind);
   const port = freePort();
   let server: ServerProcess | undefined;
   return await cleanUpOnFailure(() => server, dir, async () => {
-    const { caFile, certFile, keyFile } = await makeTestCertificates(dir);
     const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
       .map((kind) => `${kind}_temp_path ${join(dir, kind)};`).join("\n  ");
     await Deno.writeTextFile(
@@ -848,24 +845,11 @@ export async function startNginxProxy(
 master_process off;
 pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
-events { worker_connections 64; }
+events { worker_connections 512; }
 http {
   access_log off;
   ${temp}
-  server {
-    listen ${HOST}:${port} ssl;
-    ssl_certificate ${certFile};
-    ssl_certificate_key ${keyFile};
-    location / {
-      proxy_pass http://${HOST}:${upstreamPort};
-      proxy_bind 127.0.0.2;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Port $server_port;
-    }
-  }
+${await http(dir, port)}
 }
 `,
     );
@@ -879,9 +863,81 @@ http {
       `nginx (${nginx}, port ${port})`,
       () => canConnect(port),
     );
-    return {
-      ...startedServer(server, dir, port, `https://${HOST}:${port}`, "SIGQUIT"),
-      caFile,
-    };
+    return { server, dir, port };
   });
+}
+
+/**
+ * Starts Debian's nginx as a TLS reverse proxy in front of `upstreamPort`
+ * on 127.0.0.1, with the usual forwarded headers (`X-Forwarded-For`
+ * `$proxy_add_x_forwarded_for`, `-Proto $scheme`, `-Host $host`, `-Port
+ * $server_port`). It connects upstream from 127.0.0.2, so the upstream
+ * can tell the proxy from a client on 127.0.0.1. `url` is its https URL;
+ * its certificate is signed by the CA in `caFile`.
+ */
+export async function startNginxProxy(
+  upstreamPort: number,
+): Promise<HttpServer> {
+  let caFile = "";
+  const { server, dir, port } = await startNginx(
+    "nginx",
+    async (dir, port) => {
+      const certificates = await makeTestCertificates(dir);
+      caFile = certificates.caFile;
+      return `  server {
+    listen ${HOST}:${port} ssl;
+    ssl_certificate ${certificates.certFile};
+    ssl_certificate_key ${certificates.keyFile};
+    location / {
+      proxy_pass http://${HOST}:${upstreamPort};
+      proxy_bind 127.0.0.2;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+    }
+  }`;
+    },
+  );
+  return {
+    ...startedServer(server, dir, port, `https://${HOST}:${port}`, "SIGQUIT"),
+    caFile,
+  };
+}
+
+/**
+ * Debian's nginx in front of several servers (one `upstream`), as
+ * README's "Graceful scale-out" shows it: a refused connection, a timeout
+ * or a 502/503 from one server is retried on the next (max_fails=0: a
+ * stopped server refuses at once, so it is simply tried again each time
+ * rather than counted out), and upstream connections are kept alive.
+ */
+export async function startNginxUpstream(
+  upstreamPorts: number[],
+): Promise<HttpServer> {
+  const servers = upstreamPorts
+    .map((upstream) => `server ${HOST}:${upstream} max_fails=0;`)
+    .join("\n    ");
+  const { server, dir, port } = await startNginx(
+    "nginx-upstream",
+    (_dir, port) =>
+      Promise.resolve(`  upstream app {
+    ${servers}
+    keepalive 16;
+  }
+  server {
+    listen ${HOST}:${port};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_connect_timeout 1s;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream_tries 0;
+    }
+  }`),
+  );
+  return startedServer(server, dir, port, `http://${HOST}:${port}`, "SIGQUIT");
 }

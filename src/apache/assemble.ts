@@ -276,6 +276,9 @@ export function assembleSite(collected: Collected, top: string): SiteConfig {
   partialLocations(collected, site);
   const status = serverStatus(collected);
   if (status) site.serverStatus = status;
+  if (Object.keys(collected.connections).length > 0) {
+    site.connections = collected.connections;
+  }
   logs(collected, site);
   const serving = collected.hosts.filter((host) => host.serves);
   if (serving.length > 1) {

@@ -59,10 +59,7 @@ export const QUIET_DIRECTIVES = new Set([
   "pidfile",
   "mutex",
   "defaultruntimedir",
-  "timeout",
-  "keepalive",
   "maxkeepaliverequests",
-  "keepalivetimeout",
   "hostnamelookups",
   "accessfilename",
   "allowoverride",
@@ -75,8 +72,6 @@ export const QUIET_DIRECTIVES = new Set([
   "maxsparethreads",
   "threadlimit",
   "threadsperchild",
-  "maxrequestworkers",
-  "maxclients",
   "serverlimit",
   "maxconnectionsperchild",
   "maxrequestsperchild",
@@ -127,7 +122,6 @@ export const QUIET_DIRECTIVES = new Set([
   "forcelanguagepriority",
   "browsermatch",
   "browsermatchnocase",
-  "requestreadtimeout",
   "extendedstatus",
 ]);
 

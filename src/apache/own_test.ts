@@ -119,6 +119,12 @@ Deno.test("own configuration: every directive, merged per script as mod_wsgi doe
     path: own("logs/access.log"),
     format: "combined",
   });
+  assert.deepEqual(site.connections, {
+    socketTimeout: 30,
+    keepAliveTimeout: 1.5,
+    headerTimeout: 10,
+    maxClients: 64,
+  });
   // "line directive", after the file's name when it is not full.conf.
   const file = own("full.conf");
   assert.deepEqual(
@@ -141,6 +147,7 @@ Deno.test("own configuration: every directive, merged per script as mod_wsgi doe
       "87 SSLProtocol",
       "96 Header",
       "97 <Files *.py>",
+      "106 RequestReadTimeout header=",
       "conf.d/embedded.conf:3 Require all denied",
       "94 WSGIChunkedRequest Off",
       "75 Require ip 10.0.0.0/8",

@@ -1,12 +1,13 @@
 /**
  * `from-apache CONF --print`: a SiteConfig as a TypeScript program that
  * does the same with the public API (`defineGroup`, `mountWsgi`, `alias`,
- * `Deno.serve`), for users who want to keep going in code.
+ * `serve`), for users who want to keep going in code.
  *
  * @module
  */
 
 import type { SiteConfig, SiteListener } from "../site.ts";
+import type { ConnectionLimits } from "../connection_limits.ts";
 
 /** How the program is printed. */
 export interface PrintOptions {
@@ -33,18 +34,25 @@ function literal(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function serveLine(listener: SiteListener, handler: string): string {
+function serveLine(
+  listener: SiteListener,
+  handler: string,
+  limits: ConnectionLimits = {},
+): string {
   const parts = [
     `hostname: ${JSON.stringify(listener.hostname)}`,
     `port: ${listener.port}`,
   ];
+  for (const [name, value] of Object.entries(limits)) {
+    if (value !== undefined) parts.push(`${name}: ${value}`);
+  }
   if (listener.tls) {
     parts.push(
       `cert: Deno.readTextFileSync(${JSON.stringify(listener.tls.certFile)})`,
       `key: Deno.readTextFileSync(${JSON.stringify(listener.tls.keyFile)})`,
     );
   }
-  return `Deno.serve({ ${parts.join(", ")} }, ${handler});`;
+  return `serve({ ${parts.join(", ")} }, ${handler});`;
 }
 
 /** The TypeScript program that serves `site`. */
@@ -54,7 +62,7 @@ export function printSite(
 ): string {
   const from = options.importFrom ??
     new URL("../../mod.ts", import.meta.url).href;
-  const names = new Set(["createRouter"]);
+  const names = new Set(["createRouter", "serve"]);
   const body: string[] = [];
   if (site.logLevel || site.errorLog) {
     names.add("configureLogging");
@@ -120,7 +128,7 @@ export function printSite(
     handler = "handler";
   }
   for (const listener of site.listeners) {
-    body.push(serveLine(listener, handler));
+    body.push(serveLine(listener, handler, site.connections));
   }
   const header = [
     `// Made by \`deno-wsgi from-apache${

@@ -231,6 +231,17 @@ Deno.test("reader: mistakes are one line with file:line", () => {
     ["WSGIPassAuthorization maybe", /takes On or Off/],
     ["LimitRequestBody lots", /LimitRequestBody takes a number of bytes/],
     ["LogLevel loud", /LogLevel: "loud" is not a level/],
+    ["Timeout soon", /main\.conf:1: Timeout: expected a number of seconds/],
+    ["Timeout 300ms", /Timeout: expected a number of seconds, got "300ms"/],
+    [
+      "KeepAliveTimeout 2s",
+      /KeepAliveTimeout: expected a number of seconds \(or NNNms\)/,
+    ],
+    [
+      "RequestReadTimeout header=soon",
+      /RequestReadTimeout: expected header=, body= or handshake=/,
+    ],
+    ["MaxRequestWorkers 0", /MaxRequestWorkers: expected a whole number/],
     [
       "WSGIScriptAlias /x a.wsgi\nWSGIProcessGroup ghost",
       /main\.conf:2: WSGIProcessGroup: no WSGIDaemonProcess named "ghost"/,

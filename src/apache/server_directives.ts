@@ -115,6 +115,54 @@ function literalPrefix(pattern: string): string | undefined {
   return match?.[1];
 }
 
+/** A time in seconds as Apache writes it: `60`, or `300ms` where allowed. */
+function secondsArg(node: ConfigDirective, text: string, ms = false): number {
+  const match = /^(\d+)(ms)?$/i.exec(text);
+  if (!match || (match[2] && !ms)) {
+    throw new ApacheConfigError(
+      node.file,
+      node.line,
+      `${node.name}: expected a number of seconds${
+        ms ? " (or NNNms)" : ""
+      }, got ${JSON.stringify(text)}`,
+    );
+  }
+  return match[2] ? Number(match[1]) / 1000 : Number(match[1]);
+}
+
+/**
+ * `RequestReadTimeout header=15-30,MinRate=500 body=...`: the header
+ * part's first time becomes headerTimeout (its extension with MinRate
+ * needs byte counts the server does not see); body= is the request
+ * body's, not a connection's.
+ */
+function requestReadTimeout(node: ConfigDirective, collected: Collected) {
+  for (const arg of node.args) {
+    const header = /^header=(\d+)(?:-(\d+))?(?:,minrate=\d+)?$/i.exec(arg);
+    if (header) {
+      collected.connections.headerTimeout = Number(header[1]);
+      if (header[2] !== undefined) {
+        warn(
+          collected,
+          node,
+          "RequestReadTimeout header=",
+          `the head must be complete within ${
+            header[1]
+          } s; the extension up to ${header[2]} s with MinRate is not emulated`,
+        );
+      }
+    } else if (!/^(body|handshake)=/i.test(arg)) {
+      throw new ApacheConfigError(
+        node.file,
+        node.line,
+        `RequestReadTimeout: expected header=, body= or handshake=, got ${
+          JSON.stringify(arg)
+        }`,
+      );
+    }
+  }
+}
+
 /**
  * Handles a server or virtual-host directive; false when `node` is not one.
  */
@@ -307,6 +355,40 @@ export function serverDirective(
       take(node, 1);
       collected.customLogs.push(node);
       return true;
+    case "timeout":
+      take(node, 1);
+      collected.connections.socketTimeout = secondsArg(node, node.args[0]);
+      return true;
+    case "keepalivetimeout":
+      take(node, 1);
+      collected.connections.keepAliveTimeout = secondsArg(
+        node,
+        node.args[0],
+        true,
+      );
+      return true;
+    case "keepalive":
+      if (!onOff(node)) collected.connections.keepAliveTimeout = 0;
+      return true;
+    case "requestreadtimeout":
+      requestReadTimeout(node, collected);
+      return true;
+    case "maxrequestworkers":
+    case "maxclients": {
+      take(node, 1);
+      const value = Number(node.args[0]);
+      if (!/^\d+$/.test(node.args[0]) || value < 1) {
+        throw new ApacheConfigError(
+          node.file,
+          node.line,
+          `${node.name}: expected a whole number of 1 or more, got ${
+            JSON.stringify(node.args[0])
+          }`,
+        );
+      }
+      collected.connections.maxClients = value;
+      return true;
+    }
     case "logformat":
       if (node.args.length === 2) {
         collected.logFormats.set(node.args[1], node.args[0]);

@@ -12,6 +12,7 @@
 import { resolve } from "node:path";
 import type { GroupOptions } from "../config.ts";
 import type { SiteConfig, SiteListener, SiteWarning } from "../site.ts";
+import type { ConnectionLimits } from "../connection_limits.ts";
 import {
   type ConfigNode,
   readApacheConfig,
@@ -81,6 +82,8 @@ export interface Collected {
     scope: Scope;
     node: ConfigDirective;
   }[];
+  /** `Timeout`, `KeepAliveTimeout`, `RequestReadTimeout header=`, `MaxRequestWorkers`. */
+  connections: ConnectionLimits;
   errorLog?: ConfigDirective;
   logLevel?: ConfigDirective;
   customLogs: ConfigDirective[];
@@ -300,6 +303,7 @@ export function siteFromApache(
     statusPages: [],
     customLogs: [],
     logFormats: new Map(),
+    connections: {},
     env: options.env ?? ((name) => Deno.env.get(name)),
   };
   const scope = newScope("server");

@@ -298,5 +298,30 @@ export function planStartServer(args: string[]): StartServerPlan {
   const errorLog = values["error-log-file"] as string | undefined;
   if (errorLog !== undefined) site.errorLog = errorLog;
   if (values["server-status"]) site.serverStatus = { path: "/server-status" };
+  site.connections = {
+    headerTimeout: secondsOf(values, "header-timeout", 15),
+    keepAliveTimeout: secondsOf(values, "keep-alive-timeout", 2),
+    socketTimeout: secondsOf(values, "socket-timeout", 60),
+  };
+  if (values["max-clients"] !== undefined) {
+    site.connections.maxClients = integer(values, "max-clients", 0);
+    if (site.connections.maxClients === 0) {
+      throw new UsageError(`--max-clients must be 1 or more, got 0`);
+    }
+  }
+  const ready = values["ready-path"] as string | undefined;
+  const live = values["live-path"] as string | undefined;
+  for (const [name, path] of [["ready-path", ready], ["live-path", live]]) {
+    if (path !== undefined && !path.startsWith("/")) {
+      throw new UsageError(
+        `--${name} must start with "/", got ${JSON.stringify(path)}`,
+      );
+    }
+  }
+  if (ready !== undefined || live !== undefined) {
+    site.healthChecks = {};
+    if (ready !== undefined) site.healthChecks.ready = ready;
+    if (live !== undefined) site.healthChecks.live = live;
+  }
   return { help: false, site, temporary };
 }

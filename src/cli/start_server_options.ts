@@ -154,6 +154,52 @@ export const START_SERVER_OPTIONS: CliOption[] = [
     help: "time requests in flight get on a restart or stop",
   },
   {
+    name: "header-timeout",
+    values: ["SECONDS"],
+    fallback: "15",
+    matches:
+      "mod_wsgi-express --header-timeout; Apache RequestReadTimeout header=",
+    help:
+      "close a new connection whose first request head is not complete in time (0: no limit)",
+  },
+  {
+    name: "keep-alive-timeout",
+    values: ["SECONDS"],
+    fallback: "2",
+    matches: "mod_wsgi-express --keep-alive-timeout; Apache KeepAliveTimeout",
+    help:
+      "close a connection idle this long after its last response (0: close after each response)",
+  },
+  {
+    name: "socket-timeout",
+    values: ["SECONDS"],
+    fallback: "60",
+    matches: "mod_wsgi-express --socket-timeout; Apache Timeout",
+    help:
+      "cut a response the client takes nothing of for this long (0: no limit)",
+  },
+  {
+    name: "max-clients",
+    values: ["NUMBER"],
+    fallback: "3/4 of the open-file limit, at most 10000",
+    matches: "mod_wsgi-express --max-clients; Apache MaxRequestWorkers",
+    help:
+      "connections open at once; more wait in the listen backlog until one closes",
+  },
+  {
+    name: "ready-path",
+    values: ["URL"],
+    matches: "(none: Kubernetes readinessProbe, load balancer health checks)",
+    help:
+      "answer 200 here once the workers have started, 503 from the moment the server stops",
+  },
+  {
+    name: "live-path",
+    values: ["URL"],
+    matches: "(none: Kubernetes livenessProbe)",
+    help: "answer 200 here while the server runs",
+  },
+  {
     name: "limit-request-body",
     values: ["BYTES"],
     fallback: "10485760",

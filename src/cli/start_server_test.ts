@@ -33,6 +33,28 @@ Deno.test("start-server: mod_wsgi-express's defaults", () => {
   assert.equal(site.logLevel, "warn");
   assert.equal(site.accessLog, undefined);
   assert.equal(site.serverStatus, undefined);
+  assert.deepEqual(site.connections, {
+    headerTimeout: 15,
+    keepAliveTimeout: 2,
+    socketTimeout: 60,
+  });
+  assert.equal(site.healthChecks, undefined);
+});
+
+Deno.test("start-server: connection limits and health checks", () => {
+  const site = siteOf([
+    "/srv/app.wsgi",
+    ...["--header-timeout", "5", "--keep-alive-timeout", "0"],
+    ...["--socket-timeout", "30.5", "--max-clients", "200"],
+    ...["--ready-path", "/readyz", "--live-path", "/livez"],
+  ]);
+  assert.deepEqual(site.connections, {
+    headerTimeout: 5,
+    keepAliveTimeout: 0,
+    socketTimeout: 30.5,
+    maxClients: 200,
+  });
+  assert.deepEqual(site.healthChecks, { ready: "/readyz", live: "/livez" });
 });
 
 Deno.test("start-server: options map onto the site", () => {
@@ -86,6 +108,12 @@ Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
       [["a.wsgi", "--log-level", "loud"], /--log-level/],
       [["a.wsgi", "--mount-point", "app"], /--mount-point/],
       [["a.wsgi", "b.wsgi"], /one SCRIPT/],
+      [["a.wsgi", "--header-timeout", "-1"], /--header-timeout/],
+      [["a.wsgi", "--keep-alive-timeout", "x"], /--keep-alive-timeout/],
+      [["a.wsgi", "--socket-timeout", "1e3"], /--socket-timeout/],
+      [["a.wsgi", "--max-clients", "0"], /--max-clients must be 1/],
+      [["a.wsgi", "--max-clients", "2.5"], /--max-clients/],
+      [["a.wsgi", "--ready-path", "ready"], /--ready-path/],
     ] as const
   ) {
     assert.throws(() => planStartServer([...args]), (error: Error) => {
