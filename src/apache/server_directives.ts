@@ -119,9 +119,8 @@ function literalPrefix(pattern: string): string | undefined {
 function secondsArg(node: ConfigDirective, text: string, ms = false): number {
   const match = /^(\d+)(ms)?$/i.exec(text);
   if (!match || (match[2] && !ms)) {
-    throw new ApacheConfigError(
-      node.file,
-      node.line,
+    fail(
+      node,
       `${node.name}: expected a number of seconds${
         ms ? " (or NNNms)" : ""
       }, got ${JSON.stringify(text)}`,
@@ -152,9 +151,8 @@ function requestReadTimeout(node: ConfigDirective, collected: Collected) {
         );
       }
     } else if (!/^(body|handshake)=/i.test(arg)) {
-      throw new ApacheConfigError(
-        node.file,
-        node.line,
+      fail(
+        node,
         `RequestReadTimeout: expected header=, body= or handshake=, got ${
           JSON.stringify(arg)
         }`,
@@ -378,9 +376,8 @@ export function serverDirective(
       take(node, 1);
       const value = Number(node.args[0]);
       if (!/^\d+$/.test(node.args[0]) || value < 1) {
-        throw new ApacheConfigError(
-          node.file,
-          node.line,
+        fail(
+          node,
           `${node.name}: expected a whole number of 1 or more, got ${
             JSON.stringify(node.args[0])
           }`,
