@@ -286,34 +286,68 @@ async function openSpillFile(
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let closed = false;
   const opened = file;
+  // Chunks from the socket are small: gathered into blocks, each write
+  // and each read of the file is one call instead of dozens.
+  let pending = new Uint8Array(FILE_BLOCK_BYTES);
+  let filled = 0;
+  const writeAll = async (data: Uint8Array) => {
+    let offset = 0;
+    while (offset < data.length) {
+      offset += await opened.write(data.subarray(offset));
+    }
+  };
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      opened.close();
+    } catch {
+      // Already closed.
+    }
+    if (leftover) Deno.remove(leftover).catch(() => {});
+  };
   return {
     async write(chunk) {
-      let offset = 0;
-      while (offset < chunk.length) {
-        offset += await opened.write(chunk.subarray(offset));
+      if (filled + chunk.length > pending.length) {
+        await writeAll(pending.subarray(0, filled));
+        filled = 0;
       }
+      if (chunk.length >= pending.length) return writeAll(chunk);
+      pending.set(chunk, filled);
+      filled += chunk.length;
     },
     async reread() {
+      await writeAll(pending.subarray(0, filled));
+      pending = new Uint8Array(0);
       await opened.seek(0, Deno.SeekMode.Start);
-      reader = opened.readable.getReader();
+      reader = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const block = new Uint8Array(FILE_BLOCK_BYTES);
+          let size = 0;
+          while (size < block.length) {
+            const n = await opened.read(block.subarray(size));
+            if (n === null) break;
+            size += n;
+          }
+          if (size > 0) controller.enqueue(block.subarray(0, size));
+          if (size < block.length) {
+            close();
+            controller.close();
+          }
+        },
+        cancel: close,
+      }, { highWaterMark: 0 }).getReader();
       return { kind: "stream", reader };
     },
     close() {
-      if (closed) return;
-      closed = true;
-      // The readable closes the file when cancelled, or at its end.
       if (reader) reader.cancel().catch(() => {});
-      else {
-        try {
-          opened.close();
-        } catch {
-          // Already closed.
-        }
-      }
-      if (leftover) Deno.remove(leftover).catch(() => {});
+      close();
     },
   };
 }
+
+/** The size of the blocks a body's file is written and read in. */
+const FILE_BLOCK_BYTES = 1024 * 1024;
 
 /**
  * The body as Python reads it, without buffering: limitRequestBody is
