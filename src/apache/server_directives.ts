@@ -47,6 +47,51 @@ function take(node: ConfigDirective, count: number) {
   }
 }
 
+/**
+ * `RequestReadTimeout body=20[-40][,MinRate=500]` (mod_reqtimeout, what
+ * mod_wsgi-express's `--body-timeout` writes) becomes every mount's
+ * bodyTimeout and bodyMinRate; the maximum and the other phases are warned.
+ */
+function requestReadTimeout(node: ConfigDirective, collected: Collected) {
+  for (const arg of node.args) {
+    const match =
+      /^(handshake|header|body)=(\d+)(?:-(\d+))?(?:,minrate=(\d+))?$/i
+        .exec(arg);
+    if (!match) {
+      throw new ApacheConfigError(
+        node.file,
+        node.line,
+        `RequestReadTimeout takes handshake=, header= or body= with seconds[-max][,MinRate=bytes], got ${
+          JSON.stringify(arg)
+        }`,
+      );
+    }
+    const [, phase, timeout, max, rate] = match;
+    if (phase.toLowerCase() !== "body") {
+      warn(
+        collected,
+        node,
+        `RequestReadTimeout ${phase.toLowerCase()}=`,
+        "only body= is honoured here (bodyTimeout); connection timeouts are the server's own",
+      );
+      continue;
+    }
+    if (max !== undefined) {
+      warn(
+        collected,
+        node,
+        "RequestReadTimeout body=",
+        `the maximum (${max} s) is not honoured: the body gets ${timeout} s plus 1 s per MinRate bytes, without a cap`,
+      );
+    }
+    collected.bodyTimeout = {
+      timeout: Number(timeout),
+      minRate: rate === undefined ? undefined : Number(rate),
+      node,
+    };
+  }
+}
+
 /** Adds a `WSGIDaemonProcess` group; names are unique server-wide, as in mod_wsgi. */
 function addGroup(
   node: ConfigDirective,
@@ -330,6 +375,10 @@ export function serverDirective(
     case "loglevel":
       take(node, 1);
       collected.logLevel = node;
+      return true;
+    case "requestreadtimeout":
+      take(node, 1);
+      requestReadTimeout(node, collected);
       return true;
     case "customlog":
     case "transferlog":
