@@ -6,13 +6,31 @@
  */
 
 import { isAbsolute, resolve } from "node:path";
-import { checkOptionNames, fail, flag, folders } from "./option_checks.ts";
+import {
+  checkOptionNames,
+  fail,
+  flag,
+  folder,
+  folders,
+  outOfRange,
+  seconds,
+} from "./option_checks.ts";
+import type { BodySettings } from "./request_body.ts";
 import { type ProxyTrust, resolveProxyTrust } from "./proxy_headers.ts";
 import { log } from "./logging.ts";
 import type { ProcessGroup } from "./groups.ts";
 
 /** mod_wsgi-express's `--limit-request-body` default: 10 MiB. */
 export const DEFAULT_LIMIT_REQUEST_BODY = 10485760;
+
+/** Request bodies up to this many bytes are buffered in memory, larger ones in a file. */
+export const DEFAULT_BODY_BUFFER_SIZE = 1048576;
+
+/** mod_wsgi-express's `--body-timeout` default, in seconds. */
+export const DEFAULT_BODY_TIMEOUT = 15;
+
+/** mod_wsgi-express's `--body-min-rate` default, in bytes per second. */
+export const DEFAULT_BODY_MIN_RATE = 500;
 
 /**
  * Options of `mountWsgi()`: mod_wsgi's per-script directives.
@@ -71,6 +89,42 @@ export interface MountOptions {
    */
   limitRequestBody?: number;
   /**
+   * Read each request body whole before the request waits for a worker
+   * (nginx's `proxy_request_buffering`), so that a slow or stalled upload
+   * costs a connection, never a worker: in memory up to `bodyBufferSize`,
+   * in a temporary file beyond it. A chunked body then reaches the app
+   * with CONTENT_LENGTH set. `false` streams the body into Python as the
+   * app reads it (uploads the app must see as they come). Default true.
+   */
+  requestBuffering?: boolean;
+  /**
+   * Bytes of a buffered body held in memory; a larger body goes to a
+   * temporary file, deleted when the request is over (nginx's
+   * `client_body_buffer_size`). Default 1048576 (1 MiB).
+   */
+  bodyBufferSize?: number;
+  /**
+   * The folder for those files. Default: the system's temporary folder.
+   * Where the server may not write it (no `--allow-write`), bodies stay in
+   * memory up to `limitRequestBody`, and the log says so once.
+   */
+  bodyBufferFolder?: string;
+  /**
+   * Seconds a request body may take from its first byte, extended by one
+   * second per `bodyMinRate` bytes received (mod_wsgi-express's
+   * `--body-timeout`, Apache's `RequestReadTimeout body=15,MinRate=500`).
+   * Past it the client gets 408 (with `Connection: close`); the app is
+   * never called (with `requestBuffering: false`, its read raises OSError).
+   * 0 = no limit. Default 15.
+   */
+  bodyTimeout?: number;
+  /**
+   * Bytes per second that earn a body one more second of `bodyTimeout`
+   * (mod_wsgi-express's `--body-min-rate`); 0 makes `bodyTimeout` a hard
+   * limit on the whole body. Default 500.
+   */
+  bodyMinRate?: number;
+  /**
    * Proxy headers believed from `trustedProxies` (`WSGITrustedProxyHeaders`),
    * one per purpose: client address (`X-Forwarded-For`, `X-Client-IP`,
    * `X-Real-IP`) sets REMOTE_ADDR; scheme (`X-Forwarded-Proto`,
@@ -100,8 +154,8 @@ export interface MountSettings {
   passAuthorization: boolean;
   environ: Record<string, string>;
   reload: boolean;
-  /** Bytes; 0 = no limit. */
-  limitRequestBody: number;
+  /** How request bodies are read: limit, buffering, timeout. */
+  body: BodySettings;
   /** Undefined when no proxy header is trusted. */
   proxyTrust?: ProxyTrust;
 }
@@ -115,6 +169,11 @@ const MOUNT_OPTION_NAMES = [
   "environ",
   "reload",
   "limitRequestBody",
+  "requestBuffering",
+  "bodyBufferSize",
+  "bodyBufferFolder",
+  "bodyTimeout",
+  "bodyMinRate",
   "trustedProxyHeaders",
   "trustedProxies",
 ];
@@ -165,23 +224,72 @@ export function resolveMountOptions(
     passAuthorization: flag(where, raw, "passAuthorization", false),
     environ: environOption(where, raw.environ),
     reload: flag(where, raw, "reload", true),
-    limitRequestBody: byteLimit(where, raw.limitRequestBody),
+    body: bodySettings(where, raw),
     proxyTrust: proxyOptions(where, raw),
   };
 }
 
-/** Checks `limitRequestBody`: a whole number of bytes, 0 for none. */
-function byteLimit(where: string, value: unknown): number {
-  const limit = value ?? DEFAULT_LIMIT_REQUEST_BODY;
+/** Checks a whole number of bytes >= 0, such as `limitRequestBody`. */
+function bytes(
+  where: string,
+  option: string,
+  value: unknown,
+  fallback: number,
+  zero: string,
+): number {
+  const limit = value ?? fallback;
   if (typeof limit !== "number" || Number.isNaN(limit)) {
-    throw fail(where, "limitRequestBody", "a number of bytes >= 0", limit);
+    throw fail(where, option, "a number of bytes >= 0", limit);
   }
   if (!Number.isSafeInteger(limit) || limit < 0) {
-    throw new RangeError(
-      `${where}: option "limitRequestBody" must be a whole number of bytes >= 0 (0 = no limit), got ${limit}`,
+    throw outOfRange(
+      where,
+      option,
+      `a whole number of bytes >= 0 (0 = ${zero})`,
+      limit,
     );
   }
   return limit;
+}
+
+/** Checks the options of how request bodies are read. */
+function bodySettings(
+  where: string,
+  raw: Record<string, unknown>,
+): BodySettings {
+  const place = raw.bodyBufferFolder;
+  if (place !== undefined && (typeof place !== "string" || place === "")) {
+    throw fail(where, "bodyBufferFolder", "a folder path", place);
+  }
+  const minRate = raw.bodyMinRate ?? DEFAULT_BODY_MIN_RATE;
+  if (typeof minRate !== "number" || Number.isNaN(minRate)) {
+    throw fail(where, "bodyMinRate", "a number of bytes per second", minRate);
+  }
+  if (!Number.isFinite(minRate) || minRate < 0) {
+    throw outOfRange(where, "bodyMinRate", "bytes per second >= 0", minRate);
+  }
+  return {
+    limit: bytes(
+      where,
+      "limitRequestBody",
+      raw.limitRequestBody,
+      DEFAULT_LIMIT_REQUEST_BODY,
+      "no limit",
+    ),
+    buffering: flag(where, raw, "requestBuffering", true),
+    bufferSize: bytes(
+      where,
+      "bodyBufferSize",
+      raw.bodyBufferSize,
+      DEFAULT_BODY_BUFFER_SIZE,
+      "every body in a file",
+    ),
+    folder: place === undefined
+      ? undefined
+      : folder(where, "bodyBufferFolder", place as string),
+    timeout: seconds(where, raw, "bodyTimeout", DEFAULT_BODY_TIMEOUT),
+    minRate,
+  };
 }
 
 function proxyOptions(

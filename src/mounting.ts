@@ -25,7 +25,12 @@ import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
 import { buildResponse, errorResponse } from "./responses.ts";
 import type { RouterLike } from "./router.ts";
-import { takeRequestBody } from "./request_body.ts";
+import {
+  type BodyError,
+  type BodySettings,
+  type TakenBody,
+  takeRequestBody,
+} from "./request_body.ts";
 import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
 /**
@@ -65,7 +70,7 @@ interface MountEntry {
   environ: Record<string, string>;
   reload: boolean;
   modified?: number;
-  limitRequestBody: number;
+  body: BodySettings;
   proxyTrust?: ProxyTrust;
 }
 
@@ -95,17 +100,20 @@ function reloadIfTouched(entry: MountEntry): void {
   );
 }
 
-/** Hands a request to its mount's group; throws BadHeaderError before that. */
-function serveMount(
+/**
+ * Hands a request to its mount's group once its body is in (unless the
+ * mount streams bodies); rejects with BadHeaderError before that.
+ */
+async function serveMount(
   entry: MountEntry,
   request: Request,
   target: RequestTarget,
   info?: ConnectionInfo,
 ): Promise<Response> {
   const { spec, group } = entry;
-  const limit = entry.limitRequestBody;
+  const limit = entry.body.limit;
   if (limit > 0 && Number(request.headers.get("content-length")) > limit) {
-    return Promise.resolve(errorResponse(413, { method: request.method }));
+    return errorResponse(413, { method: request.method });
   }
   if (entry.reload) reloadIfTouched(entry);
   const variables = buildCgiVariables(
@@ -128,17 +136,37 @@ function serveMount(
   if (entry.proxyTrust) {
     applyProxyHeaders(cgi, entry.proxyTrust, info?.remoteAddr?.hostname);
   }
-  let tooLarge = false;
+  let streamFailure: BodyError | undefined;
+  let taken: TakenBody;
+  try {
+    taken = await takeRequestBody(
+      request,
+      entry.body,
+      (error) => streamFailure = error,
+    );
+  } catch (error) {
+    const status = (error as BodyError).status;
+    if (status === undefined) throw error;
+    log("info", (error as Error).message, {
+      mount: entry.prefix,
+      group: group.config.name,
+    });
+    // The rest of the body is unread: the connection cannot carry another.
+    return errorResponse(status, {
+      method: request.method,
+      headers: { connection: "close" },
+    });
+  }
+  // A buffered chunked body has a length now; apps such as Django read
+  // nothing without one (nginx sets it too when it buffers).
+  if (taken.length !== undefined) cgi.CONTENT_LENGTH = String(taken.length);
   return answer(
     entry,
     request.method,
     () =>
-      group.handle(
-        spec,
-        packEnviron(cgi),
-        () => takeRequestBody(request, limit, () => tooLarge = true),
-      ),
-    () => tooLarge,
+      group.handle(spec, packEnviron(cgi), () => Promise.resolve(taken.body)),
+    () => streamFailure?.status,
+    taken.release,
   );
 }
 
@@ -147,13 +175,15 @@ async function answer(
   entry: MountEntry,
   method: string,
   run: () => Promise<Exchange>,
-  tooLarge: () => boolean,
+  bodyFailure: () => number | undefined,
+  release: () => void,
 ): Promise<Response> {
   const where = { mount: entry.prefix, group: entry.group.config.name };
   let exchange: Exchange;
   try {
     exchange = await run();
   } catch (error) {
+    release();
     if (error instanceof GatewayError) {
       const headers: Record<string, string> = error.retryAfter === undefined
         ? {}
@@ -163,19 +193,26 @@ async function answer(
     log("error", `gateway error: ${(error as Error)?.stack ?? error}`, where);
     return errorResponse(500, { method });
   }
-  if (tooLarge()) {
+  const failed = bodyFailure();
+  if (failed !== undefined) {
     // Nothing was sent yet: the client learns why, whatever the app said.
     if (!exchange.head.done) exchange.cancel();
     exchange.done();
-    return errorResponse(413, { method });
+    release();
+    return errorResponse(failed, { method });
   }
+  const done = exchange.done;
   try {
     return buildResponse(exchange.head, exchange, {
       method,
       ...where,
-      onDone: exchange.done,
+      onDone: () => {
+        release();
+        done();
+      },
     });
   } catch (error) {
+    release();
     // Deno refused the head: the iterable must still be closed, or the
     // worker keeps it open and its next request waits behind it.
     if (!exchange.head.done) exchange.cancel();
@@ -257,7 +294,7 @@ export function mountWsgi(
     environ: settings.environ,
     reload: settings.reload,
     modified: modificationTime(settings.scriptPath),
-    limitRequestBody: settings.limitRequestBody,
+    body: settings.body,
     proxyTrust: settings.proxyTrust,
   };
   register(checkedRouter, {

@@ -228,6 +228,11 @@ export async function serveSite(
         environ: mount.environ,
         reload: mount.reload,
         limitRequestBody: mount.limitRequestBody,
+        requestBuffering: mount.requestBuffering,
+        bodyBufferSize: mount.bodyBufferSize,
+        bodyBufferFolder: mount.bodyBufferFolder,
+        bodyTimeout: mount.bodyTimeout,
+        bodyMinRate: mount.bodyMinRate,
         trustedProxyHeaders: mount.trustedProxyHeaders,
         trustedProxies: mount.trustedProxies,
       });

@@ -249,6 +249,18 @@ export async function rawRequest(
   };
 }
 
+/**
+ * True once `text` holds a whole response with a Content-Length: Deno
+ * keeps a connection open after answering a request whose body it did not
+ * read to the end, so waiting for the close would wait for the client.
+ */
+export function responseComplete(text: string): boolean {
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const length = text.slice(0, end).match(/\r\ncontent-length: *(\d+)/i);
+  return length !== null && text.length - end - 4 >= Number(length[1]);
+}
+
 /** Collects log entries from now on; call stop() to restore stderr output. */
 export function collectLogs(): {
   entries: LogEntry[];

@@ -1,7 +1,8 @@
 /**
  * limitRequestBody over real HTTP: 413 before the app for a declared
- * length, and for a chunked body that grows past the limit (the app sees
- * OSError on read), in a Web Worker, a worker process and embedded.
+ * length, and for a chunked body that grows past the limit (buffered: the
+ * app is not called; streamed: the app sees OSError on read), in a Web
+ * Worker, a worker process and embedded.
  */
 
 import assert from "node:assert/strict";
@@ -50,6 +51,11 @@ for (const [mode, options] of modes) {
     const logs = collectLogs();
     const server = await serveGroup(`limits-${mode}`, options, [
       ["/small", script, { limitRequestBody: 100_000, ...shared }],
+      ["/stream", script, {
+        limitRequestBody: 100_000,
+        requestBuffering: false,
+        ...shared,
+      }],
       ["/open", script, { limitRequestBody: 0, ...shared }],
       ["/default", script, shared],
     ]);
@@ -77,9 +83,25 @@ for (const [mode, options] of modes) {
         assert.deepEqual(await response.json(), { size: 100_000 });
       });
       await t.step(
-        "a chunked body growing past it: read error, 413",
+        "a chunked body growing past it: 413, app not called",
         async () => {
+          const before = await (await fetch(`${server.base}/small/calls`))
+            .json();
           const response = await fetch(`${server.base}/small/upload`, {
+            method: "POST",
+            body: chunked(400_000),
+          });
+          assert.equal(response.status, 413);
+          await response.body?.cancel();
+          const calls = await (await fetch(`${server.base}/small/calls`))
+            .json();
+          assert.equal(calls.upload, before.upload);
+        },
+      );
+      await t.step(
+        "streamed (requestBuffering: false), growing past it: read error, 413",
+        async () => {
+          const response = await fetch(`${server.base}/stream/upload`, {
             method: "POST",
             body: chunked(400_000),
           });

@@ -143,6 +143,11 @@ function mounts(collected: Collected): SiteMount[] {
     if (settings.limitRequestBody) {
       site.limitRequestBody = settings.limitRequestBody.value;
     }
+    if (collected.bodyTimeout) {
+      site.bodyTimeout = collected.bodyTimeout.timeout;
+      // Without MinRate=, mod_reqtimeout extends nothing.
+      site.bodyMinRate = collected.bodyTimeout.minRate ?? 0;
+    }
     if (settings.trustedProxyHeaders) {
       site.trustedProxyHeaders = settings.trustedProxyHeaders.value;
     }

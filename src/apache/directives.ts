@@ -15,7 +15,8 @@ import { warn } from "./report.ts";
 /**
  * Modules whose directives this site honours, so `<IfModule>` holds for
  * them: mod_wsgi itself, and the modules whose directives are translated
- * (Alias, SetEnv, SSL*, CustomLog, Require, server-status, IfVersion).
+ * (Alias, SetEnv, SSL*, CustomLog, Require, server-status, IfVersion,
+ * RequestReadTimeout's body=).
  */
 const EMULATED_MODULES = new Set([
   "wsgi",
@@ -29,6 +30,7 @@ const EMULATED_MODULES = new Set([
   "authz_host",
   "status",
   "version",
+  "reqtimeout",
 ]);
 
 /** `mod_wsgi.c` and `wsgi_module` both name "wsgi". */

@@ -168,3 +168,18 @@ Deno.test("own configuration: every directive, merged per script as mod_wsgi doe
     /every mount and alias is served on every listener/,
   );
 });
+
+Deno.test("RequestReadTimeout body= is every mount's bodyTimeout and bodyMinRate", () => {
+  const site = siteFromApache(own("reqtimeout.conf"), { env: () => undefined });
+  assert.deepEqual(site.mounts, [{
+    prefix: "/app",
+    script: www("echo.wsgi"),
+    bodyTimeout: 20,
+    bodyMinRate: 400,
+  }]);
+  assert.deepEqual(
+    site.warnings.map((w) => [w.line, w.directive]),
+    [[5, "RequestReadTimeout header="], [5, "RequestReadTimeout body="]],
+  );
+  assert.match(site.warnings[1].reason, /maximum \(60 s\) is not honoured/);
+});

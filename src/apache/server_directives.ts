@@ -130,32 +130,57 @@ function secondsArg(node: ConfigDirective, text: string, ms = false): number {
 }
 
 /**
- * `RequestReadTimeout header=15-30,MinRate=500 body=...`: the header
- * part's first time becomes headerTimeout (its extension with MinRate
- * needs byte counts the server does not see); body= is the request
- * body's, not a connection's.
+ * `RequestReadTimeout header=15-30,MinRate=500 body=20,MinRate=500`
+ * (mod_reqtimeout; what mod_wsgi-express's `--header-timeout` and
+ * `--body-timeout` write): header='s first time becomes headerTimeout (its
+ * extension with MinRate needs byte counts the server does not see), body=
+ * every mount's bodyTimeout and bodyMinRate (its maximum is warned).
  */
 function requestReadTimeout(node: ConfigDirective, collected: Collected) {
   for (const arg of node.args) {
-    const header = /^header=(\d+)(?:-(\d+))?(?:,minrate=\d+)?$/i.exec(arg);
-    if (header) {
-      collected.connections.headerTimeout = Number(header[1]);
-      if (header[2] !== undefined) {
+    const match =
+      /^(handshake|header|body)=(\d+)(?:-(\d+))?(?:,minrate=(\d+))?$/i
+        .exec(arg);
+    if (!match) {
+      fail(
+        node,
+        `RequestReadTimeout: expected header=, body= or handshake= with seconds[-max][,MinRate=bytes], got ${
+          JSON.stringify(arg)
+        }`,
+      );
+    }
+    const [, phase, timeout, max, rate] = match;
+    const name = `RequestReadTimeout ${phase.toLowerCase()}=`;
+    if (phase.toLowerCase() === "header") {
+      collected.connections.headerTimeout = Number(timeout);
+      if (max !== undefined) {
         warn(
           collected,
           node,
-          "RequestReadTimeout header=",
-          `the head must be complete within ${
-            header[1]
-          } s; the extension up to ${header[2]} s with MinRate is not emulated`,
+          name,
+          `the head must be complete within ${timeout} s; the extension up to ${max} s with MinRate is not emulated`,
         );
       }
-    } else if (!/^(body|handshake)=/i.test(arg)) {
-      fail(
+    } else if (phase.toLowerCase() === "body") {
+      if (max !== undefined) {
+        warn(
+          collected,
+          node,
+          name,
+          `the maximum (${max} s) is not honoured: the body gets ${timeout} s plus 1 s per MinRate bytes, without a cap`,
+        );
+      }
+      collected.bodyTimeout = {
+        timeout: Number(timeout),
+        minRate: rate === undefined ? undefined : Number(rate),
         node,
-        `RequestReadTimeout: expected header=, body= or handshake=, got ${
-          JSON.stringify(arg)
-        }`,
+      };
+    } else {
+      warn(
+        collected,
+        node,
+        name,
+        "TLS handshakes have no timeout of their own here",
       );
     }
   }
@@ -348,6 +373,10 @@ export function serverDirective(
       take(node, 1);
       collected.logLevel = node;
       return true;
+    case "requestreadtimeout":
+      take(node, 1);
+      requestReadTimeout(node, collected);
+      return true;
     case "customlog":
     case "transferlog":
       take(node, 1);
@@ -367,9 +396,6 @@ export function serverDirective(
       return true;
     case "keepalive":
       if (!onOff(node)) collected.connections.keepAliveTimeout = 0;
-      return true;
-    case "requestreadtimeout":
-      requestReadTimeout(node, collected);
       return true;
     case "maxrequestworkers":
     case "maxclients": {

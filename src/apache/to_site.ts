@@ -86,6 +86,8 @@ export interface Collected {
   connections: ConnectionLimits;
   errorLog?: ConfigDirective;
   logLevel?: ConfigDirective;
+  /** `RequestReadTimeout body=`: every mount's bodyTimeout and bodyMinRate. */
+  bodyTimeout?: { timeout: number; minRate?: number; node: ConfigDirective };
   customLogs: ConfigDirective[];
   logFormats: Map<string, string>;
   /** Where `PassEnv` reads the server's environment (ReadOptions.env). */

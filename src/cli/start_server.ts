@@ -228,7 +228,11 @@ export function planStartServer(args: string[]): StartServerPlan {
     callable,
     environ,
     limitRequestBody: integer(values, "limit-request-body", 10485760),
+    bodyTimeout: secondsOf(values, "body-timeout", 15),
+    bodyMinRate: integer(values, "body-min-rate", 500),
+    bodyBufferSize: integer(values, "body-buffer-size", 1048576),
   };
+  if (values["no-request-buffering"] === true) mount.requestBuffering = false;
   const proxyHeaders = strings(values, "trust-proxy-header");
   const proxies = strings(values, "trust-proxy");
   if (proxyHeaders.length > 0) mount.trustedProxyHeaders = proxyHeaders;

@@ -207,6 +207,36 @@ export const START_SERVER_OPTIONS: CliOption[] = [
     help: "answer 413 to a larger body (0: no limit)",
   },
   {
+    name: "body-timeout",
+    values: ["SECONDS"],
+    fallback: "15",
+    matches: "mod_wsgi-express --body-timeout; Apache RequestReadTimeout body=",
+    help:
+      "answer 408 to a request body that takes longer, plus 1 s per --body-min-rate bytes received (0: no limit)",
+  },
+  {
+    name: "body-min-rate",
+    values: ["BYTES"],
+    fallback: "500",
+    matches:
+      "mod_wsgi-express --body-min-rate; Apache RequestReadTimeout MinRate=",
+    help: "bytes of request body that earn one more second of --body-timeout",
+  },
+  {
+    name: "body-buffer-size",
+    values: ["BYTES"],
+    fallback: "1048576",
+    matches: "nginx client_body_buffer_size",
+    help:
+      "request bodies are read before Python sees them: up to this many bytes in memory, the rest in a temporary file",
+  },
+  {
+    name: "no-request-buffering",
+    matches: "nginx proxy_request_buffering off",
+    help:
+      "stream request bodies into Python as the app reads them instead (a stalled upload then holds a worker)",
+  },
+  {
     name: "access-log",
     matches: "mod_wsgi-express --access-log; Apache CustomLog",
     help:

@@ -29,6 +29,9 @@ Deno.test("start-server: mod_wsgi-express's defaults", () => {
     callable: undefined,
     environ: {},
     limitRequestBody: 10485760,
+    bodyTimeout: 15,
+    bodyMinRate: 500,
+    bodyBufferSize: 1048576,
   }]);
   assert.equal(site.logLevel, "warn");
   assert.equal(site.accessLog, undefined);
@@ -82,6 +85,8 @@ Deno.test("start-server: options map onto the site", () => {
       "10.0.0.0/8",
     ],
     ...["--limit-request-body", "0", "--processes", "0", "--threads", "1"],
+    ...["--body-timeout", "2.5", "--body-min-rate", "0"],
+    ...["--body-buffer-size", "4096", "--no-request-buffering"],
   ]);
   assert.deepEqual(site.aliases, [{ urlPath: "/static", path: "/srv/static" }]);
   assert.deepEqual(site.mounts[0].environ, { A: "b c" });
@@ -96,6 +101,10 @@ Deno.test("start-server: options map onto the site", () => {
   assert.deepEqual(site.mounts[0].trustedProxyHeaders, ["X-Forwarded-For"]);
   assert.deepEqual(site.mounts[0].trustedProxies, ["10.0.0.0/8"]);
   assert.equal(site.mounts[0].limitRequestBody, 0);
+  assert.equal(site.mounts[0].bodyTimeout, 2.5);
+  assert.equal(site.mounts[0].bodyMinRate, 0);
+  assert.equal(site.mounts[0].bodyBufferSize, 4096);
+  assert.equal(site.mounts[0].requestBuffering, false);
   assert.equal(site.groups.default.processes, 0);
 });
 
@@ -104,6 +113,7 @@ Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
     const [args, pattern] of [
       [["a.wsgi", "--port", "70000"], /--port/],
       [["a.wsgi", "--request-timeout", "soon"], /--request-timeout/],
+      [["a.wsgi", "--body-timeout", "soon"], /--body-timeout/],
       [["a.wsgi", "--https-port", "1"], /--ssl-certificate-file/],
       [["a.wsgi", "--log-level", "loud"], /--log-level/],
       [["a.wsgi", "--mount-point", "app"], /--mount-point/],
