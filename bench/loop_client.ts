@@ -9,7 +9,8 @@
  * Then, on the gateway alone (1 worker, snapshots on), how long a worker
  * takes to be replaced and serving: a hello request sent the moment a
  * timeout's 504, or a crash's 502, arrives, and the slowest of 200
- * sequential requests across recycles at maximumRequests 25.
+ * sequential requests across recycles at maximumRequests 25; each without
+ * and with a spare worker. `--servers ""` runs only this part.
  *
  * Run: npx -y deno@2.9.6 task bench:loop [--seconds 20] [--connections 32]
  *   [--servers mod_wsgi,gateway,...] [--no-replacement] [--json FILE]
@@ -221,11 +222,12 @@ async function replacement(
 async function recycles(
   count: number,
   maximumRequests: number,
+  spare: boolean,
 ): Promise<Replacement> {
   const settings: ServerSettings = {
     processes: 1,
     modWsgiThreads: 15,
-    group: { maximumRequests },
+    group: { maximumRequests, spareWorkers: spare ? 1 : 0 },
   };
   const server = await startServer("gateway", SITE, settings);
   if ("skipped" in server) throw new Error(server.skipped);
@@ -242,7 +244,9 @@ async function recycles(
   }
   times.sort((a, b) => b - a);
   return {
-    variant: `maximumRequests ${maximumRequests}`,
+    variant: `maximumRequests ${maximumRequests}, ${
+      spare ? "spareWorkers 1" : "no spare"
+    }`,
     event: `recycle (slowest 5 of ${count})`,
     times: times.slice(0, 5).map((ms) => round(ms, 1)),
     statuses: [...new Set(statuses)],
@@ -319,13 +323,15 @@ if (import.meta.main) {
         );
       }
     }
-    const recycled = await recycles(200, 25);
-    replacements.push(recycled);
-    console.log(
-      `${recycled.event}, ${recycled.variant}: ${
-        recycled.times.join(", ")
-      } ms (statuses ${recycled.statuses.join(", ")}); load ${load()}`,
-    );
+    for (const spare of [false, true]) {
+      const recycled = await recycles(200, 25, spare);
+      replacements.push(recycled);
+      console.log(
+        `${recycled.event}, ${recycled.variant}: ${
+          recycled.times.join(", ")
+        } ms (statuses ${recycled.statuses.join(", ")}); load ${load()}`,
+      );
+    }
   }
   if (values.json) {
     await Deno.writeTextFile(

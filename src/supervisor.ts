@@ -152,17 +152,26 @@ export class Supervisor {
     return current;
   }
 
-  /** A spare that is up becomes a worker like the others; false if none is. */
+  /**
+   * A spare becomes a worker like the others: one that is up at once, else
+   * one still starting (it serves once up, and no second worker starts
+   * beside it). False when there is no spare.
+   */
   #promote(): boolean {
-    for (const worker of this.workers) {
-      if (!worker.spare || worker.state !== "idle") continue;
-      worker.spare = false;
-      this.#counters.spareTakeovers++;
+    const spares = [...this.workers].filter((w) => w.spare);
+    const worker = spares.find((w) => w.state === "idle") ?? spares[0];
+    if (!worker) return false;
+    worker.spare = false;
+    this.#counters.spareTakeovers++;
+    if (worker.state === "idle") {
       log("info", "a spare worker took over", { group: this.#config.name });
       this.#hooks.release(worker);
-      return true;
+    } else {
+      log("info", "a spare worker still starting takes over once up", {
+        group: this.#config.name,
+      });
     }
-    return false;
+    return true;
   }
 
   /**
