@@ -207,7 +207,9 @@ if (import.meta.main) {
     const timeouts = (async () => {
       const every = Number(values["timeout-every"]) * 1000;
       while (running()) {
-        await new Promise((resolve) => setTimeout(resolve, every));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.max(0, Math.min(every, end - Date.now())))
+        );
         if (!running()) break;
         const response = await fetch(`${base}/hello/loop`).catch(() => null);
         await response?.body?.cancel();
@@ -216,9 +218,13 @@ if (import.meta.main) {
     })();
     await Promise.all(Array.from({ length: clients }, worker));
     clearInterval(sampler);
-    samples.push(
-      sample(child.pid, Math.round((Date.now() - started) / 60_000), sent),
+    const last = sample(
+      child.pid,
+      Math.round((Date.now() - started) / 60_000),
+      sent,
     );
+    // The minute's own sample may have just been taken.
+    if (samples.at(-1)?.minute !== last.minute) samples.push(last);
     await timeouts;
     const metrics = await (await fetch(`${base}/soak/metrics`)).json();
     const minutesRun = (Date.now() - started) / 60_000;
