@@ -62,6 +62,8 @@ export interface ServerSettings {
   modWsgiThreads: number;
   /** defineGroup() options of the gateway's variants, over theirs. */
   group: Record<string, unknown>;
+  /** More `WSGIDaemonProcess` options, such as "request-timeout=3". */
+  modWsgiDaemonOptions?: string[];
 }
 
 /** How a server runs for one site. */
@@ -149,7 +151,10 @@ function apacheConfig(
     // No Python in Apache's own processes: all of it runs in the daemons.
     "WSGIRestrictEmbedded On",
     `WSGISocketPrefix ${folder}/wsgi`,
-    `WSGIDaemonProcess bench processes=${settings.processes} threads=${settings.modWsgiThreads} python-path=${folders} display-name=%{GROUP}`,
+    [
+      `WSGIDaemonProcess bench processes=${settings.processes} threads=${settings.modWsgiThreads} python-path=${folders} display-name=%{GROUP}`,
+      ...settings.modWsgiDaemonOptions ?? [],
+    ].join(" "),
     "WSGIProcessGroup bench",
     "WSGIApplicationGroup %{GLOBAL}",
     ...aliases.map((a) => `Alias ${a.urlPath} ${a.directory}`),

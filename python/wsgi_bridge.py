@@ -404,6 +404,34 @@ def install_sleep(host_sleep):
     time.sleep = sleep
 
 
+def watch_memory_errors(report):
+    """Call ``report()`` whenever a MemoryError is raised, even one that the
+    application catches (Flask turns it into a 500): the host then recycles
+    the worker, since a heap that ran out once will run out again.
+
+    sys.monitoring's RAISE event costs nothing until an exception is raised,
+    and it sees a MemoryError raised in C code too.  Returns False when no
+    monitoring tool id was free (another tool took them all).
+    """
+    monitoring = sys.monitoring
+    for tool in (4, 3):
+        try:
+            monitoring.use_tool_id(tool, "deno-wsgi")
+        except ValueError:
+            continue
+        break
+    else:
+        return False
+
+    def on_raise(code, offset, exception):
+        if isinstance(exception, MemoryError):
+            report()
+
+    monitoring.register_callback(tool, monitoring.events.RAISE, on_raise)
+    monitoring.set_events(tool, monitoring.events.RAISE)
+    return True
+
+
 def add_paths(paths):
     """Put folders on sys.path, after the bridge's own, keeping their order."""
     for index, path in enumerate(paths):

@@ -34,6 +34,7 @@ export class ChannelWorker implements PythonWorker {
   onStuck?: (cpuMsPerSecond: number) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
   onDropped?: (id: number) => void;
+  onRecycle?: (reason: string) => void;
   readonly #channel: ThreadChannel | ProcessChannel;
   readonly #group: string;
   #nextId = 0;
@@ -98,6 +99,9 @@ export class ChannelWorker implements PythonWorker {
           if (this.#streaming.has(message.id)) {
             this.#sendBodyChunk(message.id);
           }
+          return;
+        case "recycle":
+          this.onRecycle?.(message.reason);
           return;
         case "fatal":
         case "exit":

@@ -12,6 +12,7 @@ import {
   fail,
   folder,
   folders,
+  outOfRange,
   seconds,
   snapshotOption,
 } from "./option_checks.ts";
@@ -61,8 +62,30 @@ export interface GroupOptions {
    * Default: every permission the server holds in full.
    */
   permissions?: string[];
-  /** Replace a worker after it served this many requests (`maximum-requests=`). 0 = never. */
+  /**
+   * Replace a worker after it served this many requests
+   * (`maximum-requests=`); its replacement starts while its last request
+   * runs, so no request waits for it. 0 = never.
+   */
   maximumRequests?: number;
+  /**
+   * Workers kept started and idle beside `processes`, to take over at once
+   * from one that stops (a request timeout, a crash, a recycle) instead of
+   * making requests wait for a new worker to start; a new spare then
+   * starts behind it. Each costs a worker's memory (a Web Worker with
+   * Pyodide, 60-130 MB RSS) while it waits. Not with `processes: 0`.
+   * No mod_wsgi equivalent. Default 0.
+   */
+  spareWorkers?: number;
+  /**
+   * Recycle a worker, once its requests in flight are done, when its
+   * WebAssembly memory (the Pyodide heaps of its interpreters, which never
+   * shrink) has grown past this many bytes (mod_wsgi's `memory-limit=`
+   * idea). A worker whose request raised `MemoryError` is recycled too,
+   * with or without a limit. 0 = no limit (default); at least 64 MiB
+   * (67108864), at most 4 GiB, the WebAssembly ceiling.
+   */
+  memoryLimit?: number;
   /** Answer 504 and replace the worker when a request runs longer (`request-timeout=`). 0 = never. Default 60. */
   requestTimeout?: number;
   /** Answer 503 when a request waited longer for a worker (`queue-timeout=`). 0 = never. Default 30. */
@@ -144,6 +167,8 @@ export interface GroupConfig {
   /** Undefined: inherit the server's permissions. */
   permissions?: string[];
   maximumRequests: number;
+  spareWorkers: number;
+  memoryLimit: number;
   requestTimeout: number;
   queueTimeout: number;
   queueLimit: number;
@@ -191,6 +216,8 @@ const GROUP_OPTION_NAMES = new Set([
   "isolation",
   "permissions",
   "maximumRequests",
+  "spareWorkers",
+  "memoryLimit",
   "requestTimeout",
   "queueTimeout",
   "queueLimit",
@@ -225,6 +252,25 @@ function hostList(where: string, value: unknown): string[] | undefined {
     );
   }
   return [...value];
+}
+
+/** The least `memoryLimit`: a worker's heap starts at 30-40 MiB. */
+export const MEMORY_LIMIT_MIN = 64 * 1024 * 1024;
+/** The most: a 32-bit WebAssembly memory never grows past 4 GiB. */
+const MEMORY_LIMIT_MAX = 4 * 1024 * 1024 * 1024;
+
+/** Checks `memoryLimit`: bytes, 0 (none) or within the heap's range. */
+function memoryLimit(where: string, raw: Record<string, unknown>): number {
+  const bytes = count(where, raw, "memoryLimit", 0);
+  if (bytes !== 0 && (bytes < MEMORY_LIMIT_MIN || bytes > MEMORY_LIMIT_MAX)) {
+    throw outOfRange(
+      where,
+      "memoryLimit",
+      `0 (no limit) or a number of bytes from ${MEMORY_LIMIT_MIN} (64 MiB: a worker's heap starts at 30-40 MiB) to ${MEMORY_LIMIT_MAX} (4 GiB, the WebAssembly ceiling)`,
+      bytes,
+    );
+  }
+  return bytes;
 }
 
 /** Validates a group's options and fills in the defaults. */
@@ -324,6 +370,12 @@ export function resolveGroupOptions(
     );
   }
   const threads = count(where, raw, "threads", 1, 1);
+  const spareWorkers = count(where, raw, "spareWorkers", 0);
+  if (spareWorkers > 0 && processes === 0) {
+    throw new TypeError(
+      `${where}: option "spareWorkers" needs workers of their own, and processes: 0 runs Python embedded in the server; set processes to 1 or more, or drop spareWorkers`,
+    );
+  }
   return {
     name,
     processes,
@@ -334,6 +386,8 @@ export function resolveGroupOptions(
     snapshot: snapshotOption(where, options.snapshot),
     permissions: permissions && [...permissions],
     maximumRequests: count(where, raw, "maximumRequests", 0),
+    spareWorkers,
+    memoryLimit: memoryLimit(where, raw),
     requestTimeout: seconds(where, raw, "requestTimeout", 60),
     queueTimeout: seconds(where, raw, "queueTimeout", 30),
     queueLimit: count(where, raw, "queueLimit", 256, 1),

@@ -31,6 +31,7 @@ export class EmbeddedWorker implements PythonWorker {
   readonly ready: Promise<void>;
   onStop?: (reason: string) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
+  onRecycle?: (reason: string) => void;
   readonly #host: InterpreterHost;
   #stopped = false;
   /** Set by a fatal Pyodide error: nothing may call into Python again. */
@@ -166,6 +167,7 @@ export class EmbeddedWorker implements PythonWorker {
     this.#clockOn();
     try {
       const head = await this.#host.begin(spec, id, cgi, source);
+      this.#checkMemory();
       if (head.done) this.#ended(id);
       this.onLoad?.(spec.id, true);
       return head;
@@ -182,8 +184,15 @@ export class EmbeddedWorker implements PythonWorker {
     }
   }
 
+  /** Asks the pool for a recycle when memoryLimit passed or on MemoryError. */
+  #checkMemory(): void {
+    const reason = this.#host.recycleReason();
+    if (reason) this.onRecycle?.(reason);
+  }
+
   /** What a request that failed in Python fails with (the log has why). */
   #failure(id: number, error: unknown, message: string): unknown {
+    this.#checkMemory();
     const interrupted = this.#ended(id);
     if (this.#fatal(error)) {
       return new WorkerFailure(502, "the Python interpreter failed");
@@ -209,7 +218,10 @@ export class EmbeddedWorker implements PythonWorker {
     await new Promise((resolve) => setTimeout(resolve, 0));
     try {
       const result = await this.#host.next(id);
-      if (result.done) this.#ended(id);
+      if (result.done) {
+        this.#checkMemory();
+        this.#ended(id);
+      }
       return result;
     } catch (error) {
       throw this.#failure(id, error, "the application failed mid-response");

@@ -57,6 +57,8 @@ export interface StartupOptions {
   writeGuards: WriteGuards;
   /** What Python's locks and sleeps wait on with threads (waiters.ts). */
   waiter: Waiters["create"];
+  /** Called when Python raises MemoryError (see memoryLimit). */
+  memoryError: () => void;
   /** Gets this interpreter's closeAll(), for when it is discarded. */
   socketClosers: (() => void)[];
   /** The snapshot file these inputs name (snapshots.ts), when snapshots are on. */
@@ -193,6 +195,13 @@ export async function startInterpreter(
     );
   }
   if (settings.home) bridge.change_directory(settings.home);
+  // After any snapshot was saved: a JS function cannot be captured in one.
+  if (!bridge.watch_memory_errors(options.memoryError)) {
+    options.emit(
+      "warn",
+      "no sys.monitoring tool id was free: a MemoryError will not recycle this worker",
+    );
+  }
   // Copies: attribute proxies die with the module proxy they came from.
   interpreter.begin = bridge.begin.copy();
   interpreter.resume = bridge.resume.copy();

@@ -42,6 +42,11 @@ interface LoadedApplication {
   application: PyProxy;
 }
 
+/** Bytes as MiB for the log. */
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
 /** Why a request could not start: the message already went to the log. */
 export class ApplicationError extends Error {
   /** True when the script itself failed to load (as opposed to a request). */
@@ -85,6 +90,12 @@ export class InterpreterHost {
   readonly #socketClosers: (() => void)[] = [];
   /** The worker's snapshot file, once its inputs have been walked. */
   #snapshot?: { path?: string };
+  /** The interpreters that have started, whose heaps count (memoryLimit). */
+  readonly #started = new Set<Interpreter>();
+  /** A MemoryError was raised in some interpreter. */
+  #outOfMemory = false;
+  /** recycleReason() has said so already. */
+  #recycleAsked = false;
 
   constructor(settings: InterpreterSettings, emit: Emit) {
     this.#settings = settings;
@@ -119,6 +130,7 @@ export class InterpreterHost {
         writeGuards: this.#writeGuards,
         waiter: this.#waiters.create,
         socketClosers: this.#socketClosers,
+        memoryError: () => this.#outOfMemory = true,
         // Walking pythonPath once serves every interpreter of the worker.
         snapshotFile: (sources, paths) =>
           (this.#snapshot ??= {
@@ -130,6 +142,7 @@ export class InterpreterHost {
           }).path,
       });
       this.#interpreters.set(key, interpreter);
+      interpreter.then((started) => this.#started.add(started), () => {});
     }
     return interpreter;
   }
@@ -348,6 +361,41 @@ export class InterpreterHost {
     this.#waiters.dropAll();
     this.#requests.clear();
     for (const close of this.#socketClosers) close();
+  }
+
+  /** Bytes of WebAssembly memory of the started interpreters (they never shrink). */
+  heapBytes(): number {
+    let bytes = 0;
+    for (const { pyodide } of this.#started) {
+      bytes += (pyodide as unknown as { _module: { HEAP8: Int8Array } })
+        ._module.HEAP8.length;
+    }
+    return bytes;
+  }
+
+  /**
+   * Why this worker should be recycled once its requests are done (a
+   * MemoryError was raised, or the heaps passed memoryLimit), the first
+   * time it is so; undefined otherwise. Cheap: read after every request.
+   */
+  recycleReason(): string | undefined {
+    if (this.#recycleAsked) return undefined;
+    const limit = this.#settings.memoryLimit ?? 0;
+    let reason: string | undefined;
+    if (this.#outOfMemory) {
+      reason = `a request raised MemoryError (heap ${
+        mebibytes(this.heapBytes())
+      })`;
+    } else if (limit > 0) {
+      const heap = this.heapBytes();
+      if (heap > limit) {
+        reason = `its heap of ${mebibytes(heap)} passed memoryLimit (${
+          mebibytes(limit)
+        })`;
+      }
+    }
+    if (reason) this.#recycleAsked = true;
+    return reason;
   }
 
   /** How many requests are in flight. */

@@ -27,8 +27,10 @@ export interface GroupMetrics {
   mode: "workers" | "processes" | "embedded";
   /** The configured number of workers. */
   processes: number;
-  /** Live workers by state; one finishing its last request before a restart counts as busy. */
+  /** Live workers by state; one finishing its last request before a restart counts as busy. Spares are not counted here. */
   workers: { idle: number; busy: number; starting: number };
+  /** Spare workers (`spareWorkers`), started or starting. */
+  spares: number;
   /** Requests waiting for a worker now. */
   queueLength: number;
   /** Requests handed to a worker so far. */
@@ -45,6 +47,10 @@ export interface GroupMetrics {
   rejected: number;
   /** Workers that stopped on their own or never started. */
   crashes: number;
+  /** Times a spare worker took over from one that stopped (`spareWorkers`). */
+  spareTakeovers: number;
+  /** Workers recycled for their memory: past `memoryLimit`, or after a MemoryError. */
+  memoryRecycles: number;
   /**
    * Web Workers still burning CPU after stop() (Deno cannot end a thread
    * stuck outside Python's reach); `isolation: "process"` avoids it.
@@ -137,6 +143,8 @@ export type Counters = Pick<
   | "rejected"
   | "crashes"
   | "stuck"
+  | "spareTakeovers"
+  | "memoryRecycles"
 >;
 
 /** Counters at zero, for a new pool. */
@@ -150,6 +158,8 @@ export function createCounters(): Counters {
     rejected: 0,
     crashes: 0,
     stuck: 0,
+    spareTakeovers: 0,
+    memoryRecycles: 0,
   };
 }
 
@@ -164,9 +174,11 @@ export function measure(
   },
 ): GroupMetrics {
   const workers = { idle: 0, busy: 0, starting: 0 };
+  let spares = 0;
   let rss: number | undefined;
   for (const worker of state.workers) {
-    if (worker.state === "idle") workers.idle++;
+    if (worker.spare) spares++;
+    else if (worker.state === "idle") workers.idle++;
     else if (worker.state === "starting") workers.starting++;
     else workers.busy++;
     const bytes = worker.python.rss?.();
@@ -181,6 +193,7 @@ export function measure(
       : "workers",
     processes: config.processes,
     workers,
+    spares,
     queueLength: state.queueLength,
     ...state.counters,
     ...(rss === undefined ? {} : { rss }),

@@ -41,6 +41,7 @@ class FakeWorker implements PythonWorker {
   readonly ready: Promise<void>;
   onStop?: (reason: string) => void;
   onDropped?: (id: number) => void;
+  onRecycle?: (reason: string) => void;
   readonly started: Started[] = [];
   readonly cancelled = new Set<number>();
   stopped = false;
@@ -119,7 +120,7 @@ const SPEC: MountSpec = {
 function pool(
   options: GroupOptions,
   { ready = () => Promise.resolve() }: { ready?: () => Promise<void> } = {},
-) {
+): { group: Pool; workers: FakeWorker[]; starts: number[] } {
   const workers: FakeWorker[] = [];
   const starts: number[] = [];
   const group = new Pool(
@@ -146,6 +147,21 @@ function streamBody(): RequestBody {
 
 function request(group: Pool, body = NO_BODY): Promise<Exchange> {
   return group.handle(SPEC, "", () => Promise.resolve(body));
+}
+
+/** A request running on `worker` (answered) and one pipelined behind it. */
+async function runningAndBehind(
+  group: Pool,
+  worker: FakeWorker,
+): Promise<{ exchange: Exchange; behind: Promise<Exchange> }> {
+  const running = request(group);
+  await settle();
+  worker.started[0].answer();
+  const exchange = await running;
+  const behind = request(group);
+  await settle();
+  assert.equal(worker.started.at(-1)?.pipelined, true, "pipelined behind it");
+  return { exchange, behind };
 }
 
 /** Lets queued microtasks and timers of 0 ms run. */
@@ -219,13 +235,8 @@ Deno.test("pool: queueTimeout answers 503 after the wait", async () => {
 Deno.test("pool: a worker is recycled at maximumRequests", async () => {
   const { group, workers } = pool({ processes: 1, maximumRequests: 2 });
   await group.ready();
-  for (let i = 0; i < 3; i++) {
-    const exchange = request(group);
-    await settle();
-    const worker = workers[workers.length - 1];
-    await answer(worker.started[worker.started.length - 1], exchange);
-    await settle();
-  }
+  // The successor starts while the second request runs (see below).
+  for (let i = 0; i < 3; i++) await answered(group, workers);
   assert.equal(workers.length, 2, "a second worker took over");
   assert.equal(workers[0].started.length, 2);
   assert.ok(workers[0].stopped);
@@ -253,14 +264,8 @@ Deno.test("pool: workers that keep crashing are restarted with back-off", async 
 Deno.test("pool: requests pipelined behind a crash run on the replacement", async () => {
   const { group, workers } = pool({ processes: 1 });
   await group.ready();
-  const running = request(group);
-  await settle();
-  workers[0].started[0].answer();
-  const exchange = await running;
-  const behind = request(group);
-  await settle();
+  const { exchange, behind } = await runningAndBehind(group, workers[0]);
   assert.equal(workers[0].started.length, 2);
-  assert.equal(workers[0].started[1].pipelined, true);
   workers[0].crash();
   exchange.done();
   await settle(20);
@@ -354,5 +359,165 @@ Deno.test("pool: an idle worker stops after inactivityTimeout, a request brings 
   assert.equal(workers.length, 2, "started on demand");
   await answer(workers[1].started[0], second);
   assert.equal(group.metrics().crashes, 0);
+  await group.shutdown();
+});
+
+/** Readiness the test controls: the first `at once` workers start at once. */
+function heldAfter(atOnce: number) {
+  const held: (() => void)[] = [];
+  let started = 0;
+  return {
+    held,
+    ready: () =>
+      started++ < atOnce
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => held.push(resolve)),
+  };
+}
+
+/** Answers a request at once on whichever worker got it; returns that worker's index. */
+async function answered(
+  group: Pool,
+  workers: FakeWorker[],
+): Promise<number> {
+  const counts = workers.map((w) => w.started.length);
+  const answer = request(group);
+  await settle();
+  const index = workers.findIndex((w, i) => w.started.length > counts[i]);
+  assert.ok(index >= 0, "a worker took the request");
+  workers[index].started.at(-1)!.answer();
+  (await answer).done();
+  await settle();
+  return index;
+}
+
+Deno.test("pool: a spare worker takes over at once after a timeout, and a new spare starts", async () => {
+  // Worker 0 serves, worker 1 is the spare; later starts never finish, so
+  // only a spare that is already up can answer after the timeout.
+  const { held, ready } = heldAfter(2);
+  const { group, workers } = pool(
+    { processes: 1, spareWorkers: 1, requestTimeout: 0.2 },
+    { ready },
+  );
+  await group.ready();
+  await until(() => workers.length === 2);
+  await settle();
+  assert.equal(workers.length, 2, "the spare started after the worker");
+  assert.equal(group.metrics().spares, 1);
+  assert.deepEqual(group.metrics().workers, { idle: 1, busy: 0, starting: 0 });
+  // The spare is handed nothing while the worker serves.
+  assert.equal(await answered(group, workers), 0);
+  const stuck = request(group);
+  await settle();
+  await rejectsWith(stuck, 504);
+  await settle();
+  assert.equal(workers.length, 3, "a new spare is starting");
+  assert.equal(workers[1].started.length, 0);
+  const began = performance.now();
+  assert.equal(await answered(group, workers), 1, "the spare answered");
+  const waited = performance.now() - began;
+  assert.ok(waited < 100, `answered after ${waited} ms`);
+  const metrics = group.metrics();
+  assert.equal(metrics.spareTakeovers, 1);
+  assert.equal(metrics.timeouts, 1);
+  assert.equal(metrics.spares, 1, "the new spare counts, starting");
+  assert.deepEqual(metrics.workers, { idle: 1, busy: 0, starting: 0 });
+  await until(() => workers[0].stopped);
+  assert.ok(workers[0].stopped, "the timed-out worker stopped");
+  // The new spare, once up, waits its turn too.
+  held.shift()!();
+  await settle();
+  assert.equal(await answered(group, workers), 1);
+  assert.equal(workers[2].started.length, 0);
+  await group.shutdown();
+});
+
+Deno.test("pool: a spare worker takes over at once after a crash; requests pipelined there move to it", async () => {
+  const { ready } = heldAfter(2);
+  const { group, workers } = pool({ processes: 1, spareWorkers: 1 }, {
+    ready,
+  });
+  await group.ready();
+  await until(() => workers.length === 2);
+  // Pipelined behind the busy worker, not handed to the idle spare.
+  const { exchange, behind } = await runningAndBehind(group, workers[0]);
+  workers[0].crash();
+  exchange.done();
+  await settle(20);
+  assert.equal(workers[1].started.length, 1, "the spare runs it");
+  workers[1].started[0].answer();
+  (await behind).done();
+  const metrics = group.metrics();
+  assert.equal(metrics.crashes, 1);
+  assert.equal(metrics.spareTakeovers, 1);
+  assert.equal(workers.length, 3, "and a new spare starts");
+  await group.shutdown();
+});
+
+Deno.test("pool: spareWorkers is validated and refused in embedded mode", () => {
+  assert.throws(
+    () => resolveGroupOptions("test", { spareWorkers: -1 }),
+    (error: Error) =>
+      error instanceof RangeError && /"spareWorkers"/.test(error.message),
+  );
+  assert.throws(
+    () => resolveGroupOptions("test", { spareWorkers: "1" as never }),
+    (error: Error) =>
+      error instanceof TypeError && /"spareWorkers"/.test(error.message),
+  );
+  assert.throws(
+    () => resolveGroupOptions("test", { processes: 0, spareWorkers: 1 }),
+    (error: Error) =>
+      error instanceof TypeError && /"spareWorkers"/.test(error.message),
+  );
+});
+
+Deno.test("pool: at maximumRequests, the successor starts while the last request runs", async () => {
+  const { held, ready } = heldAfter(1);
+  const { group, workers } = pool({ processes: 1, maximumRequests: 2 }, {
+    ready,
+  });
+  await group.ready();
+  assert.equal(await answered(group, workers), 0);
+  const last = request(group);
+  await settle();
+  assert.equal(workers[0].started.length, 2);
+  assert.equal(workers.length, 2, "the successor started ahead");
+  held.shift()!();
+  await settle();
+  workers[0].started[1].answer();
+  (await last).done();
+  await settle();
+  assert.ok(workers[0].stopped, "recycled after its last request");
+  assert.equal(await answered(group, workers), 1, "the successor serves");
+  assert.equal(group.metrics().restarts, 1);
+  assert.equal(workers.length, 2, "no third worker");
+  await group.shutdown();
+});
+
+Deno.test("pool: a worker that asks to be recycled (memoryLimit, MemoryError) stops after its request; none fails", async () => {
+  const { group, workers } = pool({ processes: 1 });
+  await group.ready();
+  const first = request(group);
+  await settle();
+  // As channel_worker.ts does: the recycle comes before the answer.
+  workers[0].onRecycle?.("its heap of 300 MiB passed memoryLimit (256 MiB)");
+  await settle();
+  assert.equal(workers.length, 2, "the successor starts at once");
+  assert.equal(workers[0].stopped, false, "not before its request is done");
+  workers[0].started[0].answer();
+  (await first).done();
+  await settle();
+  assert.ok(workers[0].stopped, "recycled once its request was done");
+  assert.equal(await answered(group, workers), 1);
+  const metrics = group.metrics();
+  assert.equal(metrics.memoryRecycles, 1);
+  assert.equal(metrics.restarts, 1);
+  assert.equal(metrics.crashes, 0);
+  // An idle worker that asks is recycled at once.
+  workers[1].onRecycle?.("a request raised MemoryError (heap 40.0 MiB)");
+  await settle();
+  assert.ok(workers[1].stopped);
+  assert.equal(group.metrics().memoryRecycles, 2);
   await group.shutdown();
 });

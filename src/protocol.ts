@@ -30,6 +30,8 @@ export type InterpreterSettings =
     group: string;
     /** Start from, and save, interpreter snapshots here; absent: off. */
     snapshot?: SnapshotSettings;
+    /** Bytes of heap past which the worker asks to be recycled; 0 or absent: none. */
+    memoryLimit?: number;
     /** The server's environment as the group inherits it (`inheritEnv`); `env` wins. */
     inheritedEnv?: Record<string, string>;
   };
@@ -89,6 +91,11 @@ export type FromWorker =
   | { t: "cancelled"; id: number; ok: boolean }
   | { t: "skipped"; id: number }
   | { t: "fatal"; reason: string }
+  /**
+   * The worker should be recycled once its requests are done (memoryLimit
+   * passed, or a MemoryError); sent before the reply that ends the request.
+   */
+  | { t: "recycle"; reason: string }
   | { t: "exit"; reason: string };
 
 /**

@@ -23,6 +23,16 @@ export interface WorkerRecord {
   reads?: string[];
   /** Set when the worker must go once its request is done, and why. */
   stopWhenDone?: string;
+  /**
+   * Set when the worker asked to be recycled once its requests are done
+   * (memoryLimit, MemoryError), and why: a recycle, not a failure.
+   */
+  recycleWhenDone?: string;
+  /**
+   * A spare (spareWorkers): started and kept idle, handed no request until
+   * it takes over from a worker that stops.
+   */
+  spare: boolean;
   /** Requests handed to the worker and not finished: more than 1 when pipelined. */
   pending: number;
   /**
@@ -46,7 +56,7 @@ export interface WorkerRecord {
 /** The record of a worker that starts now. */
 export function newRecord(
   python: PythonWorker,
-  options: { generation: number; reads?: string[] },
+  options: { generation: number; reads?: string[]; spare?: boolean },
 ): WorkerRecord {
   let gone!: () => void;
   const stopped = new Promise<void>((resolve) => gone = resolve);
@@ -60,6 +70,7 @@ export function newRecord(
     failing: new Set(),
     startedAt: Date.now(),
     reads: options.reads,
+    spare: options.spare ?? false,
     pending: 0,
     turns: [],
     dropping: 0,
@@ -90,8 +101,9 @@ export interface Waiter {
 
 /**
  * True unless the worker is to stop once its requests are done: it is of
- * an older generation, its script never loaded (stopWhenDone), or it has
- * been handed `maximumRequests` (0: no limit).
+ * an older generation, its script never loaded (stopWhenDone), it asked
+ * to be recycled (recycleWhenDone), or it has been handed
+ * `maximumRequests` (0: no limit).
  */
 export function lasting(
   worker: WorkerRecord,
@@ -100,5 +112,6 @@ export function lasting(
 ): boolean {
   return worker.generation === generation &&
     worker.stopWhenDone === undefined &&
+    worker.recycleWhenDone === undefined &&
     (maximumRequests === 0 || worker.served < maximumRequests);
 }

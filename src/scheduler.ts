@@ -94,6 +94,16 @@ export class Scheduler {
     return { worker, deadline };
   }
 
+  /**
+   * A worker given its last request before maximumRequests: its successor
+   * starts now, while that request runs.
+   */
+  #handed(lease: Lease): Lease {
+    const max = this.#config.maximumRequests;
+    if (max > 0 && lease.worker.served === max) this.#supervisor.fill();
+    return lease;
+  }
+
   /** True when a busy worker has a thread free for one more request. */
   #takesMore(worker: WorkerRecord): boolean {
     return worker.state === "busy" && worker.pending < this.#config.threads &&
@@ -114,18 +124,23 @@ export class Scheduler {
     const deadline = wait > 0 ? Date.now() + wait : Infinity;
     let threaded: WorkerRecord | undefined;
     for (const worker of this.#supervisor.workers) {
+      if (worker.spare) continue;
       if (worker.state === "idle") {
-        return Promise.resolve(this.#occupy(worker, deadline));
+        return Promise.resolve(this.#handed(this.#occupy(worker, deadline)));
       }
       if (
         this.#config.threads > 1 && this.#takesMore(worker) &&
         (!threaded || worker.pending < threaded.pending)
       ) threaded = worker;
     }
-    if (threaded) return Promise.resolve(this.#share(threaded, deadline));
+    if (threaded) {
+      return Promise.resolve(this.#handed(this.#share(threaded, deadline)));
+    }
     if (pipelinable && this.#queue.length === 0) {
       const worker = this.#pipelineTarget();
-      if (worker) return Promise.resolve(this.#pipeline(worker, deadline));
+      if (worker) {
+        return Promise.resolve(this.#handed(this.#pipeline(worker, deadline)));
+      }
     }
     if (this.#queue.length + this.#pipelined() >= this.#config.queueLimit) {
       this.#counters.rejected++;
@@ -157,7 +172,9 @@ export class Scheduler {
     if (worker.pending > 0 && this.#config.threads > 1) {
       // Its other threads run on; this one takes the next waiting request.
       const waiter = this.#takesMore(worker) ? this.#queue.take() : undefined;
-      if (waiter) waiter.resolve(this.#share(worker, waiter.deadline));
+      if (waiter) {
+        waiter.resolve(this.#handed(this.#share(worker, waiter.deadline)));
+      }
       return;
     }
     if (worker.pending > 0) {
@@ -168,19 +185,19 @@ export class Scheduler {
         this.#queue.first()?.pipelinable && this.#pipelineTarget() === worker
       ) {
         const waiter = this.#queue.take()!;
-        waiter.resolve(this.#pipeline(worker, waiter.deadline));
+        waiter.resolve(this.#handed(this.#pipeline(worker, waiter.deadline)));
       }
       return;
     }
     if (this.#supervisor.stopIfDue(worker)) return;
     const waiter = this.#queue.take();
     if (waiter) {
-      waiter.resolve(this.#occupy(worker, waiter.deadline));
+      waiter.resolve(this.#handed(this.#occupy(worker, waiter.deadline)));
       // With threads, a free worker takes as many as it has threads for.
       while (this.#config.threads > 1 && this.#takesMore(worker)) {
         const next = this.#queue.take();
         if (!next) break;
-        next.resolve(this.#share(worker, next.deadline));
+        next.resolve(this.#handed(this.#share(worker, next.deadline)));
       }
       return;
     }
@@ -197,7 +214,7 @@ export class Scheduler {
     clearTimeout(this.#stealTimer);
     this.#stealTimer = undefined;
     const workers = this.#supervisor.workers;
-    if (![...workers].some((w) => w.state === "idle")) return;
+    if (![...workers].some((w) => w.state === "idle" && !w.spare)) return;
     const { from, retryAt } = stealFrom(workers, Date.now());
     if (from) {
       from.turns.pop()?.("steal");

@@ -120,6 +120,16 @@ export function prometheusText(groups: GroupMetrics[]): string {
       "Requests answered 503 after queueTimeout.",
     ],
     ["rejected", "wsgi_rejected_total", "Requests answered 503 at once."],
+    [
+      "spareTakeovers",
+      "wsgi_spare_takeovers_total",
+      "Spare workers that took over from one that stopped.",
+    ],
+    [
+      "memoryRecycles",
+      "wsgi_memory_recycles_total",
+      "Workers recycled past memoryLimit or after a MemoryError.",
+    ],
   ];
   for (const [key, name, help] of counters) {
     family(name, "counter", help, (m, g) => [`${name}{${g}} ${m[key]}`]);

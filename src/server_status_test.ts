@@ -11,6 +11,7 @@ function metrics(name: string): GroupMetrics {
     mode: "workers",
     processes: 2,
     workers: { idle: 1, busy: 1, starting: 0 },
+    spares: 0,
     queueLength: 3,
     requests: 5,
     starts: 2,
@@ -20,6 +21,8 @@ function metrics(name: string): GroupMetrics {
     rejected: 0,
     crashes: 0,
     stuck: 0,
+    spareTakeovers: 0,
+    memoryRecycles: 0,
     latency: latency.snapshot(),
   };
 }

@@ -96,30 +96,82 @@ export class Supervisor {
     }
   }
 
-  /** Starts workers until the pool has its configured size. */
+  /**
+   * Starts workers until the pool has its configured size: `processes`
+   * that last (a worker due to stop once its requests are done is replaced
+   * ahead, so no request waits for its successor), then `spareWorkers`. A
+   * spare that is up takes a missing worker's place first, even while
+   * backing off.
+   */
   fill(): void {
     if (this.#closed || this.#mounts.length === 0) return;
-    // While backing off, only the back-off's timer starts workers.
-    if (this.backoff.until !== undefined) return;
     // Creating the first Web Worker of the process can run queued
     // microtasks (Deno loads the Worker code lazily), and one of them may
     // be another fill: that one leaves the starting to this one.
     if (this.#filling) return;
     this.#filling = true;
     try {
-      const wanted = Math.max(1, this.#config.processes);
-      while (this.#live() < this.#target(wanted)) this.#start();
+      const wanted = this.#target(Math.max(1, this.#config.processes));
+      while (this.#working() < wanted && this.#promote());
+      // While backing off, only the back-off's timer starts workers.
+      if (this.backoff.until !== undefined) return;
+      while (this.#working() < wanted) this.#start(false);
+      // Spares start once the others are up: on a small machine they
+      // would slow the start of the workers that serve.
+      if (this.#anyStarting()) return;
+      while (this.#spares() < this.#config.spareWorkers) this.#start(true);
     } finally {
       this.#filling = false;
     }
   }
 
-  #live(): number {
+  /** Workers that serve, or will once started, and are not due to stop. */
+  #working(): number {
     let current = 0;
     for (const worker of this.workers) {
-      if (worker.state !== "stopping") current++;
+      if (
+        !worker.spare && worker.state !== "stopping" &&
+        lasting(worker, this.generation, this.#config.maximumRequests)
+      ) current++;
     }
     return current;
+  }
+
+  #anyStarting(): boolean {
+    for (const worker of this.workers) {
+      if (!worker.spare && worker.state === "starting") return true;
+    }
+    return false;
+  }
+
+  #spares(): number {
+    let current = 0;
+    for (const worker of this.workers) {
+      if (worker.spare) current++;
+    }
+    return current;
+  }
+
+  /**
+   * A spare becomes a worker like the others: one that is up at once, else
+   * one still starting (it serves once up, and no second worker starts
+   * beside it). False when there is no spare.
+   */
+  #promote(): boolean {
+    const spares = [...this.workers].filter((w) => w.spare);
+    const worker = spares.find((w) => w.state === "idle") ?? spares[0];
+    if (!worker) return false;
+    worker.spare = false;
+    this.#counters.spareTakeovers++;
+    if (worker.state === "idle") {
+      log("info", "a spare worker took over", { group: this.#config.name });
+      this.#hooks.release(worker);
+    } else {
+      log("info", "a spare worker still starting takes over once up", {
+        group: this.#config.name,
+      });
+    }
+    return true;
   }
 
   /**
@@ -136,15 +188,20 @@ export class Supervisor {
     return Math.min(wanted, busy + Math.max(1, this.#hooks.waiting()));
   }
 
-  #start(): void {
+  #start(spare: boolean): void {
     this.#counters.starts++;
     const { python, reads } = this.#createWorker(this.#config, [
       ...this.#mounts,
     ]);
-    const worker = newRecord(python, { generation: this.generation, reads });
+    const worker = newRecord(python, {
+      generation: this.generation,
+      reads,
+      spare,
+    });
     this.workers.add(worker);
     python.onStop = (reason) => this.stop(worker, { failure: reason });
     python.onLoad = (mountId, ok) => this.#loaded(worker, mountId, ok);
+    python.onRecycle = (reason) => this.#recycleWhenDone(worker, reason);
     python.onDropped = () => {
       worker.dropping--;
       this.#hooks.release(worker);
@@ -174,7 +231,9 @@ export class Supervisor {
       // that failed to load is startupTimeout's business (#loaded).
       this.backoff.succeeded();
       if (worker.failing.size === 0) {
-        log("info", "worker ready", { group: this.#config.name });
+        log("info", worker.spare ? "spare worker ready" : "worker ready", {
+          group: this.#config.name,
+        });
       } else {
         log(
           "error",
@@ -184,7 +243,14 @@ export class Supervisor {
           { group: this.#config.name },
         );
       }
-      this.#hooks.release(worker);
+      if (worker.spare) {
+        // Kept out of the scheduler's reach until it takes over.
+        worker.state = "idle";
+        this.fill();
+      } else {
+        this.#hooks.release(worker);
+        if (this.#config.spareWorkers > 0) this.fill();
+      }
     }, (error) => {
       clearTimeout(timer);
       this.stop(worker, {
@@ -283,11 +349,40 @@ export class Supervisor {
       this.stop(worker, { failure: worker.stopWhenDone });
       return true;
     }
+    if (worker.recycleWhenDone !== undefined) {
+      log("info", `worker recycled: ${worker.recycleWhenDone}`, {
+        group: this.#config.name,
+      });
+      this.stop(worker, "recycle");
+      return true;
+    }
     if (lasting(worker, this.generation, this.#config.maximumRequests)) {
       return false;
     }
     this.stop(worker, "recycle");
     return true;
+  }
+
+  /**
+   * The worker asked to be recycled (memoryLimit passed, or MemoryError):
+   * its successor starts now, and it stops once its requests are done.
+   */
+  #recycleWhenDone(worker: WorkerRecord, reason: string): void {
+    if (!this.workers.has(worker) || worker.recycleWhenDone !== undefined) {
+      return;
+    }
+    worker.recycleWhenDone = reason;
+    this.#counters.memoryRecycles++;
+    log(
+      "warn",
+      `worker to be recycled once its requests are done: ${reason}`,
+      { group: this.#config.name },
+    );
+    if (worker.state === "idle") {
+      this.stopIfDue(worker);
+    } else {
+      this.fill();
+    }
   }
 
   /** An idle worker stops after inactivityTimeout, unless it gets work. */
@@ -307,11 +402,16 @@ export class Supervisor {
       this.#counters.restarts++;
       this.fill();
     });
+    const takeovers = this.#counters.spareTakeovers;
+    // A spare that is up takes over now, whatever the back-off.
+    this.fill();
     log(
       "error",
-      `worker stopped: ${reason}; restarting it${
-        delay ? ` in ${delay / 1000} s` : ""
-      }`,
+      `worker stopped: ${reason}; ${
+        this.#counters.spareTakeovers > takeovers
+          ? "a spare took over; a new worker starts"
+          : "restarting it"
+      }${delay ? ` in ${delay / 1000} s` : ""}`,
       { group: this.#config.name },
     );
     // Requests whose queueTimeout ends before the restart cannot be served:
@@ -322,6 +422,7 @@ export class Supervisor {
   /** True when some worker is up (idle or busy), so the queue will move. */
   serving(): boolean {
     for (const worker of this.workers) {
+      if (worker.spare) continue;
       if (worker.state === "idle" || worker.state === "busy") return true;
     }
     return false;
@@ -341,7 +442,7 @@ export class Supervisor {
         worker.state = "stopping";
       }
     }
-    this.#counters.restarts += old.length;
+    this.#counters.restarts += old.filter((w) => !w.spare).length;
     // A restart asked for by hand does not wait out a back-off.
     this.backoff.cancel();
     this.fill();
@@ -355,7 +456,7 @@ export class Supervisor {
   async ready(): Promise<void> {
     this.fill();
     await Promise.all(
-      [...this.workers].map((w) => w.settled),
+      [...this.workers].filter((w) => !w.spare).map((w) => w.settled),
     );
   }
 

@@ -49,6 +49,12 @@ export interface PythonWorker {
    * at start, when a mount is added, and when a request retried the load.
    */
   onLoad?: (mountId: string, ok: boolean) => void;
+  /**
+   * Called when the worker should be recycled once its requests are done:
+   * its heap passed memoryLimit, or a request raised MemoryError. Called
+   * before the end of the request that found it is reported.
+   */
+  onRecycle?: (reason: string) => void;
   /** Loads one more mount's script. */
   load(spec: MountSpec): void;
   /**

@@ -52,7 +52,7 @@ export function inheritedEnvironment(
 /** What every interpreter of a group's worker is started with. */
 export function settingsOf(config: GroupConfig): InterpreterSettings {
   const { pythonPath, pythonHome, home, env, preload, threads } = config;
-  const { allowNet, writable } = config;
+  const { allowNet, writable, memoryLimit } = config;
   const inheritedEnv = inheritedEnvironment(config.inheritEnv, config.name);
   // A sandboxed process may read snapshots but not write them: its
   // permissions name no write access to the snapshot folder.
@@ -62,7 +62,7 @@ export function settingsOf(config: GroupConfig): InterpreterSettings {
   return {
     group: config.name,
     ...{ pythonPath, pythonHome, home, env, preload, threads },
-    ...{ allowNet, writable, snapshot, inheritedEnv },
+    ...{ allowNet, writable, snapshot, inheritedEnv, memoryLimit },
   };
 }
 

@@ -62,6 +62,16 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
 }
 
 /**
+ * Before a reply that may end a request: asks the pool to recycle this
+ * worker when its heap passed memoryLimit or Python ran out of memory, so
+ * that the pool knows before it hands the worker another request.
+ */
+function checkMemory(): void {
+  const reason = host?.recycleReason();
+  if (reason) post({ t: "recycle", reason });
+}
+
+/**
  * After a fatal error (an abort() in C, a wasm trap) Pyodide's memory can
  * no longer be trusted, whatever it still answers: say so, and stop, so
  * that the pool replaces this worker.
@@ -149,10 +159,12 @@ async function begin(message: BeginMessage): Promise<void> {
   }
   try {
     const head = await host!.begin(spec, message.id, message.cgi, body);
+    checkMemory();
     post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
     if (head.done) finished(message.id);
   } catch (error) {
     if (fatal(error)) return;
+    checkMemory();
     post({
       t: "failed",
       id: message.id,
@@ -225,10 +237,12 @@ async function handle(message: ToWorker): Promise<void> {
       }
       try {
         const { chunk, done } = await host!.next(message.id);
+        if (done) checkMemory();
         post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
         if (done) finished(message.id);
       } catch (error) {
         if (fatal(error)) return;
+        checkMemory();
         post({ t: "failed", id: message.id, loading: false });
         finished(message.id);
       }

@@ -7,7 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { isAbsolute, resolve } from "node:path";
-import type { GroupOptions } from "../config.ts";
+import { type GroupOptions, MEMORY_LIMIT_MIN } from "../config.ts";
 import type { LogLevel } from "../logging.ts";
 import type { SiteConfig, SiteMount } from "../site.ts";
 import {
@@ -216,6 +216,24 @@ export function planStartServer(args: string[]): StartServerPlan {
   };
   if (group.threads === 0) {
     throw new UsageError(`--threads must be 1 or more, got 0`);
+  }
+  // Set only when given, so that the site (and --print) names no default.
+  if (values["memory-limit"] !== undefined) {
+    const bytes = integer(values, "memory-limit", 0, 4 * 1024 ** 3);
+    if (bytes !== 0 && bytes < MEMORY_LIMIT_MIN) {
+      throw new UsageError(
+        `--memory-limit must be 0 (no limit) or at least ${MEMORY_LIMIT_MIN} bytes (64 MiB: a worker's heap starts at 30-40 MiB), got ${bytes}`,
+      );
+    }
+    group.memoryLimit = bytes;
+  }
+  if (values["spare-workers"] !== undefined) {
+    group.spareWorkers = integer(values, "spare-workers", 0);
+    if (group.spareWorkers > 0 && group.processes === 0) {
+      throw new UsageError(
+        "--spare-workers needs workers of their own; --processes 0 runs Python embedded",
+      );
+    }
   }
   if (values["python-home"] !== undefined) {
     group.pythonHome = resolve(values["python-home"] as string);

@@ -122,6 +122,22 @@ export const START_SERVER_OPTIONS: CliOption[] = [
     help: "replace a worker after this many requests",
   },
   {
+    name: "memory-limit",
+    values: ["BYTES"],
+    fallback: "0 (no limit)",
+    matches: "mod_wsgi-express --memory-limit; WSGIDaemonProcess memory-limit=",
+    help:
+      "recycle a worker whose Python heap grew past this, once its requests are done (64 MiB at least)",
+  },
+  {
+    name: "spare-workers",
+    values: ["NUMBER"],
+    fallback: "0",
+    matches: "(none)",
+    help:
+      "workers kept started beside --processes, to take over at once from one that stops",
+  },
+  {
     name: "request-timeout",
     values: ["SECONDS"],
     fallback: "60",
