@@ -169,6 +169,7 @@ async function handle(message: ToWorker): Promise<void> {
       host = new InterpreterHost(
         message.settings,
         (level, text, mount) => post({ t: "log", level, message: text, mount }),
+        { mounts: message.mounts },
       );
       flags = message.interrupt;
       capacity = Math.max(1, message.settings.threads);
