@@ -21,6 +21,7 @@ import {
   type WriteGuards,
 } from "./host_folders.ts";
 import { tolerateCreateRace } from "./shared_folders.ts";
+import { shareCompiledPyodide } from "./compiled_pyodide.ts";
 import type { Waiters } from "./waiters.ts";
 import {
   maySave,
@@ -94,6 +95,7 @@ export async function startInterpreter(
   settings: InterpreterSettings,
   options: StartupOptions,
 ): Promise<Interpreter> {
+  shareCompiledPyodide();
   const sources = await options.sources();
   const paths = [...settings.pythonPath, ...options.sitePackages];
   const snapshot = options.snapshotFile(sources, paths);
