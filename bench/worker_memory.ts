@@ -18,7 +18,7 @@ const { values } = parseArgs({
   args: Deno.args.filter((arg) => arg !== "--"),
   options: {
     rounds: { type: "string", default: "2" },
-    isolation: { type: "string", default: "thread,process" },
+    isolation: { type: "string", default: "thread" },
   },
 });
 const rounds = Number(values.rounds);
@@ -37,12 +37,19 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   peak += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  let children: string[] = [];
-  try {
-    children = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`)
-      .trim().split(/\s+/).filter(Boolean);
-  } catch {
-    // gone
+  // Children by their parent id, from /proc/*/stat.
+  const children: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const parent = Number(
+        stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1],
+      );
+      if (parent === pid) children.push(entry.name);
+    } catch {
+      // gone
+    }
   }
   for (const child of children) {
     const sub = memoryOf(Number(child));

@@ -433,8 +433,11 @@ export function snapshotFileFor(
           env,
           preload,
           scripts,
-          // Deno.env.toObject() has no stable order.
-          inherited: Object.entries(settings.inheritedEnv ?? {}).sort(),
+          // Deno.env.toObject() has no stable order. The shell's own
+          // bookkeeping (PWD when started from another folder) is left
+          // out: os.environ gets the server's values after a restore.
+          inherited: Object.entries(settings.inheritedEnv ?? {})
+            .filter(([name]) => !SHELL_BOOKKEEPING.has(name)).sort(),
         }
         : { paths, pythonHome, env, preload },
     });
@@ -483,6 +486,9 @@ export async function restoreFrom(
     return undefined;
   }
 }
+
+/** Variables a shell sets for itself, which no app reads at import. */
+const SHELL_BOOKKEEPING = new Set(["PWD", "OLDPWD", "SHLVL", "_"]);
 
 const missing = new Set<string>();
 
