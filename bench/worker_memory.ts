@@ -18,7 +18,7 @@ const { values } = parseArgs({
   args: Deno.args.filter((arg) => arg !== "--"),
   options: {
     rounds: { type: "string", default: "2" },
-    isolation: { type: "string", default: "thread" },
+    isolation: { type: "string", default: "thread,process" },
   },
 });
 const rounds = Number(values.rounds);
@@ -30,8 +30,13 @@ function freePort(): number {
   return port;
 }
 
-/** VmRSS and VmHWM of a process and its descendants, in MiB. */
+/** VmRSS and VmHWM of a process and its descendants, summed, in MiB. */
 function memoryOf(pid: number): { rss: number; peak: number } {
+  const kib = kibibytesOf(pid);
+  return { rss: kib.rss / 1024, peak: kib.peak / 1024 };
+}
+
+function kibibytesOf(pid: number): { rss: number; peak: number } {
   let rss = 0;
   let peak = 0;
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -52,11 +57,11 @@ function memoryOf(pid: number): { rss: number; peak: number } {
     }
   }
   for (const child of children) {
-    const sub = memoryOf(Number(child));
+    const sub = kibibytesOf(Number(child));
     rss += sub.rss;
     peak += sub.peak;
   }
-  return { rss: rss / 1024, peak: peak / 1024 };
+  return { rss, peak };
 }
 
 const PROGRAM = `
