@@ -233,3 +233,6 @@ def install(host):
     socket.getaddrinfo = _wrap_getaddrinfo(socket.getaddrinfo)
     _install_tls()
     sys.meta_path.insert(0, _Urllib3Sockets())
+    # Imported before this ran (in a snapshot's preload or script).
+    if "urllib3" in sys.modules:
+        _restore_urllib3()

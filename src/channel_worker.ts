@@ -15,6 +15,7 @@ import {
   WorkerFailure,
   type WorkerRequest,
 } from "./worker.ts";
+import { compiledPyodide } from "./compiled_pyodide.ts";
 
 /** Where a pool's workers run: a Web Worker thread, or a child process. */
 export type Isolation = "thread" | "process";
@@ -133,6 +134,8 @@ export class ChannelWorker implements PythonWorker {
         mounts,
         // Each channel puts in its own flag (a child process has its own).
         interrupt: new SharedArrayBuffer(4),
+        // Web Workers share the server's compiled code; a pipe cannot.
+        code: options.isolation === "process" ? undefined : compiledPyodide(),
       } satisfies ToWorker,
       [],
     );

@@ -154,9 +154,14 @@ export interface GroupOptions {
    * else `$XDG_CACHE_HOME/deno-wsgi/snapshots`, else
    * `~/.cache/deno-wsgi/snapshots`, made by the first worker that finds
    * none. `{ folder, write: false }` uses a snapshot shipped in `folder`
-   * and never writes (read-only deploys). `false`: off.
+   * and never writes (read-only deploys). `{ script: true }` takes the
+   * snapshot after the mounts' WSGI scripts are imported too, so a
+   * worker's first request imports nothing; a script whose import draws
+   * entropy (`os.urandom`, `secrets`, unseeded `random`) or leaves a file
+   * or socket open is left out (said in the log) and imported by each
+   * worker. Default false. `false`: off.
    */
-  snapshot?: boolean | { folder?: string; write?: boolean };
+  snapshot?: boolean | { folder?: string; write?: boolean; script?: boolean };
 }
 
 /** A group's options with every default filled in and paths made absolute. */

@@ -59,6 +59,7 @@ export class EmbeddedWorker implements PythonWorker {
       settings,
       (level, message, mount) =>
         log(level, message, { mount, group: settings.group }),
+      { mounts },
     );
     const timeout = options.requestTimeout ?? 0;
     // With threads, requests interleave and an interrupt would hit whichever

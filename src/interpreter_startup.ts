@@ -21,8 +21,16 @@ import {
   type WriteGuards,
 } from "./host_folders.ts";
 import { tolerateCreateRace } from "./shared_folders.ts";
+import { shareCompiledPyodide } from "./compiled_pyodide.ts";
 import type { Waiters } from "./waiters.ts";
-import { maySave, RESEED, restoreFrom, saveSnapshot } from "./snapshots.ts";
+import {
+  maySave,
+  RESEED,
+  restoreFrom,
+  saveSnapshot,
+  sayMissing,
+  type SnapshotScript,
+} from "./snapshots.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -33,6 +41,8 @@ export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
 export interface Interpreter extends FolderView {
   /** The snapshot file its inputs name, when snapshots are on. */
   snapshot?: string;
+  /** True when this interpreter saved a snapshot with its WSGI scripts in. */
+  scripted?: boolean;
   begin: PyCallable;
   resume: PyCallable;
   finish: PyCallable;
@@ -66,6 +76,8 @@ export interface StartupOptions {
     sources: Map<string, string>,
     paths: string[],
   ) => string | undefined;
+  /** Scripts to import before the snapshot is taken (`snapshot.script`). */
+  scripts: SnapshotScript[];
 }
 
 /**
@@ -85,19 +97,25 @@ export async function startInterpreter(
   settings: InterpreterSettings,
   options: StartupOptions,
 ): Promise<Interpreter> {
+  shareCompiledPyodide();
   const sources = await options.sources();
   const paths = [...settings.pythonPath, ...options.sitePackages];
   const snapshot = options.snapshotFile(sources, paths);
   const inherited = settings.inheritedEnv ?? {};
+  const scripts = snapshot ? options.scripts : [];
   // A snapshot holds the group's own env only: the server's environment
-  // stays out of the file and is added after (see README, Cold start).
-  const env = snapshot
+  // stays out of the file and is added after (see README, Cold start),
+  // unless a script is imported into it, whose import may read it.
+  const env = snapshot && scripts.length === 0
     ? { HOME: "/home/pyodide", ...settings.env }
     : { HOME: "/home/pyodide", ...inherited, ...settings.env };
   let pyodide = snapshot
     ? await restoreFrom(snapshot, env, options.emit)
     : undefined;
   const restored = pyodide !== undefined;
+  if (snapshot && !restored && settings.snapshot?.write === false) {
+    sayMissing(snapshot, options.emit);
+  }
   const making = snapshot !== undefined && !restored &&
     settings.snapshot?.write === true &&
     maySave(settings.snapshot.folder, options.emit);
@@ -136,6 +154,13 @@ export async function startInterpreter(
   }
   if (restored) {
     pyodide.runPython(RESEED);
+    if (scripts.length > 0) {
+      const module = pyodide.pyimport("snapshot_import");
+      interpreter.scripted = module.imported(
+        pyodide.toPy(scripts.map((script) => script.scriptPath)),
+      ) === true;
+      module.destroy();
+    }
   } else {
     pyodide.runPython(
       'import sys\nif "/deno_wsgi" not in sys.path: sys.path.insert(0, "/deno_wsgi")',
@@ -149,7 +174,18 @@ export async function startInterpreter(
       // Preloaded modules belong in the snapshot; without one they are
       // imported last, once the network and the write guards are in.
       await preload(pyodide, settings.preload, options.emit);
-      if (making) saveSnapshot(pyodide, snapshot, options.emit);
+      if (making) {
+        saveSnapshot(pyodide, snapshot, options.emit);
+        // The snapshot without the scripts stays if one cannot be in it.
+        if (await importScripts(interpreter, scripts, options.emit)) {
+          interpreter.scripted = saveSnapshot(
+            pyodide,
+            snapshot,
+            options.emit,
+            "with its WSGI scripts",
+          );
+        }
+      }
     }
   }
   if (snapshot) addEnvironment(pyodide, inherited, settings.env);
@@ -214,6 +250,70 @@ export async function startInterpreter(
     await preload(pyodide, settings.preload, options.emit);
   }
   return interpreter;
+}
+
+/** How many files and sockets the interpreter has open. */
+function openStreams(pyodide: PyodideAPI): number {
+  // deno-lint-ignore no-explicit-any
+  const streams = (pyodide.FS as any).streams as unknown[];
+  return streams.filter((stream) => stream).length;
+}
+
+/**
+ * Imports the WSGI scripts that go into the snapshot (`snapshot.script`).
+ * False when one cannot: its import drew entropy, failed, or left a file
+ * or socket open (the file system is not in the heap, so a restored
+ * worker would hold a dead descriptor). Said, with the traceback.
+ */
+async function importScripts(
+  interpreter: Interpreter,
+  scripts: SnapshotScript[],
+  emit: StartupOptions["emit"],
+): Promise<boolean> {
+  if (scripts.length === 0) return false;
+  const { pyodide } = interpreter;
+  const before = openStreams(pyodide);
+  const module = pyodide.pyimport("snapshot_import");
+  const importScript = module.import_script.copy() as PyCallable;
+  module.destroy();
+  try {
+    for (const script of scripts) {
+      const folder = script.scriptPath.slice(
+        0,
+        script.scriptPath.lastIndexOf("/"),
+      ) || "/";
+      for (const path of [folder, ...script.pythonPath]) {
+        mountHostFolder(interpreter, path);
+      }
+      try {
+        await importScript.callPromising(
+          script.scriptPath,
+          script.callable,
+          pyodide.toPy(script.pythonPath),
+        );
+      } catch (error) {
+        emit(
+          "warn",
+          `WSGI script ${script.scriptPath} is not in the interpreter snapshot (each worker imports it):\n${
+            (error as Error).message.trimEnd()
+          }`,
+        );
+        return false;
+      }
+    }
+  } finally {
+    importScript.destroy();
+  }
+  if (openStreams(pyodide) > before) {
+    emit(
+      "warn",
+      `the WSGI scripts ${
+        scripts.map((s) => s.scriptPath).join(", ")
+      } are not in the interpreter snapshot (each worker imports them): their import left a file or socket open, which a restored worker would not have`,
+    );
+    return false;
+  }
+  return true;
 }
 
 /** Imports the group's `preload` modules that are not imported yet. */

@@ -47,6 +47,16 @@ function mebibytes(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
+/** Which interpreter of a worker runs a mount's script. */
+function interpreterKey(spec: MountSpec): string {
+  // "" means the mount's own interpreter, like mod_wsgi's %{RESOURCE}.
+  return spec.applicationGroup === GLOBAL_GROUP
+    ? ""
+    : spec.applicationGroup === ""
+    ? `mount:${spec.id}`
+    : `group:${spec.applicationGroup}`;
+}
+
 /** Why a request could not start: the message already went to the log. */
 export class ApplicationError extends Error {
   /** True when the script itself failed to load (as opposed to a request). */
@@ -88,18 +98,29 @@ export class InterpreterHost {
   readonly #waiters = new Waiters();
   /** Close each interpreter's sockets. */
   readonly #socketClosers: (() => void)[] = [];
-  /** The worker's snapshot file, once its inputs have been walked. */
-  #snapshot?: { path?: string };
   /** The interpreters that have started, whose heaps count (memoryLimit). */
   readonly #started = new Set<Interpreter>();
   /** A MemoryError was raised in some interpreter. */
   #outOfMemory = false;
   /** recycleReason() has said so already. */
   #recycleAsked = false;
+  /** Snapshot files by interpreter, once their inputs have been walked. */
+  readonly #snapshots = new Map<string, { path?: string }>();
+  /** The mounts known at start, whose scripts may go into snapshots. */
+  readonly #mounts: MountSpec[];
 
-  constructor(settings: InterpreterSettings, emit: Emit) {
+  /**
+   * `mounts`: the scripts this worker will load, so that with
+   * `snapshot.script` each interpreter's snapshot can hold them.
+   */
+  constructor(
+    settings: InterpreterSettings,
+    emit: Emit,
+    options: { mounts?: MountSpec[] } = {},
+  ) {
     this.#settings = settings;
     this.#emit = emit;
+    this.#mounts = options.mounts ?? [];
     this.#sitePackages = settings.pythonHome
       ? sitePackagesOf(settings.pythonHome)
       : [];
@@ -112,14 +133,20 @@ export class InterpreterHost {
   }
 
   #interpreter(spec: MountSpec): Promise<Interpreter> {
-    // "" means the mount's own interpreter, like mod_wsgi's %{RESOURCE}.
-    const key = spec.applicationGroup === GLOBAL_GROUP
-      ? ""
-      : spec.applicationGroup === ""
-      ? `mount:${spec.id}`
-      : `group:${spec.applicationGroup}`;
+    const key = interpreterKey(spec);
     let interpreter = this.#interpreters.get(key);
     if (!interpreter) {
+      const scripts = this.#settings.snapshot?.script
+        ? this.#mounts.filter((mount) => interpreterKey(mount) === key)
+          .map(({ scriptPath, callable, pythonPath }) => ({
+            scriptPath,
+            callable,
+            pythonPath,
+          }))
+        : [];
+      // Walking pythonPath once serves every interpreter of the worker
+      // that imports the same scripts (none, without snapshot.script).
+      const walked = JSON.stringify(scripts);
       interpreter = startInterpreter(this.#settings, {
         sitePackages: this.#sitePackages,
         sources: () => this.#sources ??= readPythonModules(),
@@ -131,15 +158,21 @@ export class InterpreterHost {
         waiter: this.#waiters.create,
         socketClosers: this.#socketClosers,
         memoryError: () => this.#outOfMemory = true,
-        // Walking pythonPath once serves every interpreter of the worker.
-        snapshotFile: (sources, paths) =>
-          (this.#snapshot ??= {
-            path: snapshotFileFor(
-              this.#settings,
-              { sources, paths },
-              this.#emit,
-            ),
-          }).path,
+        snapshotFile: (sources, paths) => {
+          let file = this.#snapshots.get(walked);
+          if (!file) {
+            file = {
+              path: snapshotFileFor(
+                this.#settings,
+                { sources, paths, scripts },
+                this.#emit,
+              ),
+            };
+            this.#snapshots.set(walked, file);
+          }
+          return file.path;
+        },
+        scripts,
       });
       this.#interpreters.set(key, interpreter);
       interpreter.then((started) => this.#started.add(started), () => {});
@@ -149,13 +182,14 @@ export class InterpreterHost {
 
   /**
    * Starts the worker's main interpreter, which saves a snapshot when
-   * snapshots are on and none is there yet. Returns the snapshot's path.
+   * snapshots are on and none is there yet. Returns the snapshot's path,
+   * and whether the `%{GLOBAL}` mounts' scripts are in it.
    */
-  async prepare(): Promise<string | undefined> {
+  async prepare(): Promise<{ path?: string; scripted: boolean }> {
     const main = await this.#interpreter(
       { applicationGroup: GLOBAL_GROUP } as MountSpec,
     );
-    return main.snapshot;
+    return { path: main.snapshot, scripted: main.scripted === true };
   }
 
   /** Logs Python's traceback under `heading`; returns the error to throw. */

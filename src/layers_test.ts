@@ -76,6 +76,7 @@ const STEPS: string[][] = [
     "waiters.ts",
     "shared_folders.ts",
     "snapshots.ts",
+    "compiled_pyodide.ts",
   ],
   ["responses.ts"],
 ];

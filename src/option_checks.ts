@@ -184,20 +184,24 @@ export function snapshotOption(
 ): SnapshotSettings | undefined {
   if (value === undefined || value === true) {
     const folder = defaultSnapshotFolder();
-    return folder ? { folder, write: true } : undefined;
+    return folder ? { folder, write: true, script: false } : undefined;
   }
   if (value === false) return undefined;
-  const expected = "true, false or { folder?: string, write?: boolean }";
+  const expected =
+    "true, false or { folder?: string, write?: boolean, script?: boolean }";
   if (typeof value !== "object" || value === null) {
     throw fail(where, "snapshot", expected, value);
   }
-  const { folder, write, ...rest } = value as Record<string, unknown>;
+  const { folder, write, script, ...rest } = value as Record<string, unknown>;
   if (
     Object.keys(rest).length > 0 ||
     (folder !== undefined && (typeof folder !== "string" || folder === "")) ||
     (write !== undefined && typeof write !== "boolean")
   ) {
     throw fail(where, "snapshot", expected, value);
+  }
+  if (script !== undefined && typeof script !== "boolean") {
+    throw fail(where, "snapshot.script", "true or false", script);
   }
   const chosen = folder === undefined
     ? defaultSnapshotFolder()
@@ -207,5 +211,5 @@ export function snapshotOption(
       `${where}: option "snapshot" needs a folder: the default one comes from $HOME, which Deno's permissions hide (add --allow-env or give snapshot.folder)`,
     );
   }
-  return { folder: chosen, write: write !== false };
+  return { folder: chosen, write: write !== false, script: script === true };
 }

@@ -11,6 +11,7 @@
 import type { GroupConfig, MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
 import type { SnapshotSettings } from "./snapshots.ts";
+import type { CompiledPyodide } from "./compiled_pyodide.ts";
 
 /** Settings every interpreter of a worker shares (from its group). */
 export type InterpreterSettings =
@@ -58,6 +59,8 @@ export type ToWorker =
     settings: InterpreterSettings;
     mounts: MountSpec[];
     interrupt: SharedArrayBuffer;
+    /** Pyodide compiled by the server, for a Web Worker (not a process). */
+    code?: CompiledPyodide;
   }
   | { t: "load"; spec: MountSpec }
   | {

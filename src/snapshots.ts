@@ -34,6 +34,20 @@ export interface SnapshotSettings {
   folder: string;
   /** False: use a snapshot that is there, never make one (read-only deploys). */
   write: boolean;
+  /**
+   * True: the snapshot is taken after the mounts' WSGI scripts are
+   * imported too, when the import draws no entropy and leaves no file or
+   * socket open (python/snapshot_import.py).
+   */
+  script: boolean;
+}
+
+/** A WSGI script imported into a snapshot (`snapshot.script`). */
+export interface SnapshotScript {
+  scriptPath: string;
+  callable: string;
+  /** The mount's own pythonPath. */
+  pythonPath: string[];
 }
 
 /** What decides the contents of a heap at snapshot time. */
@@ -44,6 +58,8 @@ export interface SnapshotInputs {
   folders: string[];
   /** Options that shape the heap: env, preload, paths. */
   options: Record<string, unknown>;
+  /** Files stamped whatever their suffix (WSGI scripts). */
+  files?: string[];
 }
 
 const MAGIC = new TextEncoder().encode("DWSNAP01");
@@ -57,6 +73,15 @@ const PAGE = 65536;
  * uploads, logs) changes all the time and never shapes an imported heap.
  */
 const IMPORTED = /\.(py|pth|zip|egg)$|\.(dist|egg)-info\//;
+
+function stamp(path: string): string {
+  try {
+    const info = Deno.statSync(path);
+    return `${path} ${info.size} ${info.mtime?.getTime()}`;
+  } catch {
+    return `${path} gone`;
+  }
+}
 
 /** Path, size and mtime of every importable file below the folders, in a stable order. */
 function fileStamps(folders: string[]): string[] {
@@ -75,12 +100,7 @@ function fileStamps(folders: string[]): string[] {
       if (entry.isDirectory) {
         if (entry.name !== "__pycache__") walk(path);
       } else if (IMPORTED.test(path)) {
-        try {
-          const info = Deno.statSync(path);
-          stamps.push(`${path} ${info.size} ${info.mtime?.getTime()}`);
-        } catch {
-          stamps.push(`${path} gone`);
-        }
+        stamps.push(stamp(path));
       }
     }
   };
@@ -99,7 +119,8 @@ export function snapshotName(inputs: SnapshotInputs): string {
     hash.update(`${name}\n${source}\n`);
   }
   hash.update(JSON.stringify(inputs.options) + "\n");
-  for (const stamp of fileStamps(inputs.folders)) hash.update(stamp + "\n");
+  for (const line of fileStamps(inputs.folders)) hash.update(line + "\n");
+  for (const file of inputs.files ?? []) hash.update(stamp(file) + "\n");
   return `${hash.digest("hex").slice(0, 32)}.snapshot`;
 }
 
@@ -109,39 +130,6 @@ export class SnapshotError extends Error {
     super(message);
     this.name = "SnapshotError";
   }
-}
-
-/**
- * Reads and checks a snapshot file. Undefined when there is none;
- * SnapshotError when it is truncated or corrupt.
- */
-export function readSnapshot(path: string): Uint8Array | undefined {
-  let file: Uint8Array;
-  try {
-    file = Deno.readFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (
-    file.length < HEADER_BYTES ||
-    MAGIC.some((byte, i) => file[i] !== byte)
-  ) {
-    throw new SnapshotError(`${path} is not a snapshot file`);
-  }
-  const view = new DataView(file.buffer, file.byteOffset, HEADER_BYTES);
-  const checksum = view.getUint32(MAGIC.length, true);
-  const length = view.getUint32(MAGIC.length + 4, true);
-  const body = file.subarray(HEADER_BYTES);
-  if (body.length !== length) {
-    throw new SnapshotError(
-      `${path} is truncated: ${body.length} of ${length} bytes`,
-    );
-  }
-  if (crc32(body) !== checksum) {
-    throw new SnapshotError(`${path} is corrupt: its checksum does not match`);
-  }
-  return body;
 }
 
 /**
@@ -210,41 +198,178 @@ type ModuleSettings = {
   ) => unknown;
 };
 
+type PyodideModule = {
+  API: { restoreSnapshot(bytes: Uint8Array): unknown };
+};
+
+/** Reads until `buffer` is full or the file ends; returns the bytes read. */
+function readFull(file: Deno.FsFile, buffer: Uint8Array): number {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const read = file.readSync(buffer.subarray(filled));
+    if (read === null || read === 0) break;
+    filled += read;
+  }
+  return filled;
+}
+
+function isZero(words: Int32Array): boolean {
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
+
+/** What copying the heap in page by page costs less than copying it whole. */
+const CHUNK = 16 * PAGE;
+
 /**
- * Starts Pyodide from a snapshot's heap. The WebAssembly memory is grown to
- * the heap's size before Pyodide copies it in (Pyodide issue 6254).
+ * Copies a snapshot's heap from its file into a WebAssembly memory at
+ * least its size, a chunk at a time, skipping the pages that are zero in
+ * both: a fresh memory is zero, and a page never written costs no RSS.
+ * SnapshotError when the body's CRC-32 does not match the header's.
+ */
+export function copyHeap(
+  snapshot: OpenSnapshot,
+  memory: WebAssembly.Memory,
+): void {
+  const { file, heapBytes, path } = snapshot;
+  let crc = crc32(snapshot.prefix);
+  const chunk = new Uint8Array(CHUNK);
+  const live = new Uint8Array(memory.buffer);
+  for (let offset = 0; offset < heapBytes; offset += CHUNK) {
+    const want = Math.min(CHUNK, heapBytes - offset);
+    const got = readFull(file, chunk.subarray(0, want));
+    if (got !== want) throw new SnapshotError(`${path} is truncated`);
+    crc = crc32(chunk.subarray(0, got), crc);
+    for (let page = 0; page < got; page += PAGE) {
+      const end = Math.min(page + PAGE, got);
+      const saved = chunk.subarray(page, end);
+      const at = offset + page;
+      if (
+        end - page === PAGE &&
+        isZero(new Int32Array(chunk.buffer, page, PAGE / 4)) &&
+        isZero(new Int32Array(memory.buffer, at, PAGE / 4))
+      ) continue;
+      live.set(saved, at);
+    }
+  }
+  if (crc !== snapshot.checksum) {
+    throw new SnapshotError(`${path} is corrupt: its checksum does not match`);
+  }
+}
+
+/** A snapshot file whose headers were checked, open at its heap. */
+export interface OpenSnapshot {
+  path: string;
+  file: Deno.FsFile;
+  /** CRC-32 of the whole body, from the file's header. */
+  checksum: number;
+  /** Pyodide's header and JS state: all of the body before the heap. */
+  prefix: Uint8Array;
+  heapBytes: number;
+}
+
+/**
+ * Opens a snapshot file and reads it up to the heap. Undefined when there
+ * is none; SnapshotError when it is foreign or truncated (a corrupt body
+ * shows when the heap is copied: copyHeap).
+ */
+export function openSnapshot(path: string): OpenSnapshot | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const header = new Uint8Array(HEADER_BYTES);
+    if (
+      readFull(file, header) !== HEADER_BYTES ||
+      MAGIC.some((byte, i) => header[i] !== byte)
+    ) {
+      throw new SnapshotError(`${path} is not a snapshot file`);
+    }
+    const view = new DataView(header.buffer);
+    const checksum = view.getUint32(MAGIC.length, true);
+    const length = view.getUint32(MAGIC.length + 4, true);
+    const size = file.statSync().size - HEADER_BYTES;
+    if (size !== length) {
+      throw new SnapshotError(
+        `${path} is truncated: ${size} of ${length} bytes`,
+      );
+    }
+    // Pyodide's header: a magic number, then where the heap starts.
+    const start = new Uint8Array(16);
+    readFull(file, start);
+    const heapOffset = new DataView(start.buffer).getUint32(4, true);
+    if (heapOffset < 16 || heapOffset > length || heapOffset % 16 !== 0) {
+      throw new SnapshotError(
+        `${path} is corrupt: its header is not Pyodide's`,
+      );
+    }
+    const prefix = new Uint8Array(heapOffset);
+    prefix.set(start);
+    readFull(file, prefix.subarray(16));
+    return { path, file, checksum, prefix, heapBytes: length - heapOffset };
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+/**
+ * Starts Pyodide from a snapshot file, checked as it is read: a foreign or
+ * truncated file fails before Pyodide starts, a corrupt one (its CRC-32)
+ * once the heap is in; both with SnapshotError. The file is never held in
+ * memory whole: Pyodide gets its header, and the heap goes from the file
+ * straight into the WebAssembly memory, grown to its size first (Pyodide
+ * issue 6254: Pyodide's own restore does not grow it).
  */
 export async function restorePyodide(
-  heap: Uint8Array,
+  path: string,
   options: { env: Record<string, string> },
 ): Promise<PyodideAPI> {
-  const pages = Math.ceil(heap.length / PAGE);
-  const create = (settings: ModuleSettings) => {
-    const instantiate = settings.instantiateWasm;
-    settings.instantiateWasm = (imports, receive) =>
-      instantiate(imports, (instance, module) => {
-        const memory = Object.values(instance.exports).find((value) =>
-          value instanceof WebAssembly.Memory
-        ) as WebAssembly.Memory;
-        const present = memory.buffer.byteLength / PAGE;
-        if (pages > present) memory.grow(pages - present);
-        receive(instance, module);
+  const opened = openSnapshot(path);
+  if (!opened) throw new Deno.errors.NotFound(path);
+  const { file, prefix, heapBytes } = opened;
+  try {
+    let memory: WebAssembly.Memory | undefined;
+    const create = (settings: ModuleSettings) => {
+      const instantiate = settings.instantiateWasm;
+      settings.instantiateWasm = (imports, receive) =>
+        instantiate(imports, (instance, module) => {
+          memory = Object.values(instance.exports).find((value) =>
+            value instanceof WebAssembly.Memory
+          ) as WebAssembly.Memory;
+          const pages = Math.ceil(heapBytes / PAGE);
+          const present = memory.buffer.byteLength / PAGE;
+          if (pages > present) memory.grow(pages - present);
+          receive(instance, module);
+        });
+      const made = (createPyodideModule as (
+        settings: unknown,
+      ) => Promise<PyodideModule>)(settings);
+      return made.then((module) => {
+        const api = module.API;
+        const restore = api.restoreSnapshot.bind(api);
+        api.restoreSnapshot = (bytes) => {
+          const state = restore(bytes);
+          copyHeap(opened, memory!);
+          return state;
+        };
+        return module;
       });
-    return (createPyodideModule as (settings: unknown) => unknown)(settings);
-  };
-  const pyodide = await loadPyodide(
-    {
-      env: options.env,
-      _loadSnapshot: heap,
-      createPyodideModule: create,
-    } as Parameters<typeof loadPyodide>[0],
-  );
-  // Pyodide keeps its options, the snapshot's 30-40 MiB among them.
-  const api = (pyodide as unknown as { _api?: { config?: object } })._api;
-  if (api?.config) {
-    delete (api.config as { _loadSnapshot?: unknown })._loadSnapshot;
+    };
+    return await loadPyodide(
+      {
+        env: options.env,
+        _loadSnapshot: prefix,
+        createPyodideModule: create,
+      } as unknown as Parameters<typeof loadPyodide>[0],
+    );
+  } finally {
+    file.close();
   }
-  return pyodide;
 }
 
 /** Python run after a restore, so workers do not share the snapshot's randomness. */
@@ -274,20 +399,47 @@ export function snapshotFileFor(
     env: Record<string, string>;
     preload: string[];
     group: string;
+    inheritedEnv?: Record<string, string>;
   },
-  inputs: { sources: Map<string, string>; paths: string[] },
+  inputs: {
+    sources: Map<string, string>;
+    paths: string[];
+    scripts?: SnapshotScript[];
+  },
   say: Say,
 ): string | undefined {
   if (!settings.snapshot) return undefined;
   const { pythonHome, home, env, preload } = settings;
   const { paths, sources } = inputs;
+  const scripts = inputs.scripts ?? [];
+  const folderOf = (path: string) => path.slice(0, path.lastIndexOf("/"));
   try {
     const name = snapshotName({
       sources,
-      folders: [...paths, ...(home ? [home] : [])],
+      folders: [
+        ...paths,
+        ...(home ? [home] : []),
+        ...scripts.flatMap((s) => [folderOf(s.scriptPath), ...s.pythonPath]),
+      ],
+      files: scripts.map((s) => s.scriptPath),
       // `home` itself shapes nothing in the heap (the working directory is
       // set after a restore); what can be imported from it is in `folders`.
-      options: { paths, pythonHome, env, preload },
+      // A script's import may read the inherited environment: then it is
+      // in the heap, so in the name.
+      options: scripts.length > 0
+        ? {
+          paths,
+          pythonHome,
+          env,
+          preload,
+          scripts,
+          // Deno.env.toObject() has no stable order. The shell's own
+          // bookkeeping (PWD when started from another folder) is left
+          // out: os.environ gets the server's values after a restore.
+          inherited: Object.entries(settings.inheritedEnv ?? {})
+            .filter(([name]) => !SHELL_BOOKKEEPING.has(name)).sort(),
+        }
+        : { paths, pythonHome, env, preload },
     });
     return `${settings.snapshot.folder}/${name}`;
   } catch (error) {
@@ -310,26 +462,21 @@ export async function restoreFrom(
   env: Record<string, string>,
   say: Say,
 ): Promise<PyodideAPI | undefined> {
-  let heap: Uint8Array | undefined;
   try {
-    heap = readSnapshot(path);
-  } catch (error) {
-    say("warn", `${(error as Error).message}; making a new one`);
-    if (error instanceof SnapshotError) {
-      try {
-        Deno.removeSync(path);
-      } catch {
-        // another worker removed or replaced it first
-      }
-    }
-    return undefined;
-  }
-  if (!heap) return undefined;
-  try {
-    const pyodide = await restorePyodide(heap, { env });
+    const pyodide = await restorePyodide(path, { env });
     say("info", `started from snapshot ${path}`);
     return pyodide;
   } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof SnapshotError) {
+      say("warn", `${error.message}; making a new one`);
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // another worker removed or replaced it first, or read-only
+      }
+      return undefined;
+    }
     say(
       "warn",
       `snapshot ${path} could not be restored (${
@@ -338,6 +485,25 @@ export async function restoreFrom(
     );
     return undefined;
   }
+}
+
+/** Variables a shell sets for itself, which no app reads at import. */
+const SHELL_BOOKKEEPING = new Set(["PWD", "OLDPWD", "SHLVL", "_"]);
+
+const missing = new Set<string>();
+
+/**
+ * Says, once per file, that a read-only snapshot folder lacks the snapshot
+ * these inputs name: a build with other options, files or environment
+ * than the server's names another file.
+ */
+export function sayMissing(path: string, say: Say): void {
+  if (missing.has(path)) return;
+  missing.add(path);
+  say(
+    "warn",
+    `no interpreter snapshot ${path} in the read-only snapshot folder: workers start without one. Build it with build-snapshot (or buildSnapshot()) and exactly the server's options, files and environment`,
+  );
 }
 
 const refusedFolders = new Set<string>();
@@ -365,12 +531,16 @@ export function maySave(folder: string, say: Say): boolean {
   return false;
 }
 
-/** Saves an interpreter made with `_makeSnapshot`, then prunes the folder. */
+/**
+ * Saves an interpreter made with `_makeSnapshot`, then prunes the folder.
+ * False when it could not (said).
+ */
 export function saveSnapshot(
   pyodide: PyodideAPI,
   path: string,
   say: Say,
-): void {
+  what = "",
+): boolean {
   try {
     const heap = (pyodide as unknown as { makeMemorySnapshot(): Uint8Array })
       .makeMemorySnapshot();
@@ -378,11 +548,13 @@ export function saveSnapshot(
     pruneSnapshots(path.slice(0, path.lastIndexOf("/")));
     say(
       "info",
-      `saved interpreter snapshot ${path} (${
+      `saved interpreter snapshot ${path}${what ? ` ${what}` : ""} (${
         (heap.length / 1048576).toFixed(1)
       } MiB)`,
     );
+    return true;
   } catch (error) {
     say("warn", `no snapshot saved: ${(error as Error).message}`);
+    return false;
   }
 }

@@ -1,6 +1,7 @@
 import {
+  copyHeap,
+  openSnapshot,
   pruneSnapshots,
-  readSnapshot,
   SnapshotError,
   snapshotName,
   writeSnapshot,
@@ -10,25 +11,57 @@ function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(message);
 }
 
-function throwsSnapshotError(path: string, words: string): void {
+const PAGE = 65536;
+const PREFIX = 64;
+
+/**
+ * A body laid out as Pyodide's: a header naming where the heap starts,
+ * then a heap of three pages, the middle one zero.
+ */
+function fakeBody(): Uint8Array {
+  const body = new Uint8Array(PREFIX + 3 * PAGE);
+  new DataView(body.buffer).setUint32(4, PREFIX, true);
+  for (let i = 0; i < PAGE; i++) {
+    body[PREFIX + i] = (i * 7919) % 251;
+    body[PREFIX + 2 * PAGE + i] = (i * 31) % 253;
+  }
+  return body;
+}
+
+/** Opens and copies the heap into a fresh memory, as a restore does. */
+function restoreInto(path: string, memory: WebAssembly.Memory): void {
+  const opened = openSnapshot(path);
+  assert(opened, `${path} not found`);
   try {
-    readSnapshot(path);
+    copyHeap(opened, memory);
+  } finally {
+    opened.file.close();
+  }
+}
+
+function refused(run: () => void, words: string): void {
+  try {
+    run();
   } catch (error) {
     assert(error instanceof SnapshotError, `not a SnapshotError: ${error}`);
     assert(error.message.includes(words), error.message);
     return;
   }
-  throw new Error(`${path} was accepted`);
+  throw new Error(`accepted, expected "${words}"`);
 }
 
-Deno.test("a written snapshot reads back byte for byte; a missing one is undefined", () => {
+Deno.test("a written snapshot's heap is copied in byte for byte; a missing one is undefined", () => {
   const folder = Deno.makeTempDirSync();
-  const body = new Uint8Array(100_000).map((_, i) => (i * 7919) % 251);
+  const body = fakeBody();
   writeSnapshot(`${folder}/a.snapshot`, body);
-  const read = readSnapshot(`${folder}/a.snapshot`);
-  assert(read && read.length === body.length, "length differs");
-  assert(read.every((byte, i) => byte === body[i]), "bytes differ");
-  assert(readSnapshot(`${folder}/none.snapshot`) === undefined, "found none");
+  const memory = new WebAssembly.Memory({ initial: 3 });
+  // What a fresh instance holds where the snapshot's page is zero.
+  new Uint8Array(memory.buffer)[PAGE + 5] = 9;
+  restoreInto(`${folder}/a.snapshot`, memory);
+  const live = new Uint8Array(memory.buffer);
+  const heap = body.subarray(PREFIX);
+  assert(live.every((byte, i) => byte === heap[i]), "bytes differ");
+  assert(openSnapshot(`${folder}/none.snapshot`) === undefined, "found none");
   assert(
     (Deno.statSync(`${folder}/a.snapshot`).mode! & 0o777) === 0o600,
     "the heap holds env: mode must be 0600",
@@ -39,16 +72,17 @@ Deno.test("a written snapshot reads back byte for byte; a missing one is undefin
 Deno.test("a truncated, corrupt or foreign file is refused", () => {
   const folder = Deno.makeTempDirSync();
   const path = `${folder}/a.snapshot`;
-  writeSnapshot(path, new Uint8Array(5000).fill(7));
+  writeSnapshot(path, fakeBody());
   const whole = Deno.readFileSync(path);
+  const memory = () => new WebAssembly.Memory({ initial: 3 });
   Deno.writeFileSync(path, whole.subarray(0, 3000));
-  throwsSnapshotError(path, "truncated");
+  refused(() => openSnapshot(path), "truncated");
   const flipped = whole.slice();
-  flipped[4000] ^= 1;
+  flipped[whole.length - 4000] ^= 1;
   Deno.writeFileSync(path, flipped);
-  throwsSnapshotError(path, "corrupt");
+  refused(() => restoreInto(path, memory()), "corrupt");
   Deno.writeFileSync(path, new TextEncoder().encode("not a snapshot at all"));
-  throwsSnapshotError(path, "not a snapshot");
+  refused(() => openSnapshot(path), "not a snapshot");
   Deno.removeSync(folder, { recursive: true });
 });
 

@@ -13,6 +13,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
+import { adoptCompiledPyodide } from "./compiled_pyodide.ts";
 
 /**
  * This Web Worker's global scope. Typed here rather than with
@@ -178,9 +179,11 @@ async function handle(message: ToWorker): Promise<void> {
   switch (message.t) {
     case "init": {
       post({ t: "thread", tid: threadId() });
+      adoptCompiledPyodide(message.code);
       host = new InterpreterHost(
         message.settings,
         (level, text, mount) => post({ t: "log", level, message: text, mount }),
+        { mounts: message.mounts },
       );
       flags = message.interrupt;
       capacity = Math.max(1, message.settings.threads);

@@ -9,7 +9,14 @@
  * @module
  */
 
-const MODULES = ["wsgi_bridge", "compat", "network", "threads", "files"];
+const MODULES = [
+  "wsgi_bridge",
+  "compat",
+  "network",
+  "threads",
+  "files",
+  "snapshot_import",
+];
 const target = new URL("../src/python_sources.ts", import.meta.url);
 
 /** The generated module's text. */

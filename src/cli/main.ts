@@ -10,6 +10,10 @@ import { serveSite } from "../serve_site.ts";
 import { planStartServer, startServerHelp } from "./start_server.ts";
 import { UsageError } from "./usage.ts";
 import { fromApache } from "../apache/command.ts";
+import {
+  BUILD_SNAPSHOT_SUMMARY,
+  buildSnapshotCommand,
+} from "./build_snapshot.ts";
 
 /** One sub-command of `deno-wsgi`. */
 export interface Subcommand {
@@ -41,6 +45,10 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
   "start-server": {
     summary: "serve a WSGI script, with mod_wsgi-express's options",
     run: startServer,
+  },
+  "build-snapshot": {
+    summary: BUILD_SNAPSHOT_SUMMARY,
+    run: buildSnapshotCommand,
   },
   "from-apache": {
     summary:

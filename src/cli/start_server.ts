@@ -91,6 +91,32 @@ function logLevelOf(raw: string | undefined): LogLevel {
   return level;
 }
 
+/** The group's `snapshot` option from the --snapshot-* flags; undefined: the default. */
+function snapshotOf(values: Values): GroupOptions["snapshot"] {
+  const folder = values["snapshot-folder"] as string | undefined;
+  const readOnly = values["snapshot-read-only"] === true;
+  const script = values["snapshot-script"] === true;
+  if (values["no-snapshot"]) {
+    if (folder !== undefined || readOnly || script) {
+      throw new UsageError(
+        "--no-snapshot cannot be given with --snapshot-folder, --snapshot-read-only or --snapshot-script",
+      );
+    }
+    return false;
+  }
+  if (readOnly && folder === undefined) {
+    throw new UsageError(
+      "--snapshot-read-only needs --snapshot-folder (the folder build-snapshot wrote)",
+    );
+  }
+  if (folder === undefined && !script) return undefined;
+  return {
+    ...(folder !== undefined ? { folder: resolve(folder) } : {}),
+    ...(readOnly ? { write: false } : {}),
+    ...(script ? { script: true } : {}),
+  };
+}
+
 /** `myapp.wsgi:application` → module and callable. */
 function modulePath(entry: string, callable: string | undefined) {
   const [module, named] = entry.split(":");
@@ -238,6 +264,8 @@ export function planStartServer(args: string[]): StartServerPlan {
   if (values["python-home"] !== undefined) {
     group.pythonHome = resolve(values["python-home"] as string);
   }
+  const snapshot = snapshotOf(values);
+  if (snapshot !== undefined) group.snapshot = snapshot;
 
   const mount: SiteMount = {
     prefix: (values["mount-point"] as string | undefined) ?? "/",

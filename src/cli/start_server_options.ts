@@ -331,5 +331,31 @@ export const START_SERVER_OPTIONS: CliOption[] = [
       "mod_wsgi-express --ssl-certificate-key-file; SSLCertificateKeyFile",
     help: "PEM private key",
   },
+  {
+    name: "snapshot-folder",
+    values: ["DIR"],
+    fallback:
+      "$DENO_WSGI_SNAPSHOTS, else $XDG_CACHE_HOME/deno-wsgi/snapshots, else ~/.cache/deno-wsgi/snapshots",
+    matches: "(none: mod_wsgi starts CPython natively)",
+    help:
+      "where workers find (and save) interpreter snapshots; build-snapshot writes there",
+  },
+  {
+    name: "snapshot-read-only",
+    matches: "(none)",
+    help:
+      "use the snapshot that build-snapshot left in --snapshot-folder and never write one (read-only deploys)",
+  },
+  {
+    name: "snapshot-script",
+    matches: "(none)",
+    help:
+      "take the snapshot after importing SCRIPT too, so that no worker imports it (refused, and said, when its import draws entropy or leaves a file open)",
+  },
+  {
+    name: "no-snapshot",
+    matches: "(none)",
+    help: "start every worker without a snapshot",
+  },
   { name: "help", matches: "mod_wsgi-express --help", help: "show this text" },
 ];

@@ -133,3 +133,33 @@ Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
     });
   }
 });
+
+Deno.test("start-server: the --snapshot-* flags set the group's snapshot option", () => {
+  const snapshotOf = (...flags: string[]) =>
+    siteOf(["/srv/app.wsgi", ...flags]).groups.default.snapshot;
+  assert.equal(snapshotOf(), undefined, "the default stays the group's");
+  assert.deepEqual(
+    snapshotOf("--snapshot-folder", "/srv/snap", "--snapshot-read-only"),
+    { folder: "/srv/snap", write: false },
+  );
+  assert.deepEqual(snapshotOf("--snapshot-script"), { script: true });
+  assert.equal(snapshotOf("--no-snapshot"), false);
+  for (
+    const [flags, pattern] of [
+      [
+        ["--snapshot-read-only"],
+        /--snapshot-read-only needs --snapshot-folder/,
+      ],
+      [["--no-snapshot", "--snapshot-script"], /--no-snapshot cannot be given/],
+    ] as const
+  ) {
+    assert.throws(
+      () => planStartServer(["/srv/app.wsgi", ...flags]),
+      (error: Error) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, pattern);
+        return true;
+      },
+    );
+  }
+});
