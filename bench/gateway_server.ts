@@ -41,7 +41,14 @@ const group = defineGroup("bench", {
   env: config.env ?? {},
   ...config.group,
 });
-mountWsgi(router, config.prefix ?? "/", config.app, { group, reload: false });
+// bench/overhead.ts's probe (bench/apps/app_time.py) times the app in its
+// own interpreter: both then share one, as under WSGIApplicationGroup %{GLOBAL}.
+const probe = Deno.env.get("BENCH_GATEWAY_PROBE");
+const mountOptions = probe
+  ? { group, reload: false, applicationGroup: "%{GLOBAL}" }
+  : { group, reload: false };
+mountWsgi(router, config.prefix ?? "/", config.app, mountOptions);
+if (probe) mountWsgi(router, "/__app_time", probe, mountOptions);
 await group.ready();
 if (config.readyFile) {
   await Deno.writeTextFile(config.readyFile, "ready\n", { append: true });

@@ -30,6 +30,12 @@ compat.install()
 _STATUS_RE = re.compile(r"[0-9]{3} [^\x00-\x1f\x7f]*")
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A value without control characters (tab allowed) and latin-1 encodable.
+_GOOD_VALUE_RE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# Header names that passed every check, lowercased: most responses repeat
+# the same few, and a check costs microseconds in WebAssembly.
+_good_names = {}
+_GOOD_NAMES_MAX = 512
 _HOP_BY_HOP = frozenset(
     [
         "connection",
@@ -216,43 +222,74 @@ def _check_headers(headers):
             "tuples, got %s" % type(headers).__name__
         )
     for item in headers:
-        if not isinstance(item, tuple) or len(item) != 2:
-            raise WsgiError(
-                "start_response() header %r is not a (name, value) tuple"
-                % (item,)
-            )
-        name, value = item
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise WsgiError(
-                "start_response() header %r: name and value must both be "
-                "str" % (item,)
-            )
-        if not _TOKEN_RE.fullmatch(name):
-            raise WsgiError(
-                "start_response() header name %r is not a valid HTTP token"
-                % name
-            )
-        if _BAD_VALUE_RE.search(value):
-            raise WsgiError(
-                "start_response() header %r has a control character (such "
-                "as CR or LF) in its value" % name
-            )
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise WsgiError(
-                "start_response() header %r has a value that is not latin-1 "
-                "encodable; encode it (RFC 8187) first" % name
-            ) from None
-        if name.lower() in _HOP_BY_HOP:
-            raise WsgiError(
-                "start_response() header %r is hop-by-hop, which PEP 3333 "
-                "forbids; the server manages it" % name
-            )
+        if type(item) is tuple and len(item) == 2:
+            name, value = item
+            if (
+                type(name) is str
+                and name in _good_names
+                and type(value) is str
+                and _GOOD_VALUE_RE.fullmatch(value)
+            ):
+                continue
+        _check_header(item)
+
+
+def _check_header(item):
+    """The checks of one header, with what is wrong in the message."""
+    if not isinstance(item, tuple) or len(item) != 2:
+        raise WsgiError(
+            "start_response() header %r is not a (name, value) tuple"
+            % (item,)
+        )
+    name, value = item
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise WsgiError(
+            "start_response() header %r: name and value must both be "
+            "str" % (item,)
+        )
+    if not _TOKEN_RE.fullmatch(name):
+        raise WsgiError(
+            "start_response() header name %r is not a valid HTTP token"
+            % name
+        )
+    if _BAD_VALUE_RE.search(value):
+        raise WsgiError(
+            "start_response() header %r has a control character (such "
+            "as CR or LF) in its value" % name
+        )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise WsgiError(
+            "start_response() header %r has a value that is not latin-1 "
+            "encodable; encode it (RFC 8187) first" % name
+        ) from None
+    if name.lower() in _HOP_BY_HOP:
+        raise WsgiError(
+            "start_response() header %r is hop-by-hop, which PEP 3333 "
+            "forbids; the server manages it" % name
+        )
+    if type(name) is str and len(_good_names) < _GOOD_NAMES_MAX:
+        _good_names[name] = name.lower()
 
 
 class Exchange:
     """One request through one application: start, then chunks, then close."""
+
+    __slots__ = (
+        "_application",
+        "_environ",
+        "_log",
+        "_status",
+        "_headers",
+        "_headers_sent",
+        "_written",
+        "_iterable",
+        "_iterator",
+        "_closed",
+        "context",
+        "thread",
+    )
 
     def __init__(self, application, environ, log):
         self._application = application
@@ -299,9 +336,10 @@ class Exchange:
 
     def _next_chunk(self):
         """Return the next non-empty body chunk, or None when done."""
-        written = self._take_written()
-        if written:
-            return written
+        if self._written:
+            written = self._take_written()
+            if written:
+                return written
         for item in self._iterator:
             if not isinstance(item, (bytes, bytearray)):
                 raise WsgiError(
@@ -313,12 +351,13 @@ class Exchange:
                     "the application yielded a body before calling "
                     "start_response()"
                 )
-            written = self._take_written()
-            if written:
-                return written + bytes(item)
+            if self._written:
+                written = self._take_written()
+                if written:
+                    return written + bytes(item)
             if item:
-                return bytes(item)
-        return self._take_written() or None
+                return item if type(item) is bytes else bytes(item)
+        return (self._take_written() or None) if self._written else None
 
     def start(self):
         """Run the application up to its first body chunk.
@@ -326,8 +365,28 @@ class Exchange:
         Returns ``(status, headers, chunk_or_None, done)``.  Raises if the
         application fails before output, so the host answers 500.
         """
-        self._iterable = self._application(self._environ, self._start_response)
-        self._iterator = iter(self._iterable)
+        iterable = self._application(self._environ, self._start_response)
+        self._iterable = iterable
+        kind = type(iterable)
+        if (
+            (kind is list or kind is tuple)
+            and self._status is not None
+            and not self._written
+        ):
+            # The common case of a complete body, checked and joined at once.
+            for item in iterable:
+                if type(item) is not bytes and not isinstance(
+                    item, (bytes, bytearray)
+                ):
+                    raise WsgiError(
+                        "the application's iterable yielded %s; WSGI body "
+                        "items must be bytes" % type(item).__name__
+                    )
+            chunk = b"".join(iterable) or None
+            self._headers_sent = True
+            self.close()
+            return self._status, self._headers, chunk, True
+        self._iterator = iter(iterable)
         chunk = self._next_chunk()
         if self._status is None:
             raise WsgiError(
@@ -353,7 +412,8 @@ class Exchange:
 
     def _declared_length(self):
         for name, value in self._headers:
-            if name.lower() == "content-length" and value.strip().isdigit():
+            lowered = _good_names.get(name) or name.lower()
+            if lowered == "content-length" and value.strip().isdigit():
                 return int(value)
         return None
 
@@ -588,18 +648,15 @@ def begin(request_id, application, cgi, body_source, body):
 def _start(exchange, request_id, log):
     if _threads is not None:
         exchange.thread = _threads.enter(request_id)
-    with compat.ApplicationCall(log):  # compat.py hook
-        return exchange.start()
+    return compat.call_application(log, exchange.start)  # compat.py hook
 
 
 def _next(exchange):
-    with compat.ApplicationCall(exchange._log):  # compat.py hook
-        return exchange.next()
+    return compat.call_application(exchange._log, exchange.next)
 
 
 def _close(exchange):
-    with compat.ApplicationCall(exchange._log):  # compat.py hook
-        exchange.close()
+    compat.call_application(exchange._log, exchange.close)
 
 
 def resume(request_id):

@@ -274,11 +274,18 @@ for (const mode of ["workers", "embedded"] as const) {
   });
 
   test("start_response rejects bad status and headers with a logged 500", async ({ server }) => {
+    // A first answer with Content-Type, which the bridge then remembers.
+    const primed = await fetch(`${server.base}/app/write`);
+    assert.equal(await primed.text(), "first;second;iterable");
     for (
       const [path, clue] of [
         ["bad-status", "three-digit code"],
         ["bad-header", "must both be str"],
         ["injection", "control character"],
+        // Content-Type passed the checks on earlier requests: the names the
+        // bridge remembers still have their values checked every time.
+        ["injection-known", "control character"],
+        ["not-latin-known", "not latin-1"],
         ["twice", "second time without exc_info"],
       ]
     ) {

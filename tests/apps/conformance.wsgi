@@ -148,6 +148,15 @@ def app(environ, start_response):
     if path == "/injection":
         start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: x=1")])
         return [b"never"]
+    if path == "/injection-known":
+        # A name the gateway has already accepted: its value is still checked.
+        start_response(
+            "200 OK", [("Content-Type", "text/plain\r\nSet-Cookie: x=1")]
+        )
+        return [b"never"]
+    if path == "/not-latin-known":
+        start_response("200 OK", [("Content-Type", "text/\u0100")])
+        return [b"never"]
     if path == "/twice":
         start_response("200 OK", [("Content-Type", "text/plain")])
         start_response("200 OK", [("Content-Type", "text/plain")])
