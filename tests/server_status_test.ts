@@ -59,7 +59,7 @@ Deno.test("server status", async (t) => {
       const shop = status.groups.find((g: { name: string }) =>
         g.name === "status-shop"
       );
-      assert.equal(shop.mode, "workers");
+      assert.equal(shop.mode, "processes");
       assert.equal(shop.processes, 1);
       assert.deepEqual(shop.workers, { idle: 1, busy: 0, starting: 0 });
       assert.equal(shop.queueLength, 0);
