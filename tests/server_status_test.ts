@@ -97,7 +97,7 @@ Deno.test("server status", async (t) => {
       const page = await response.text();
       assert.match(
         page,
-        /<td>status-shop<\/td><td>workers<\/td><td>1 \/ 0 \/ 0<\/td><td>0<\/td><td>3<\/td>/,
+        /<td>status-shop<\/td><td>processes<\/td><td>1 \/ 0 \/ 0<\/td><td>0<\/td><td>3<\/td>/,
       );
     });
     await t.step("allow: others get 403", async () => {
