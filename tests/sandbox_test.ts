@@ -24,6 +24,8 @@ function attempts(data: string, outside: string): Attempt[] {
     ["read", "/etc/passwd", "read"],
     ["read", `${repo}deno.json`, "read"],
     ["read", `${repo}README.md`, "read"],
+    ["read", "/proc/self/environ", "read"],
+    ["read", "/proc/thread-self/environ", "read"],
     ["read", app, null], // its own script folder is readable
     ["write", app, "write"], // never its own code
     ["write", host, "write"],
