@@ -26,6 +26,8 @@ export interface ChannelWorkerOptions {
   isolation?: Isolation;
   /** Deno permission flags of a child process. */
   permissions?: string[];
+  /** A Web Worker's permissions (undefined: the server's). */
+  threadPermissions?: Deno.PermissionOptions;
 }
 
 /** A worker with its own Pyodide interpreters: a Web Worker or a child process. */
@@ -68,7 +70,10 @@ export class ChannelWorker implements PythonWorker {
         options.permissions ?? [],
       );
     } else {
-      const thread = new ThreadChannel(settings.group);
+      const thread = new ThreadChannel(
+        settings.group,
+        options.threadPermissions,
+      );
       thread.onStuck = (cpu) => this.onStuck?.(cpu);
       this.#channel = thread;
     }

@@ -58,11 +58,12 @@ export class ThreadChannel implements Channel {
   #tid?: number;
   #busy = false;
 
-  constructor(group: string) {
+  constructor(group: string, permissions?: Deno.PermissionOptions) {
     this.#worker = new Worker(WORKER_URL, {
       type: "module",
       name: `wsgi:${group}`,
-    });
+      ...(permissions ? { deno: { permissions } } : {}),
+    } as WorkerOptions);
     this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const message = event.data;
       if (message.t === "thread") this.#tid = message.tid;

@@ -43,25 +43,32 @@ export interface GroupOptions {
    */
   processes?: number;
   /**
-   * Where each worker runs. `"thread"` (default): a Web Worker in the
-   * server's process; light (about 70 MB each) and fast to reach. Deno
-   * cannot stop a Web Worker stuck where Python cannot be interrupted (a
-   * loop in C code, or one that catches KeyboardInterrupt): it keeps a core
-   * busy until the server exits. `"process"`: a child Deno process that
-   * runs the Web Worker; killing it always works and gives its memory back,
-   * and it can run with narrower permissions; it costs more memory and a
-   * little time per request. No mod_wsgi equivalent (its daemons are
+   * Where each worker runs. `"process"` (default): a child Deno process
+   * that runs the Web Worker; killing it always works (SIGKILL at
+   * requestTimeout, even in a C loop that never checks for interrupts) and
+   * gives its memory back. It needs the server to be allowed to run Deno
+   * itself (`--allow-run`). `"thread"`: a Web Worker in the server's
+   * process; lighter (about 70 MB each) and a little faster per request,
+   * but Deno cannot stop a Web Worker stuck where Python cannot be
+   * interrupted: it keeps a core busy until the server exits. Sandboxing a
+   * Web Worker needs the server started with `--unstable-worker-options`
+   * (or `permissions: "inherit"`). No mod_wsgi equivalent (its daemons are
    * always processes).
    */
   isolation?: "thread" | "process";
   /**
-   * Deno permission flags of a `"process"` worker, e.g.
-   * `["--allow-net=db.internal:5432", "--allow-write=/srv/app/data"]`
-   * (think `user=`: what the app may touch). Read access to Pyodide, this
-   * library, the scripts, pythonPath, pythonHome and home is always added.
-   * Default: every permission the server holds in full.
+   * What Python may do through Deno (think `user=`/`group=`: what the app
+   * may touch). By default (the sandbox) a worker may read only Pyodide,
+   * this library's code, the scripts' folders, `pythonPath`, `pythonHome`
+   * and `home`; write only `writable` and the snapshot folder; connect only
+   * to `allowNet` (default: where the server may); and has no environment
+   * (`os.environ` still gets `env` and `inheritEnv`), processes, FFI or
+   * system information. An array of Deno flags widens it, e.g.
+   * `["--allow-env=TZ", "--allow-read=/srv/shared"]`; `"inherit"` gives
+   * the worker every permission the server holds (no sandbox). Embedded
+   * groups (`processes: 0`) cannot be sandboxed.
    */
-  permissions?: string[];
+  permissions?: "inherit" | string[];
   /**
    * Replace a worker after it served this many requests
    * (`maximum-requests=`); its replacement starts while its last request
@@ -169,8 +176,8 @@ export interface GroupConfig {
   name: string;
   processes: number;
   isolation: "thread" | "process";
-  /** Undefined: inherit the server's permissions. */
-  permissions?: string[];
+  /** Undefined: the sandbox; "inherit": the server's permissions. */
+  permissions?: "inherit" | string[];
   maximumRequests: number;
   spareWorkers: number;
   memoryLimit: number;
@@ -240,6 +247,13 @@ const GROUP_OPTION_NAMES = new Set([
   "writable",
   "snapshot",
 ]);
+
+/**
+ * Where workers run unless a group says otherwise: a child process, the
+ * one place Python can always be stopped (a Web Worker busy in WebAssembly
+ * survives terminate(); see README "Stopping runaway Python").
+ */
+export const DEFAULT_ISOLATION = "process";
 
 /** Checks `allowNet`: Deno's `--allow-net` entries. */
 function hostList(where: string, value: unknown): string[] | undefined {
@@ -343,13 +357,14 @@ export function resolveGroupOptions(
     }
     home = folder(where, "home", options.home);
   }
-  const isolation = options.isolation ?? "thread";
+  const processes = count(where, raw, "processes", 1);
+  const isolation = options.isolation ?? DEFAULT_ISOLATION;
   if (isolation !== "thread" && isolation !== "process") {
     throw fail(where, "isolation", '"thread" or "process"', isolation);
   }
   const permissions = options.permissions;
   if (
-    permissions !== undefined &&
+    permissions !== undefined && permissions !== "inherit" &&
     (!Array.isArray(permissions) ||
       permissions.some((flag) =>
         typeof flag !== "string" ||
@@ -359,16 +374,23 @@ export function resolveGroupOptions(
     throw fail(
       where,
       "permissions",
-      'an array of Deno permission flags such as "--allow-net=example.com"',
+      '"inherit" or an array of Deno permission flags such as "--allow-net=example.com"',
       permissions,
     );
   }
-  if (permissions !== undefined && isolation !== "process") {
+  if (permissions !== undefined && processes === 0) {
     throw new TypeError(
-      `${where}: option "permissions" applies to workers that are processes; add isolation: "process" or drop it`,
+      `${where}: option "permissions" applies to workers; processes: 0 runs Python embedded in the server, with the server's permissions, and cannot be sandboxed`,
     );
   }
-  const processes = count(where, raw, "processes", 1);
+  if (
+    Array.isArray(permissions) && isolation === "thread" &&
+    permissions.some((flag) => flag.startsWith("--deny-"))
+  ) {
+    throw new TypeError(
+      `${where}: option "permissions": --deny-* flags apply to workers that are processes (a Web Worker takes allow-lists only); use isolation: "process" or drop them`,
+    );
+  }
   if (processes === 0 && options.isolation === "process") {
     throw new TypeError(
       `${where}: processes: 0 runs Python embedded in the server, which contradicts isolation: "process"; set processes to 1 or more`,
@@ -389,7 +411,7 @@ export function resolveGroupOptions(
     allowNet: hostList(where, options.allowNet),
     writable: folders(where, "writable", options.writable),
     snapshot: snapshotOption(where, options.snapshot),
-    permissions: permissions && [...permissions],
+    permissions: Array.isArray(permissions) ? [...permissions] : permissions,
     maximumRequests: count(where, raw, "maximumRequests", 0),
     spareWorkers,
     memoryLimit: memoryLimit(where, raw),

@@ -8,7 +8,8 @@ Deno.test("group options: defaults are filled in", () => {
   assert.equal(config.threads, 1);
   assert.equal(config.requestTimeout, 60);
   assert.equal(config.queueLimit, 256);
-  assert.equal(config.isolation, "thread");
+  assert.equal(config.isolation, "process");
+  assert.equal(config.permissions, undefined, "the sandbox");
   assert.equal(config.allowNet, undefined);
   assert.deepEqual(config.writable, []);
 });
@@ -21,6 +22,8 @@ Deno.test("group options: wrong types are TypeErrors, numbers out of range Range
     [{ env: { A: 1 } }, "env", TypeError],
     [{ preload: ["not a module"] }, "preload", TypeError],
     [{ isolation: "vm" }, "isolation", TypeError],
+    [{ permissions: "all" }, "permissions", TypeError],
+    [{ permissions: ["--read"] }, "permissions", TypeError],
     [{ allowNet: ["http://x"] }, "allowNet", TypeError],
     [{ writable: "/no/such/folder" }, "writable", TypeError],
     [{ processes: -1 }, "processes", RangeError],
@@ -52,8 +55,20 @@ Deno.test("group options: unknown names and contradictions are refused", () => {
     /contradicts isolation/,
   );
   assert.throws(
-    () => resolveGroupOptions("bad", { permissions: ["--allow-read"] }),
-    /isolation: "process"/,
+    () => resolveGroupOptions("bad", { processes: 0, permissions: [] }),
+    /option "permissions".*cannot be sandboxed/,
+  );
+  assert.throws(
+    () =>
+      resolveGroupOptions("bad", {
+        isolation: "thread",
+        permissions: ["--deny-read=/etc"],
+      }),
+    /option "permissions": --deny-\* flags/,
+  );
+  assert.equal(
+    resolveGroupOptions("ok", { permissions: "inherit" }).permissions,
+    "inherit",
   );
   assert.throws(() => resolveGroupOptions("no spaces"), TypeError);
 });

@@ -9,7 +9,7 @@ import { type GroupOptions, resolveGroupOptions } from "./config.ts";
 import { log } from "./logging.ts";
 import type { GroupMetrics } from "./metrics.ts";
 import { Pool } from "./pools.ts";
-import { createWorker } from "./worker_factory.ts";
+import { checkIsolation, createWorker } from "./worker_factory.ts";
 
 /** The group a mount uses when it names none. */
 export const DEFAULT_GROUP = "default";
@@ -76,6 +76,7 @@ export function defineGroup(
       `defineGroup: a group named "${name}" already exists; pick another name or reuse getGroup("${name}")`,
     );
   }
+  checkIsolation(config);
   const group = new Pool(config, createWorker);
   groups.set(name, group);
   handleSignals();

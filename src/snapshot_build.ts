@@ -88,8 +88,11 @@ export async function buildSnapshot(
       multithread: false,
     };
   });
+  // Built in this isolate: where the workers will run does not matter.
+  const { isolation: _isolation, permissions: _permissions, ...heap } =
+    options ?? {};
   const config = resolveGroupOptions("snapshot-build", {
-    ...options,
+    ...heap,
     processes: 0,
     snapshot: {
       folder: target.folder,

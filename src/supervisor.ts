@@ -85,7 +85,7 @@ export class Supervisor {
       if (readable(spec, worker.reads)) worker.python.load(spec);
       else unreadable = true;
     }
-    // A process worker started before this mount cannot read its folder.
+    // A sandboxed worker started before this mount cannot read its folder.
     if (unreadable) this.restart().catch(() => {});
     if (!this.#fillScheduled) {
       this.#fillScheduled = true;

@@ -59,7 +59,7 @@ Deno.test("server status", async (t) => {
       const shop = status.groups.find((g: { name: string }) =>
         g.name === "status-shop"
       );
-      assert.equal(shop.mode, "workers");
+      assert.equal(shop.mode, "processes");
       assert.equal(shop.processes, 1);
       assert.deepEqual(shop.workers, { idle: 1, busy: 0, starting: 0 });
       assert.equal(shop.queueLength, 0);
@@ -97,7 +97,7 @@ Deno.test("server status", async (t) => {
       const page = await response.text();
       assert.match(
         page,
-        /<td>status-shop<\/td><td>workers<\/td><td>1 \/ 0 \/ 0<\/td><td>0<\/td><td>3<\/td>/,
+        /<td>status-shop<\/td><td>processes<\/td><td>1 \/ 0 \/ 0<\/td><td>0<\/td><td>3<\/td>/,
       );
     });
     await t.step("allow: others get 403", async () => {

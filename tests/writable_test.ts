@@ -100,6 +100,7 @@ Deno.test(
         "--allow-net=127.0.0.1",
         "--allow-env",
         "--allow-sys",
+        "--allow-run", // its worker is a child Deno process
         appPath("writable_server.ts"),
         script,
         data,
