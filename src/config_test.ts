@@ -33,6 +33,9 @@ Deno.test("group options: wrong types are TypeErrors, numbers out of range Range
     [{ requestTimeout: -3 }, "requestTimeout", RangeError],
     [{ queueTimeout: Infinity }, "queueTimeout", RangeError],
     [{ maximumRequests: -1 }, "maximumRequests", RangeError],
+    [{ spareWorkers: -1 }, "spareWorkers", RangeError],
+    [{ spareWorkers: "1" }, "spareWorkers", TypeError],
+    [{ processes: 0, spareWorkers: 1 }, "spareWorkers", TypeError],
   ];
   for (const [options, name, kind] of cases) {
     assert.throws(

@@ -454,24 +454,6 @@ Deno.test("pool: a spare worker takes over at once after a crash; requests pipel
   await group.shutdown();
 });
 
-Deno.test("pool: spareWorkers is validated and refused in embedded mode", () => {
-  assert.throws(
-    () => resolveGroupOptions("test", { spareWorkers: -1 }),
-    (error: Error) =>
-      error instanceof RangeError && /"spareWorkers"/.test(error.message),
-  );
-  assert.throws(
-    () => resolveGroupOptions("test", { spareWorkers: "1" as never }),
-    (error: Error) =>
-      error instanceof TypeError && /"spareWorkers"/.test(error.message),
-  );
-  assert.throws(
-    () => resolveGroupOptions("test", { processes: 0, spareWorkers: 1 }),
-    (error: Error) =>
-      error instanceof TypeError && /"spareWorkers"/.test(error.message),
-  );
-});
-
 Deno.test("pool: at maximumRequests, the successor starts while the last request runs", async () => {
   const { held, ready } = heldAfter(1);
   const { group, workers } = pool({ processes: 1, maximumRequests: 2 }, {

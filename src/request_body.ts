@@ -9,6 +9,7 @@
  * @module
  */
 
+import { StatusError } from "./responses.ts";
 import { log } from "./logging.ts";
 
 /** Without buffering, bodies up to this size are read whole before Python starts. */
@@ -37,14 +38,7 @@ export interface BodySettings {
 }
 
 /** Why a body could not be read, with the status the client gets. */
-export class BodyError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "BodyError";
-    this.status = status;
-  }
-}
+export class BodyError extends StatusError {}
 
 /** A body grew past `limitRequestBody`. */
 export class BodyTooLargeError extends BodyError {

@@ -10,6 +10,19 @@ import type { ResponseHead } from "./protocol.ts";
 import { STATUS_CODES } from "node:http";
 import { log } from "./logging.ts";
 
+/**
+ * A refusal that carries the HTTP status its client gets (a bad target,
+ * a body that could not be read); subclasses name the cause.
+ */
+export class StatusError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+  }
+}
+
 /** The rest of a response after its head, pulled one chunk at a time. */
 export interface BodyChannel {
   /** The next chunk; rejects when the application failed mid-response. */

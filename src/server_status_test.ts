@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { GroupMetrics } from "./metrics.ts";
-import { LatencyHistogram } from "./metrics.ts";
+import { createCounters, LatencyHistogram } from "./metrics.ts";
 import { chooseFormat, prometheusText, statusPage } from "./server_status.ts";
 
 function metrics(name: string): GroupMetrics {
@@ -13,16 +13,10 @@ function metrics(name: string): GroupMetrics {
     workers: { idle: 1, busy: 1, starting: 0 },
     spares: 0,
     queueLength: 3,
+    ...createCounters(),
     requests: 5,
     starts: 2,
-    restarts: 0,
     timeouts: 1,
-    queueTimeouts: 0,
-    rejected: 0,
-    crashes: 0,
-    stuck: 0,
-    spareTakeovers: 0,
-    memoryRecycles: 0,
     latency: latency.snapshot(),
   };
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { StatusError } from "./responses.ts";
+
 /** A request's path, split and decoded the way the gateway routes it. */
 export interface RequestTarget {
   /** The path as sent, still percent-encoded. */
@@ -20,14 +22,7 @@ export interface RequestTarget {
 }
 
 /** The request target could not be mapped to a path; carries an HTTP status. */
-export class BadTargetError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "BadTargetError";
-    this.status = status;
-  }
-}
+export class BadTargetError extends StatusError {}
 
 /**
  * The characters a URL path holds unescaped: RFC 3986's pchar and "/".
