@@ -28,8 +28,13 @@ const latin1 = new TextDecoder("latin1");
 
 const logs = collectLogs();
 // Two Web Workers: one may be busy with (or lost to) the bad request while
-// the other serves the healthy route.
-const group = defineGroup("hostile", { processes: 2, requestTimeout: 20 });
+// the other serves the healthy route. Threads, so that the only worker
+// processes are the SIGKILL test's.
+const group = defineGroup("hostile", {
+  processes: 2,
+  isolation: "thread",
+  requestTimeout: 20,
+});
 // A worker process, the one kind a signal can kill on its own.
 const processGroup = defineGroup("hostile-process", {
   processes: 1,
