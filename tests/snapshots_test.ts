@@ -390,9 +390,11 @@ Deno.test(
       const started = performance.now();
       server = spawnCollected(Deno.execPath(), {
         // No --allow-write at all: a save would fail, and say so.
+        // --allow-run: the workers are child processes (the default).
         args: [
           "run",
           "--allow-read",
+          "--allow-run",
           "--allow-env",
           `--allow-net=127.0.0.1`,
           "--quiet",
