@@ -118,6 +118,19 @@ export async function startServerCommand(
   };
 }
 
+/**
+ * The port a child server prints as its first line on stdout (the
+ * stream stays the child's: the reader's lock is released).
+ */
+export async function printedPort(child: Deno.ChildProcess): Promise<number> {
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  const port = Number(value?.trim());
+  if (!(port > 0)) throw new Error(`no port: ${value}`);
+  return port;
+}
+
 /** Absolute path of a file under tests/apps/. */
 export function appPath(name: string): string {
   return new URL(`./apps/${name}`, import.meta.url).pathname;

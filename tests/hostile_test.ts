@@ -11,6 +11,7 @@
  * gateway_test.ts.
  */
 
+import { descendants } from "./process_tree.ts";
 import assert from "node:assert/strict";
 import { createRouter, defineGroup, mountWsgi } from "../mod.ts";
 import {
@@ -263,23 +264,14 @@ Deno.test({
 
 /** Process ids of the worker processes this test process started. */
 function workerProcesses(): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  return descendants().filter((pid) => {
     try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const parent = Number(
-        stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1],
-      );
-      const command = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (parent === Deno.pid && command.includes("process_main")) {
-        found.push(Number(entry.name));
-      }
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`)
+        .includes("process_main");
     } catch {
-      // Gone while we looked.
+      return false; // gone meanwhile
     }
-  }
-  return found;
+  });
 }
 
 Deno.test({

@@ -12,6 +12,7 @@ import { createRouter, defineGroup, mountWsgi } from "../mod.ts";
 import {
   appPath,
   collectLogs,
+  printedPort,
   responseComplete,
   serve,
   waitFor,
@@ -303,12 +304,7 @@ Deno.test({
     }).spawn();
     const stderr = new Response(child.stderr).text();
     try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream())
-        .getReader();
-      const { value } = await reader.read();
-      reader.releaseLock();
-      const port = Number(value?.trim());
-      assert.ok(port > 0, `no port: ${value}`);
+      const port = await printedPort(child);
       const body = new Uint8Array(1024 * 1024).fill(120);
       for (let i = 0; i < 2; i++) {
         const response = await fetch(`http://127.0.0.1:${port}/sha`, {

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { appPath, exists, serveGroup } from "./helpers.ts";
+import { appPath, exists, printedPort, serveGroup } from "./helpers.ts";
 import { okJson } from "./net_modes.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -111,12 +111,7 @@ Deno.test(
     }).spawn();
     const stderr = new Response(child.stderr).text();
     try {
-      const reader = child.stdout.pipeThrough(new TextDecoderStream())
-        .getReader();
-      const { value } = await reader.read();
-      reader.releaseLock();
-      const port = Number(value?.trim());
-      assert.ok(port > 0, `no port: ${value}`);
+      const port = await printedPort(child);
       const result = await okJson(`http://127.0.0.1:${port}/write`);
       assert.equal(result.data.ok, false, JSON.stringify(result.data));
       assert.equal(result.data.type, "PermissionError");
