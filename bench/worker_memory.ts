@@ -12,6 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { processTree } from "./measure.ts";
 import { ROOT } from "./servers.ts";
 
 const { values } = parseArgs({
@@ -32,36 +33,18 @@ function freePort(): number {
 
 /** VmRSS and VmHWM of a process and its descendants, summed, in MiB. */
 function memoryOf(pid: number): { rss: number; peak: number } {
-  const kib = kibibytesOf(pid);
-  return { rss: kib.rss / 1024, peak: kib.peak / 1024 };
-}
-
-function kibibytesOf(pid: number): { rss: number; peak: number } {
   let rss = 0;
   let peak = 0;
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  peak += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  // Children by their parent id, from /proc/*/stat.
-  const children: string[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  for (const member of processTree(pid)) {
     try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const parent = Number(
-        stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1],
-      );
-      if (parent === pid) children.push(entry.name);
+      const status = Deno.readTextFileSync(`/proc/${member}/status`);
+      rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
     } catch {
-      // gone
+      // exited meanwhile
     }
   }
-  for (const child of children) {
-    const sub = kibibytesOf(Number(child));
-    rss += sub.rss;
-    peak += sub.peak;
-  }
-  return { rss, peak };
+  return { rss: rss / 1024, peak: peak / 1024 };
 }
 
 const PROGRAM = `
