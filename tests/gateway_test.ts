@@ -13,6 +13,7 @@ import {
 } from "../mod.ts";
 import {
   appPath,
+  chunkArrivals,
   collectLogs,
   rawRequest,
   serve,
@@ -449,22 +450,14 @@ for (const mode of ["workers", "embedded"] as const) {
 
   test("a slow generator's first chunk arrives before it finishes", async ({ server }) => {
     for (const mount of ["/app", "/valid"]) {
-      const started = performance.now();
-      const response = await fetch(
+      const { arrivals } = await chunkArrivals(
         `${server.base}${mount}/stream?n=4&delay=0.4`,
       );
-      const reader = response.body!.getReader();
-      const first = await reader.read();
-      const firstAt = performance.now() - started;
-      assert.equal(new TextDecoder().decode(first.value), "chunk 0\n");
-      let rest = "";
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        rest += new TextDecoder().decode(value);
-      }
-      const total = performance.now() - started;
-      assert.equal(rest, "chunk 1\nchunk 2\nchunk 3\n");
+      const all = arrivals.map((arrival) => arrival.text).join("");
+      assert.equal(all, "chunk 0\nchunk 1\nchunk 2\nchunk 3\n");
+      assert.ok(arrivals[0].text.startsWith("chunk 0\n"));
+      const firstAt = arrivals[0].at;
+      const total = arrivals[arrivals.length - 1].at;
       assert.ok(total >= 1500, `total ${total}`);
       assert.ok(
         firstAt < total - 350,
@@ -474,19 +467,13 @@ for (const mode of ["workers", "embedded"] as const) {
   });
 
   test("server-sent events arrive one by one", async ({ server }) => {
-    const started = performance.now();
-    const response = await fetch(`${server.base}/app/sse`);
-    assert.equal(response.headers.get("content-type"), "text/event-stream");
-    const reader = response.body!.getReader();
-    const times: number[] = [];
-    let all = "";
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      all += new TextDecoder().decode(value);
-      times.push(performance.now() - started);
-    }
+    const { contentType, arrivals } = await chunkArrivals(
+      `${server.base}/app/sse`,
+    );
+    assert.equal(contentType, "text/event-stream");
+    const all = arrivals.map((arrival) => arrival.text).join("");
     assert.equal(all, "data: event 0\n\ndata: event 1\n\ndata: event 2\n\n");
+    const times = arrivals.map((arrival) => arrival.at);
     assert.ok(
       times[0] < times[times.length - 1] - 300,
       `arrival times ${times}`,

@@ -54,6 +54,40 @@ export function spawnCollected(
   return { child, output: () => text, drained };
 }
 
+/** One body chunk as a client saw it: when (ms after the request) and what. */
+export interface Arrival {
+  at: number;
+  text: string;
+}
+
+/**
+ * Fetches `url` from a child process and reports when each body chunk
+ * arrived. An embedded server runs Python on the test's own thread, so a
+ * client there would be blocked by every `time.sleep` of the app and see
+ * all chunks at once, whatever the server wrote.
+ */
+export async function chunkArrivals(
+  url: string,
+): Promise<{ contentType: string | null; arrivals: Arrival[] }> {
+  const client = `
+    const started = performance.now();
+    const response = await fetch(${JSON.stringify(url)});
+    const arrivals = [];
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream())) {
+      arrivals.push({ at: performance.now() - started, text: chunk });
+    }
+    const contentType = response.headers.get("content-type");
+    console.log(JSON.stringify({ contentType, arrivals }));
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", client],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`the client failed on ${url}`);
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
 /** A running `start-server`, its start-up report read up to "ready after". */
 export interface RunningServer {
   /** The URLs it printed, in order. */
