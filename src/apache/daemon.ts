@@ -6,7 +6,7 @@
  */
 
 import { resolve } from "node:path";
-import type { GroupOptions } from "../config.ts";
+import { type GroupOptions, MEMORY_LIMIT_MIN } from "../config.ts";
 import type { ConfigDirective } from "./reader.ts";
 import { fail } from "./report.ts";
 
@@ -47,8 +47,8 @@ const UNSUPPORTED: Record<string, string> = {
   "display-name":
     "workers are Web Workers in the server's process and have no process title",
   "cpu-time-limit": "no CPU time limit; requestTimeout bounds each request",
-  "memory-limit": "no memory limit per worker",
-  "virtual-memory-limit": "no memory limit per worker",
+  "virtual-memory-limit":
+    "a worker's address space is its WebAssembly heap: memory-limit= bounds it",
   "stack-size": "the WebAssembly stack size is Pyodide's",
   "cpu-priority": "workers run at the server's priority",
   "restart-interval":
@@ -104,6 +104,27 @@ function wholeNumber(
   return Number(value);
 }
 
+/** The most a 32-bit WebAssembly heap can reach. */
+const HEAP_CEILING = 4 * 1024 ** 3;
+
+/**
+ * `memory-limit=` (bytes of a daemon's RSS in mod_wsgi) as `memoryLimit`
+ * (bytes of a worker's heap). A limit that Apache honours is never refused:
+ * one below the least a heap can work in is raised to it, with a warning.
+ */
+function memoryLimit(node: ConfigDirective, warn: Warn, bytes: number): number {
+  if (bytes === 0 || bytes >= HEAP_CEILING) return 0;
+  if (bytes < MEMORY_LIMIT_MIN) {
+    warn(
+      node,
+      "WSGIDaemonProcess memory-limit=",
+      `${bytes} bytes is below the least a worker's heap works in; memoryLimit is ${MEMORY_LIMIT_MIN} (64 MiB)`,
+    );
+    return MEMORY_LIMIT_MIN;
+  }
+  return bytes;
+}
+
 /** The name and group options of a `WSGIDaemonProcess` line. */
 export function daemonGroup(
   node: ConfigDirective,
@@ -127,6 +148,12 @@ export function daemonGroup(
       options[COUNTS[key]] = count;
     } else if (key in TIMES) {
       options[TIMES[key]] = wholeNumber(node, key, value);
+    } else if (key === "memory-limit") {
+      options.memoryLimit = memoryLimit(
+        node,
+        warn,
+        wholeNumber(node, key, value),
+      );
     } else if (key === "python-home") {
       options.pythonHome = resolve(node.base, value);
     } else if (key === "python-path") {

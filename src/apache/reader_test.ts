@@ -293,3 +293,28 @@ Deno.test("reader: mistakes are one line with file:line", () => {
     );
   }
 });
+
+Deno.test("reader: WSGIDaemonProcess memory-limit= is the group's memoryLimit", () => {
+  const limits = (line: string) => {
+    const site = siteFromApache(
+      mainConf(`Listen 80\n${line}\nWSGIScriptAlias / a.wsgi process-group=a`),
+    );
+    return {
+      memoryLimit: site.groups.a.memoryLimit,
+      warnings: site.warnings.map((w) => w.directive),
+    };
+  };
+  assert.deepEqual(limits("WSGIDaemonProcess a memory-limit=268435456"), {
+    memoryLimit: 268435456,
+    warnings: [],
+  });
+  // Apache honours a small limit, so it is raised, not refused.
+  assert.deepEqual(limits("WSGIDaemonProcess a memory-limit=1000000"), {
+    memoryLimit: 64 * 1024 * 1024,
+    warnings: ["WSGIDaemonProcess memory-limit="],
+  });
+  assert.deepEqual(limits("WSGIDaemonProcess a memory-limit=8589934592"), {
+    memoryLimit: 0,
+    warnings: [],
+  });
+});
