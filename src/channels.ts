@@ -112,21 +112,27 @@ export class ThreadChannel implements Channel {
   }
 
   #watch(tid: number): void {
-    // The thread may take a moment to notice terminate(); measure after.
-    const first = setTimeout(() => {
-      const start = threadCpuMs(tid);
-      if (start === undefined) return;
-      const second = setTimeout(() => {
-        const end = threadCpuMs(tid);
-        if (end === undefined) return;
-        const used = end - start;
-        if (used > 500) this.onStuck?.(used);
+    // A terminated thread ends within milliseconds; one still there after
+    // a second and still using CPU is stuck. It is looked at for a few
+    // seconds, since on a busy machine a spinning thread may get only a
+    // small share of a core in any one of them.
+    let checks = 5;
+    const measure = (start: number | undefined) => {
+      const timer = setTimeout(() => {
+        const now = threadCpuMs(tid);
+        if (now === undefined) return;
+        const used = start === undefined ? 0 : now - start;
+        if (used > STUCK_CPU_MS) this.onStuck?.(used);
+        else if (checks-- > 0) measure(now);
       }, 1000);
-      Deno.unrefTimer(second);
-    }, 1000);
-    Deno.unrefTimer(first);
+      Deno.unrefTimer(timer);
+    };
+    measure(undefined);
   }
 }
+
+/** CPU per second past which a terminated thread counts as stuck. */
+const STUCK_CPU_MS = 100;
 
 /**
  * A child process (src/process_main.ts) that runs the Web Worker and relays
