@@ -45,6 +45,7 @@ const STEPS: string[][] = [
   ["url_path.ts", "environ.ts"],
   [
     "groups.ts",
+    "group_options.ts",
     "pools.ts",
     "exchange.ts",
     "scheduler.ts",

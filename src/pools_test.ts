@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type GroupOptions, resolveGroupOptions } from "./config.ts";
-import type { MountSpec } from "./config.ts";
+import type { GroupOptions, MountSpec } from "./config.ts";
+import { resolveGroupOptions } from "./group_options.ts";
 import { configureLogging } from "./logging.ts";
 import { type Exchange, GatewayError, Pool } from "./pools.ts";
 import { STEAL_AFTER_MS } from "./pipelining.ts";
