@@ -50,7 +50,7 @@ export class StartupWatch {
         return;
       }
       // Up and running: the next failure restarts at once again. A script
-      // that failed to load is startupTimeout's business too (loaded).
+      // that failed to load is startupTimeout's business too (see loaded).
       supervisor.backoff.succeeded();
       if (worker.failing.size === 0) {
         log("info", worker.spare ? "spare worker ready" : "worker ready", {
@@ -130,7 +130,7 @@ export class StartupWatch {
       if (worker.state === "idle") {
         this.#supervisor.stop(worker, { failure: reason });
       } else {
-        // The request in flight finishes first; see stopIfDue.
+        // The request in flight finishes first; see Recycling.stopIfDue.
         worker.stopWhenDone = reason;
       }
     }, Math.max(0, due - Date.now()));
