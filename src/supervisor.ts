@@ -61,13 +61,13 @@ export class Supervisor {
   generation = 0;
   /** Holds starts back while workers keep failing. */
   readonly backoff = new Backoff();
+  /** When a worker that serves is due to stop (the scheduler asks it). */
+  readonly recycling: Recycling;
   readonly #config: GroupConfig;
   readonly #createWorker: WorkerFactory;
   readonly #counters: Counters;
   readonly #hooks: SupervisorHooks;
   readonly #mounts: MountSpec[] = [];
-  /** When a worker that serves is due to stop (the scheduler asks it). */
-  readonly recycling: Recycling;
   readonly #startup: StartupWatch;
   #closed = false;
   #fillScheduled = false;
