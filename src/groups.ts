@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type GroupOptions, resolveGroupOptions } from "./config.ts";
+import type { GroupOptions } from "./config.ts";
+import { resolveGroupOptions } from "./group_options.ts";
 import { log } from "./logging.ts";
 import type { GroupMetrics } from "./metrics.ts";
 import { Pool } from "./pools.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { resolveGroupOptions } from "./config.ts";
+import { resolveGroupOptions } from "./group_options.ts";
 import {
   covered,
   processPermissions,

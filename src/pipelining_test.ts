@@ -7,6 +7,14 @@ import {
   stealFrom,
 } from "./pipelining.ts";
 import type { PythonWorker } from "./worker.ts";
+import {
+  answer,
+  pool,
+  request,
+  runningAndBehind,
+  settle,
+  until,
+} from "./pool_fakes_test.ts";
 
 function worker(fields: Partial<WorkerRecord>): WorkerRecord {
   const python = { ready: Promise.resolve() } as PythonWorker;
@@ -56,4 +64,56 @@ Deno.test("stealing: only behind a request that has run STEAL_AFTER_MS", () => {
   });
   assert.equal(stealFrom([young, old], 1010).from, old);
   assert.deepEqual(stealFrom([worker({})], 1010), {});
+});
+
+Deno.test("pool: requests pipelined behind a crash run on the replacement", async () => {
+  const { group, workers } = pool({ processes: 1 });
+  await group.ready();
+  const { exchange, behind } = await runningAndBehind(group, workers[0]);
+  assert.equal(workers[0].started.length, 2);
+  workers[0].crash();
+  exchange.done();
+  await settle(20);
+  assert.equal(workers.length, 2, "a replacement started");
+  await settle();
+  assert.equal(workers[1].started.length, 1, "the pipelined request moved");
+  await answer(workers[1].started[0], behind);
+  await group.shutdown();
+});
+
+Deno.test("pool: requests behind a slow one move to a worker that falls idle, after 50 ms", async () => {
+  const { group, workers } = pool({ processes: 2 });
+  await group.ready();
+  // The workers' requests start after this: nothing may move for 50 ms.
+  const began = performance.now();
+  const slow = request(group);
+  const quick = request(group);
+  await settle();
+  const [a, b] = workers;
+  a.started[0].answer();
+  b.started[0].answer();
+  const slowExchange = await slow;
+  const quickExchange = await quick;
+  // Both busy: the next one is pipelined behind one of them.
+  const behind = request(group);
+  await settle();
+  const holder = a.started.length === 2 ? a : b;
+  const other = holder === a ? b : a;
+  const holderExchange = holder === a ? slowExchange : quickExchange;
+  const otherExchange = holder === a ? quickExchange : slowExchange;
+  assert.equal(holder.started[1].pipelined, true);
+  otherExchange.done();
+  await settle(10);
+  // On a loaded machine 50 ms may be over already; only check while not.
+  if (performance.now() - began < STEAL_AFTER_MS - 5) {
+    assert.equal(other.started.length, 1, "not moved before 50 ms");
+  }
+  await until(() => other.started.length === 2);
+  const moved = performance.now() - began;
+  assert.equal(holder.cancelled.size, 1, "taken back from the busy worker");
+  assert.equal(other.started.length, 2, "run by the idle one");
+  assert.ok(moved >= STEAL_AFTER_MS, `moved after ${moved} ms`);
+  await answer(other.started[1], behind);
+  holderExchange.done();
+  await group.shutdown();
 });

@@ -189,7 +189,7 @@ export class Scheduler {
       }
       return;
     }
-    if (this.#supervisor.stopIfDue(worker)) return;
+    if (this.#supervisor.recycling.stopIfDue(worker)) return;
     const waiter = this.#queue.take();
     if (waiter) {
       waiter.resolve(this.#handed(this.#occupy(worker, waiter.deadline)));
@@ -203,7 +203,7 @@ export class Scheduler {
     }
     worker.state = "idle";
     this.#steal();
-    this.#supervisor.watchInactivity(worker);
+    this.#supervisor.recycling.watchInactivity(worker);
   }
 
   /**

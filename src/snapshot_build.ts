@@ -7,11 +7,8 @@
  */
 
 import { resolve } from "node:path";
-import {
-  type GroupOptions,
-  type MountSpec,
-  resolveGroupOptions,
-} from "./config.ts";
+import type { GroupOptions, MountSpec } from "./config.ts";
+import { resolveGroupOptions } from "./group_options.ts";
 import { InterpreterHost } from "./interpreters.ts";
 import { log } from "./logging.ts";
 import { settingsOf } from "./worker_factory.ts";

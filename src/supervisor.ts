@@ -1,9 +1,11 @@
 /**
  * Supervision of a group's workers, and nothing else, as gunicorn's arbiter
- * does it: starting them (within startupTimeout), replacing one that stops
- * on its own (with back-off while they keep stopping), recycling at
- * maximumRequests, stopping idle ones (inactivityTimeout), and generations
- * for graceful restarts. Which request runs where is scheduler.ts's.
+ * does it: starting them up to the pool's size (staffing.ts counts it,
+ * spares included; startup_watch.ts holds them to startupTimeout),
+ * replacing one that stops on its own (with back-off while they keep
+ * stopping), stopping the ones recycling.ts finds due, generations for
+ * graceful restarts, and shutdown. Which request runs where is
+ * scheduler.ts's.
  *
  * @module
  */
@@ -13,7 +15,17 @@ import type { GroupConfig, MountSpec } from "./config.ts";
 import { log } from "./logging.ts";
 import type { Counters } from "./metrics.ts";
 import { readable } from "./permissions.ts";
-import { lasting, newRecord, type WorkerRecord } from "./records.ts";
+import { newRecord, type WorkerRecord } from "./records.ts";
+import { Recycling } from "./recycling.ts";
+import { StartupWatch } from "./startup_watch.ts";
+import {
+  anyStarting,
+  nextSpare,
+  serving,
+  spares,
+  wanted,
+  working,
+} from "./staffing.ts";
 import type { WorkerFactory } from "./worker.ts";
 
 /**
@@ -49,11 +61,14 @@ export class Supervisor {
   generation = 0;
   /** Holds starts back while workers keep failing. */
   readonly backoff = new Backoff();
+  /** When a worker that serves is due to stop (the scheduler asks it). */
+  readonly recycling: Recycling;
   readonly #config: GroupConfig;
   readonly #createWorker: WorkerFactory;
   readonly #counters: Counters;
   readonly #hooks: SupervisorHooks;
   readonly #mounts: MountSpec[] = [];
+  readonly #startup: StartupWatch;
   #closed = false;
   #fillScheduled = false;
   #filling = false;
@@ -67,6 +82,12 @@ export class Supervisor {
     this.#createWorker = createWorker;
     this.#counters = options.counters;
     this.#hooks = options.hooks;
+    const parts = { counters: this.#counters, supervisor: this };
+    this.recycling = new Recycling(config, parts);
+    this.#startup = new StartupWatch(config, {
+      ...parts,
+      mounts: this.#mounts,
+    });
   }
 
   /** True once shutdown has begun. */
@@ -111,55 +132,30 @@ export class Supervisor {
     if (this.#filling) return;
     this.#filling = true;
     try {
-      const wanted = this.#target(Math.max(1, this.#config.processes));
-      while (this.#working() < wanted && this.#promote());
+      const { workers } = this;
+      const target = wanted(this.#config, workers, this.#hooks.waiting());
+      const short = () =>
+        working(workers, this.generation, this.#config.maximumRequests) <
+          target;
+      while (short() && this.#promote());
       // While backing off, only the back-off's timer starts workers.
       if (this.backoff.until !== undefined) return;
-      while (this.#working() < wanted) this.#start(false);
+      while (short()) this.#start(false);
       // Spares start once the others are up: on a small machine they
       // would slow the start of the workers that serve.
-      if (this.#anyStarting()) return;
-      while (this.#spares() < this.#config.spareWorkers) this.#start(true);
+      if (anyStarting(workers)) return;
+      while (spares(workers) < this.#config.spareWorkers) this.#start(true);
     } finally {
       this.#filling = false;
     }
   }
 
-  /** Workers that serve, or will once started, and are not due to stop. */
-  #working(): number {
-    let current = 0;
-    for (const worker of this.workers) {
-      if (
-        !worker.spare && worker.state !== "stopping" &&
-        lasting(worker, this.generation, this.#config.maximumRequests)
-      ) current++;
-    }
-    return current;
-  }
-
-  #anyStarting(): boolean {
-    for (const worker of this.workers) {
-      if (!worker.spare && worker.state === "starting") return true;
-    }
-    return false;
-  }
-
-  #spares(): number {
-    let current = 0;
-    for (const worker of this.workers) {
-      if (worker.spare) current++;
-    }
-    return current;
-  }
-
   /**
-   * A spare becomes a worker like the others: one that is up at once, else
-   * one still starting (it serves once up, and no second worker starts
-   * beside it). False when there is no spare.
+   * A spare (staffing.ts's nextSpare) becomes a worker like the others.
+   * False when there is no spare.
    */
   #promote(): boolean {
-    const spares = [...this.workers].filter((w) => w.spare);
-    const worker = spares.find((w) => w.state === "idle") ?? spares[0];
+    const worker = nextSpare(this.workers);
     if (!worker) return false;
     worker.spare = false;
     this.#counters.spareTakeovers++;
@@ -174,20 +170,6 @@ export class Supervisor {
     return true;
   }
 
-  /**
-   * How many workers should be up. With an inactivity timeout, workers
-   * start on demand, not eagerly: one, and one more for each request that
-   * waits.
-   */
-  #target(wanted: number): number {
-    if (this.#config.inactivityTimeout === 0) return wanted;
-    let busy = 0;
-    for (const worker of this.workers) {
-      if (worker.state === "busy") busy++;
-    }
-    return Math.min(wanted, busy + Math.max(1, this.#hooks.waiting()));
-  }
-
   #start(spare: boolean): void {
     this.#counters.starts++;
     const { python, reads } = this.#createWorker(this.#config, [
@@ -200,8 +182,9 @@ export class Supervisor {
     });
     this.workers.add(worker);
     python.onStop = (reason) => this.stop(worker, { failure: reason });
-    python.onLoad = (mountId, ok) => this.#loaded(worker, mountId, ok);
-    python.onRecycle = (reason) => this.#recycleWhenDone(worker, reason);
+    python.onLoad = (mountId, ok) => this.#startup.loaded(worker, mountId, ok);
+    python.onRecycle = (reason) =>
+      this.recycling.recycleWhenDone(worker, reason);
     python.onDropped = () => {
       worker.dropping--;
       this.#hooks.release(worker);
@@ -214,93 +197,19 @@ export class Supervisor {
         { group: this.#config.name },
       );
     };
-    const startup = this.#config.startupTimeout * 1000;
-    const timer = startup > 0
-      ? setTimeout(() => {
-        if (worker.state !== "starting") return;
-        this.stop(worker, {
-          failure:
-            `it did not start within startupTimeout (${this.#config.startupTimeout} s)`,
-        });
-      }, startup)
-      : undefined;
-    python.ready.then(() => {
-      clearTimeout(timer);
-      if (worker.state !== "starting" || !this.workers.has(worker)) return;
-      // Up and running: the next failure restarts at once again. A script
-      // that failed to load is startupTimeout's business (#loaded).
-      this.backoff.succeeded();
-      if (worker.failing.size === 0) {
-        log("info", worker.spare ? "spare worker ready" : "worker ready", {
-          group: this.#config.name,
-        });
-      } else {
-        log(
-          "error",
-          `worker started, but WSGI script ${
-            this.#scriptsOf(worker.failing)
-          } failed to load (traceback above); it answers 500 there and tries again on later requests`,
-          { group: this.#config.name },
-        );
-      }
-      if (worker.spare) {
-        // Kept out of the scheduler's reach until it takes over.
-        worker.state = "idle";
-        this.fill();
-      } else {
-        this.#hooks.release(worker);
-        if (this.#config.spareWorkers > 0) this.fill();
-      }
-    }, (error) => {
-      clearTimeout(timer);
-      this.stop(worker, {
-        failure: `it failed to start: ${error?.message ?? error}`,
-      });
-    });
+    this.#startup.watch(worker, (up) => this.#up(up));
   }
 
-  /**
-   * Tracks scripts that fail to load. Like mod_wsgi's startup-timeout, a
-   * worker whose script has not loaded successfully within startupTimeout
-   * is replaced: maybe what the script needed at import (a database, a
-   * file) is back. Until then it answers 500 for that mount, and each
-   * request retries the load (at most once a second). The clock starts
-   * with the worker for the scripts it starts with, and at the failure for
-   * a script mounted later.
-   */
-  #loaded(worker: WorkerRecord, mountId: string, ok: boolean): void {
-    if (ok) {
-      if (!worker.failing.delete(mountId)) return;
-      if (worker.failing.size === 0) {
-        clearTimeout(worker.failingTimer);
-        worker.failingTimer = undefined;
-      }
-      return;
+  /** A worker is up: it serves, or a spare waits. */
+  #up(worker: WorkerRecord): void {
+    if (worker.spare) {
+      // Kept out of the scheduler's reach until it takes over.
+      worker.state = "idle";
+      this.fill();
+    } else {
+      this.#hooks.release(worker);
+      if (this.#config.spareWorkers > 0) this.fill();
     }
-    worker.failing.add(mountId);
-    const limit = this.#config.startupTimeout * 1000;
-    if (worker.failingTimer !== undefined || limit === 0) return;
-    const due = worker.state === "starting"
-      ? worker.startedAt + limit
-      : Date.now() + limit;
-    worker.failingTimer = setTimeout(() => {
-      worker.failingTimer = undefined;
-      if (worker.failing.size === 0 || !this.workers.has(worker)) return;
-      const scripts = this.#scriptsOf(worker.failing);
-      const reason =
-        `its WSGI script ${scripts} did not load within startupTimeout (${this.#config.startupTimeout} s)`;
-      if (worker.state === "idle") {
-        this.stop(worker, { failure: reason });
-      } else {
-        // The request in flight finishes first; see stopIfDue.
-        worker.stopWhenDone = reason;
-      }
-    }, Math.max(0, due - Date.now()));
-  }
-
-  #scriptsOf(mountIds: Set<string>): string {
-    return this.#mounts.filter((m) => mountIds.has(m.id))
-      .map((m) => m.scriptPath).join(", ");
   }
 
   /**
@@ -339,61 +248,6 @@ export class Supervisor {
     }
   }
 
-  /**
-   * Stops a worker whose last request just ended if it must go: a script
-   * that never loaded (stopWhenDone), an older generation, or
-   * maximumRequests reached. True when it stopped.
-   */
-  stopIfDue(worker: WorkerRecord): boolean {
-    if (worker.stopWhenDone !== undefined) {
-      this.stop(worker, { failure: worker.stopWhenDone });
-      return true;
-    }
-    if (worker.recycleWhenDone !== undefined) {
-      log("info", `worker recycled: ${worker.recycleWhenDone}`, {
-        group: this.#config.name,
-      });
-      this.stop(worker, "recycle");
-      return true;
-    }
-    if (lasting(worker, this.generation, this.#config.maximumRequests)) {
-      return false;
-    }
-    this.stop(worker, "recycle");
-    return true;
-  }
-
-  /**
-   * The worker asked to be recycled (memoryLimit passed, or MemoryError):
-   * its successor starts now, and it stops once its requests are done.
-   */
-  #recycleWhenDone(worker: WorkerRecord, reason: string): void {
-    if (!this.workers.has(worker) || worker.recycleWhenDone !== undefined) {
-      return;
-    }
-    worker.recycleWhenDone = reason;
-    this.#counters.memoryRecycles++;
-    log(
-      "warn",
-      `worker to be recycled once its requests are done: ${reason}`,
-      { group: this.#config.name },
-    );
-    if (worker.state === "idle") {
-      this.stopIfDue(worker);
-    } else {
-      this.fill();
-    }
-  }
-
-  /** An idle worker stops after inactivityTimeout, unless it gets work. */
-  watchInactivity(worker: WorkerRecord): void {
-    const idle = this.#config.inactivityTimeout * 1000;
-    if (idle === 0) return;
-    worker.idleTimer = setTimeout(() => {
-      if (worker.state === "idle") this.stop(worker, "inactive");
-    }, idle);
-  }
-
   /** Counts a worker that failed and schedules its replacement, backing off. */
   #replaceLater(reason: string): void {
     if (this.#closed) return;
@@ -421,11 +275,7 @@ export class Supervisor {
 
   /** True when some worker is up (idle or busy), so the queue will move. */
   serving(): boolean {
-    for (const worker of this.workers) {
-      if (worker.spare) continue;
-      if (worker.state === "idle" || worker.state === "busy") return true;
-    }
-    return false;
+    return serving(this.workers);
   }
 
   /**
@@ -466,12 +316,7 @@ export class Supervisor {
    */
   async mountReady(spec: MountSpec): Promise<void> {
     await this.ready();
-    const up = [...this.workers].filter((w) => w.state !== "starting");
-    if (up.length > 0 && up.every((w) => w.failing.has(spec.id))) {
-      throw new Error(
-        `WSGI script ${spec.scriptPath} failed to load (its traceback is in the log); requests for it answer 500 and load it again`,
-      );
-    }
+    this.#startup.checkLoaded(spec);
   }
 
   /** Starts no more workers (shutdown has begun). */

@@ -1,0 +1,91 @@
+/**
+ * Recycling: when a worker that serves is due to stop without failing.
+ * Once its requests are done, if it reached maximumRequests, is of an
+ * older generation (a restart), asked to be recycled (memoryLimit passed,
+ * MemoryError), or a script of its has not loaded within startupTimeout
+ * (startup_watch.ts says so); or once idle for inactivityTimeout.
+ * supervisor.ts does the stopping and starts the successor.
+ *
+ * @module
+ */
+
+import type { GroupConfig } from "./config.ts";
+import { log } from "./logging.ts";
+import type { Counters } from "./metrics.ts";
+import { lasting, type WorkerRecord } from "./records.ts";
+import type { Supervisor } from "./supervisor.ts";
+
+/** Decides, for one group, when each worker is due to stop. */
+export class Recycling {
+  readonly #config: GroupConfig;
+  readonly #counters: Counters;
+  readonly #supervisor: Supervisor;
+
+  constructor(
+    config: GroupConfig,
+    parts: { counters: Counters; supervisor: Supervisor },
+  ) {
+    this.#config = config;
+    this.#counters = parts.counters;
+    this.#supervisor = parts.supervisor;
+  }
+
+  /**
+   * Stops a worker whose last request just ended if it must go: a script
+   * that never loaded (stopWhenDone), an older generation, or
+   * maximumRequests reached. True when it stopped.
+   */
+  stopIfDue(worker: WorkerRecord): boolean {
+    if (worker.stopWhenDone !== undefined) {
+      this.#supervisor.stop(worker, { failure: worker.stopWhenDone });
+      return true;
+    }
+    if (worker.recycleWhenDone !== undefined) {
+      log("info", `worker recycled: ${worker.recycleWhenDone}`, {
+        group: this.#config.name,
+      });
+      this.#supervisor.stop(worker, "recycle");
+      return true;
+    }
+    const { generation } = this.#supervisor;
+    if (lasting(worker, generation, this.#config.maximumRequests)) {
+      return false;
+    }
+    this.#supervisor.stop(worker, "recycle");
+    return true;
+  }
+
+  /** An idle worker stops after inactivityTimeout, unless it gets work. */
+  watchInactivity(worker: WorkerRecord): void {
+    const idle = this.#config.inactivityTimeout * 1000;
+    if (idle === 0) return;
+    worker.idleTimer = setTimeout(() => {
+      if (worker.state === "idle") this.#supervisor.stop(worker, "inactive");
+    }, idle);
+  }
+
+  /**
+   * The worker asked to be recycled (memoryLimit passed, or MemoryError):
+   * its successor starts now, and it stops once its requests are done.
+   */
+  recycleWhenDone(worker: WorkerRecord, reason: string): void {
+    if (
+      !this.#supervisor.workers.has(worker) ||
+      worker.recycleWhenDone !== undefined
+    ) {
+      return;
+    }
+    worker.recycleWhenDone = reason;
+    this.#counters.memoryRecycles++;
+    log(
+      "warn",
+      `worker to be recycled once its requests are done: ${reason}`,
+      { group: this.#config.name },
+    );
+    if (worker.state === "idle") {
+      this.stopIfDue(worker);
+    } else {
+      this.#supervisor.fill();
+    }
+  }
+}
