@@ -67,6 +67,9 @@ const STEPS: string[][] = [
     "embedded_worker.ts",
     "watchdog_main.ts",
     "request_body.ts",
+    "body_limits.ts",
+    "spill_file.ts",
+    "streamed_body.ts",
   ],
   ["frames.ts", "worker_main.ts", "process_main.ts"],
   [
