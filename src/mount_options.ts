@@ -15,7 +15,7 @@ import {
   outOfRange,
   seconds,
 } from "./option_checks.ts";
-import type { BodySettings } from "./request_body.ts";
+import type { BodySettings } from "./body_limits.ts";
 import { type ProxyTrust, resolveProxyTrust } from "./proxy_headers.ts";
 import { log } from "./logging.ts";
 import type { ProcessGroup } from "./groups.ts";

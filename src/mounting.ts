@@ -25,12 +25,8 @@ import { type Exchange, GatewayError, type Pool } from "./pools.ts";
 import { log } from "./logging.ts";
 import { buildResponse, errorResponse } from "./responses.ts";
 import type { RouterLike } from "./router.ts";
-import {
-  type BodyError,
-  type BodySettings,
-  type TakenBody,
-  takeRequestBody,
-} from "./request_body.ts";
+import type { BodyError, BodySettings } from "./body_limits.ts";
+import { type TakenBody, takeRequestBody } from "./request_body.ts";
 import { applyProxyHeaders, type ProxyTrust } from "./proxy_headers.ts";
 
 /**

@@ -1,16 +1,19 @@
 /**
  * A request's body on its way to Python. By default the server reads it
  * whole before a worker is taken (request buffering: in memory up to a
- * size, in a temporary file beyond it), so a slow or stalled upload costs a
- * connection and never a worker; `bodyTimeout` ends one that does not
- * arrive in time. Without buffering, small bodies are read whole and larger
- * or chunked ones stream in batches as the app reads them.
+ * size, in a temporary file beyond it, spill_file.ts), so a slow or
+ * stalled upload costs a connection and never a worker; `bodyTimeout`
+ * ends one that does not arrive in time (body_limits.ts). Without
+ * buffering, small bodies are read whole and larger or chunked ones
+ * stream (streamed_body.ts). Either way a worker hands a stream over in
+ * batches.
  *
  * @module
  */
 
-import { StatusError } from "./responses.ts";
-import { log } from "./logging.ts";
+import { BodyDeadline, BodyError, type BodySettings } from "./body_limits.ts";
+import { openSpillFile, type SpillFile } from "./spill_file.ts";
+import { streamBody } from "./streamed_body.ts";
 
 /** Without buffering, bodies up to this size are read whole before Python starts. */
 const INLINE_BODY_LIMIT = 256 * 1024;
@@ -20,95 +23,6 @@ export type RequestBody =
   | { kind: "none" }
   | { kind: "bytes"; data: Uint8Array }
   | { kind: "stream"; reader: ReadableStreamDefaultReader<Uint8Array> };
-
-/** How a mount reads request bodies: mountWsgi's options, checked. */
-export interface BodySettings {
-  /** `limitRequestBody` in bytes; 0 = no limit. */
-  limit: number;
-  /** `requestBuffering`: read the whole body before Python is involved. */
-  buffering: boolean;
-  /** `bodyBufferSize`: bytes held in memory before the body goes to a file. */
-  bufferSize: number;
-  /** `bodyBufferFolder`: where those files go; undefined = the OS's temporary folder. */
-  folder?: string;
-  /** `bodyTimeout` in seconds; 0 = none. */
-  timeout: number;
-  /** `bodyMinRate` in bytes per second: each such many bytes add a second. */
-  minRate: number;
-}
-
-/** Why a body could not be read, with the status the client gets. */
-export class BodyError extends StatusError {}
-
-/** A body grew past `limitRequestBody`. */
-export class BodyTooLargeError extends BodyError {
-  constructor(limit: number) {
-    super(
-      413,
-      `the request body is larger than limitRequestBody (${limit} bytes)`,
-    );
-    this.name = "BodyTooLargeError";
-  }
-}
-
-/** A body did not arrive within bodyTimeout (and its minimum-rate extension). */
-export class BodyTimeoutError extends BodyError {
-  constructor(settings: BodySettings, received: number) {
-    super(
-      408,
-      `the request body did not arrive within bodyTimeout (${settings.timeout} s${
-        settings.minRate > 0
-          ? ` plus 1 s per ${settings.minRate} bytes received`
-          : ""
-      }); ${received} bytes came`,
-    );
-    this.name = "BodyTimeoutError";
-  }
-}
-
-/**
- * mod_reqtimeout's body rule, as mod_wsgi-express sets it up
- * (`RequestReadTimeout body=15,MinRate=500`): the body has `timeout`
- * seconds from its first read, and every `minRate` bytes received add a
- * second. One timer per body, moved on only when it fires, so that a fast
- * upload costs no timer work per chunk.
- */
-class BodyDeadline {
-  received = 0;
-  expired = false;
-  readonly #settings: BodySettings;
-  readonly #start = performance.now();
-  readonly #onExpire: () => void;
-  #timer?: ReturnType<typeof setTimeout>;
-
-  constructor(settings: BodySettings, onExpire: () => void) {
-    this.#settings = settings;
-    this.#onExpire = onExpire;
-    if (settings.timeout > 0) this.#arm();
-  }
-
-  #at(): number {
-    const { timeout, minRate } = this.#settings;
-    const extra = minRate > 0 ? this.received / minRate : 0;
-    return this.#start + (timeout + extra) * 1000;
-  }
-
-  #arm(): void {
-    const left = this.#at() - performance.now();
-    if (left <= 0) {
-      this.#timer = undefined;
-      this.expired = true;
-      this.#onExpire();
-      return;
-    }
-    this.#timer = setTimeout(() => this.#arm(), Math.ceil(left));
-  }
-
-  stop(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
-}
 
 /** A body read for a request, and what to free once the request is over. */
 export interface TakenBody {
@@ -175,10 +89,8 @@ async function bufferBody(
       }
       if (deadline.expired || result.done) break;
       const chunk = result.value;
-      deadline.received += chunk.byteLength;
-      if (settings.limit > 0 && deadline.received > settings.limit) {
-        throw new BodyTooLargeError(settings.limit);
-      }
+      const tooLarge = deadline.count(chunk.byteLength);
+      if (tooLarge) throw tooLarge;
       if (spill) {
         await spill.write(chunk);
         continue;
@@ -192,9 +104,7 @@ async function bufferBody(
         }
       }
     }
-    if (deadline.expired) {
-      throw new BodyTimeoutError(settings, deadline.received);
-    }
+    if (deadline.expired) throw deadline.timedOut();
   } catch (error) {
     reader.cancel().catch(() => {});
     spill?.close();
@@ -205,7 +115,11 @@ async function bufferBody(
   const length = deadline.received;
   if (spill) {
     const file = spill;
-    return { body: await file.reread(), length, release: () => file.close() };
+    return {
+      body: { kind: "stream", reader: await file.reread() },
+      length,
+      release: () => file.close(),
+    };
   }
   return {
     body: { kind: "bytes", data: concatenate(parts, length) },
@@ -223,185 +137,6 @@ function concatenate(parts: Uint8Array[], length: number): Uint8Array {
     offset += part.length;
   }
   return whole;
-}
-
-/** A body's temporary file, unlinked at once where the system allows it. */
-interface SpillFile {
-  write(chunk: Uint8Array): Promise<void>;
-  /** The file from its start, as a stream a worker reads in batches. */
-  reread(): Promise<RequestBody>;
-  close(): void;
-}
-
-const refusedFolders = new Set<string>();
-
-/**
- * Opens a temporary file for a body, or returns undefined (logged once per
- * folder) when the server may not write there: the body then stays in
- * memory, still bounded by limitRequestBody.
- */
-async function openSpillFile(
-  folder: string | undefined,
-): Promise<SpillFile | undefined> {
-  // Asked without prompting: a server must not stop for a permission prompt.
-  const allowed = Deno.permissions.querySync(
-    folder ? { name: "write", path: folder } : { name: "write" },
-  ).state === "granted";
-  let path: string | undefined;
-  let file: Deno.FsFile | undefined;
-  try {
-    if (!allowed) throw new Deno.errors.NotCapable("write access");
-    path = await Deno.makeTempFile({ dir: folder, prefix: "deno-wsgi-body-" });
-    file = await Deno.open(path, { read: true, write: true });
-  } catch (error) {
-    const where = folder ?? "the temporary folder";
-    if (!refusedFolders.has(where)) {
-      refusedFolders.add(where);
-      log(
-        "warn",
-        `request bodies larger than bodyBufferSize are kept in memory (up to limitRequestBody): the server may not write to ${where} (${
-          (error as Error).message
-        }); run it with --allow-write=${folder ?? "<folder>"}${
-          folder ? "" : " and set the mount's bodyBufferFolder to that folder"
-        }`,
-      );
-    }
-    if (path) await Deno.remove(path).catch(() => {});
-    return undefined;
-  }
-  // Unlinked while open, the file disappears even if the process dies.
-  let leftover: string | undefined = path;
-  try {
-    await Deno.remove(path);
-    leftover = undefined;
-  } catch {
-    // Some systems refuse to remove an open file: it goes at close().
-  }
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let closed = false;
-  const opened = file;
-  // Chunks from the socket are small: gathered into blocks, each write
-  // and each read of the file is one call instead of dozens.
-  let pending = new Uint8Array(FILE_BLOCK_BYTES);
-  let filled = 0;
-  const writeAll = async (data: Uint8Array) => {
-    let offset = 0;
-    while (offset < data.length) {
-      offset += await opened.write(data.subarray(offset));
-    }
-  };
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    try {
-      opened.close();
-    } catch {
-      // Already closed.
-    }
-    if (leftover) Deno.remove(leftover).catch(() => {});
-  };
-  return {
-    async write(chunk) {
-      if (filled + chunk.length > pending.length) {
-        await writeAll(pending.subarray(0, filled));
-        filled = 0;
-      }
-      if (chunk.length >= pending.length) return writeAll(chunk);
-      pending.set(chunk, filled);
-      filled += chunk.length;
-    },
-    async reread() {
-      await writeAll(pending.subarray(0, filled));
-      pending = new Uint8Array(0);
-      await opened.seek(0, Deno.SeekMode.Start);
-      reader = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const block = new Uint8Array(FILE_BLOCK_BYTES);
-          let size = 0;
-          while (size < block.length) {
-            const n = await opened.read(block.subarray(size));
-            if (n === null) break;
-            size += n;
-          }
-          if (size > 0) controller.enqueue(block.subarray(0, size));
-          if (size < block.length) {
-            close();
-            controller.close();
-          }
-        },
-        cancel: close,
-      }, { highWaterMark: 0 }).getReader();
-      return { kind: "stream", reader };
-    },
-    close() {
-      if (reader) reader.cancel().catch(() => {});
-      close();
-    },
-  };
-}
-
-/** The size of the blocks a body's file is written and read in. */
-const FILE_BLOCK_BYTES = 1024 * 1024;
-
-/**
- * The body as Python reads it, without buffering: limitRequestBody is
- * counted as it streams, and bodyTimeout runs from the app's first read.
- */
-function streamBody(
-  stream: ReadableStream<Uint8Array>,
-  settings: BodySettings,
-  onFailure?: (error: BodyError) => void,
-): ReadableStreamDefaultReader<Uint8Array> {
-  const source = stream.getReader();
-  let deadline: BodyDeadline | undefined;
-  const fail = (
-    controller: ReadableStreamDefaultController<Uint8Array>,
-    error: BodyError,
-  ) => {
-    deadline?.stop();
-    source.cancel().catch(() => {});
-    onFailure?.(error);
-    controller.error(error);
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      deadline ??= new BodyDeadline(
-        settings,
-        () => void source.cancel().catch(() => {}),
-      );
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await source.read();
-      } catch (error) {
-        if (!deadline.expired) {
-          deadline.stop();
-          controller.error(error);
-          return;
-        }
-        result = { done: true, value: undefined };
-      }
-      if (deadline.expired) {
-        return fail(
-          controller,
-          new BodyTimeoutError(settings, deadline.received),
-        );
-      }
-      if (result.done) {
-        deadline.stop();
-        controller.close();
-        return;
-      }
-      deadline.received += result.value.byteLength;
-      if (settings.limit > 0 && deadline.received > settings.limit) {
-        return fail(controller, new BodyTooLargeError(settings.limit));
-      }
-      controller.enqueue(result.value);
-    },
-    cancel() {
-      deadline?.stop();
-      return source.cancel();
-    },
-  }, { highWaterMark: 0 }).getReader();
 }
 
 /** How much request body one hand-over to Python carries at most. */
