@@ -6,7 +6,11 @@
  */
 
 import { resolve } from "node:path";
-import { type GroupOptions, MEMORY_LIMIT_MIN } from "../config.ts";
+import {
+  type GroupOptions,
+  MEMORY_LIMIT_MAX,
+  MEMORY_LIMIT_MIN,
+} from "../config.ts";
 import type { ConfigDirective } from "./reader.ts";
 import { fail } from "./report.ts";
 
@@ -104,16 +108,13 @@ function wholeNumber(
   return Number(value);
 }
 
-/** The most a 32-bit WebAssembly heap can reach. */
-const HEAP_CEILING = 4 * 1024 ** 3;
-
 /**
  * `memory-limit=` (bytes of a daemon's RSS in mod_wsgi) as `memoryLimit`
  * (bytes of a worker's heap). A limit that Apache honours is never refused:
  * one below the least a heap can work in is raised to it, with a warning.
  */
 function memoryLimit(node: ConfigDirective, warn: Warn, bytes: number): number {
-  if (bytes === 0 || bytes >= HEAP_CEILING) return 0;
+  if (bytes === 0 || bytes >= MEMORY_LIMIT_MAX) return 0;
   if (bytes < MEMORY_LIMIT_MIN) {
     warn(
       node,
