@@ -23,14 +23,9 @@ import {
 import { tolerateCreateRace } from "./shared_folders.ts";
 import { shareCompiledPyodide } from "./compiled_pyodide.ts";
 import type { Waiters } from "./waiters.ts";
-import {
-  maySave,
-  RESEED,
-  restoreFrom,
-  saveSnapshot,
-  sayMissing,
-  type SnapshotScript,
-} from "./snapshots.ts";
+import { RESEED, restoreFrom, sayMissing } from "./snapshots.ts";
+import { maySave, saveSnapshot } from "./snapshot_save.ts";
+import type { SnapshotScript } from "./snapshot_key.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -71,7 +66,7 @@ export interface StartupOptions {
   memoryError: () => void;
   /** Gets this interpreter's closeAll(), for when it is discarded. */
   socketClosers: (() => void)[];
-  /** The snapshot file these inputs name (snapshots.ts), when snapshots are on. */
+  /** The snapshot file these inputs name (snapshot_key.ts), when snapshots are on. */
   snapshotFile: (
     sources: Map<string, string>,
     paths: string[],

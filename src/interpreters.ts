@@ -23,7 +23,7 @@ import {
   startInterpreter,
 } from "./interpreter_startup.ts";
 import { Waiters } from "./waiters.ts";
-import { snapshotFileFor } from "./snapshots.ts";
+import { snapshotFileFor } from "./snapshot_key.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
 export type Emit = (level: LogLevel, message: string, mount?: string) => void;
