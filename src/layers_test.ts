@@ -68,6 +68,7 @@ const STEPS: string[][] = [
   ["frames.ts", "worker_main.ts", "process_main.ts"],
   [
     "interpreters.ts",
+    "request_calls.ts",
     "interpreter_startup.ts",
     "host_folders.ts",
     "python_files.ts",
