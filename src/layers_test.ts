@@ -80,6 +80,7 @@ const STEPS: string[][] = [
     "snapshot_key.ts",
     "snapshot_format.ts",
     "snapshot_save.ts",
+    "snapshot_scripts.ts",
     "compiled_pyodide.ts",
   ],
   ["responses.ts"],

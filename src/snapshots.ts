@@ -4,7 +4,8 @@
  * by copying it back instead of booting CPython and importing again (about
  * 0.3 s instead of 2-5 s). This module starts a worker from one; which
  * file an interpreter's inputs name is `snapshot_key.ts`, the file's header
- * `snapshot_format.ts`, and saving one `snapshot_save.ts`.
+ * `snapshot_format.ts`, saving one `snapshot_save.ts`, and the WSGI scripts
+ * imported into one `snapshot_scripts.ts`.
  *
  * The file carries a length and a CRC-32 of its contents, so a truncated or
  * corrupt file is detected, deleted and rebuilt, never loaded.
