@@ -98,7 +98,7 @@ export class ThreadChannel implements Channel {
   interrupt(): void {
     const flag = new Int32Array(this.#flag);
     Atomics.store(flag, 0, 2);
-    // Wakes a time.sleep() waiting on the same flag (see interpreters.ts).
+    // Wakes a time.sleep() waiting on the same flag (see interpreter_startup.ts).
     Atomics.notify(flag, 0);
   }
 

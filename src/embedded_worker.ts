@@ -6,7 +6,8 @@
  */
 
 import type { MountSpec } from "./config.ts";
-import { ApplicationError, InterpreterHost } from "./interpreters.ts";
+import { InterpreterHost } from "./interpreters.ts";
+import { ApplicationError } from "./request_calls.ts";
 import { log } from "./logging.ts";
 import type {
   BodySource,

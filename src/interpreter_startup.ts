@@ -23,14 +23,10 @@ import {
 import { tolerateCreateRace } from "./shared_folders.ts";
 import { shareCompiledPyodide } from "./compiled_pyodide.ts";
 import type { Waiters } from "./waiters.ts";
-import {
-  maySave,
-  RESEED,
-  restoreFrom,
-  saveSnapshot,
-  sayMissing,
-  type SnapshotScript,
-} from "./snapshots.ts";
+import { RESEED, restoreFrom, sayMissing } from "./snapshots.ts";
+import { maySave, saveSnapshot } from "./snapshot_save.ts";
+import type { SnapshotScript } from "./snapshot_key.ts";
+import { importScripts, scriptsRestored } from "./snapshot_scripts.ts";
 
 /** A Python callable that may suspend (JSPI): call it with callPromising. */
 export type PyCallable = PyProxy & ((...args: unknown[]) => unknown) & {
@@ -71,7 +67,7 @@ export interface StartupOptions {
   memoryError: () => void;
   /** Gets this interpreter's closeAll(), for when it is discarded. */
   socketClosers: (() => void)[];
-  /** The snapshot file these inputs name (snapshots.ts), when snapshots are on. */
+  /** The snapshot file these inputs name (snapshot_key.ts), when snapshots are on. */
   snapshotFile: (
     sources: Map<string, string>,
     paths: string[],
@@ -155,11 +151,7 @@ export async function startInterpreter(
   if (restored) {
     pyodide.runPython(RESEED);
     if (scripts.length > 0) {
-      const module = pyodide.pyimport("snapshot_import");
-      interpreter.scripted = module.imported(
-        pyodide.toPy(scripts.map((script) => script.scriptPath)),
-      ) === true;
-      module.destroy();
+      interpreter.scripted = scriptsRestored(pyodide, scripts);
     }
   } else {
     pyodide.runPython(
@@ -271,70 +263,6 @@ function snapshotImports(threads: number): string {
   ];
   if (threads > 1) modules.push("threads");
   return `import ${modules.join(", ")}`;
-}
-
-/** How many files and sockets the interpreter has open. */
-function openStreams(pyodide: PyodideAPI): number {
-  // deno-lint-ignore no-explicit-any
-  const streams = (pyodide.FS as any).streams as unknown[];
-  return streams.filter((stream) => stream).length;
-}
-
-/**
- * Imports the WSGI scripts that go into the snapshot (`snapshot.script`).
- * False when one cannot: its import drew entropy, failed, or left a file
- * or socket open (the file system is not in the heap, so a restored
- * worker would hold a dead descriptor). Said, with the traceback.
- */
-async function importScripts(
-  interpreter: Interpreter,
-  scripts: SnapshotScript[],
-  emit: StartupOptions["emit"],
-): Promise<boolean> {
-  if (scripts.length === 0) return false;
-  const { pyodide } = interpreter;
-  const before = openStreams(pyodide);
-  const module = pyodide.pyimport("snapshot_import");
-  const importScript = module.import_script.copy() as PyCallable;
-  module.destroy();
-  try {
-    for (const script of scripts) {
-      const folder = script.scriptPath.slice(
-        0,
-        script.scriptPath.lastIndexOf("/"),
-      ) || "/";
-      for (const path of [folder, ...script.pythonPath]) {
-        mountHostFolder(interpreter, path);
-      }
-      try {
-        await importScript.callPromising(
-          script.scriptPath,
-          script.callable,
-          pyodide.toPy(script.pythonPath),
-        );
-      } catch (error) {
-        emit(
-          "warn",
-          `WSGI script ${script.scriptPath} is not in the interpreter snapshot (each worker imports it):\n${
-            (error as Error).message.trimEnd()
-          }`,
-        );
-        return false;
-      }
-    }
-  } finally {
-    importScript.destroy();
-  }
-  if (openStreams(pyodide) > before) {
-    emit(
-      "warn",
-      `the WSGI scripts ${
-        scripts.map((s) => s.scriptPath).join(", ")
-      } are not in the interpreter snapshot (each worker imports them): their import left a file or socket open, which a restored worker would not have`,
-    );
-    return false;
-  }
-  return true;
 }
 
 /** Imports the group's `preload` modules that are not imported yet. */

@@ -1,7 +1,7 @@
 /**
- * Pyodide interpreters and the WSGI scripts loaded into them. This code runs
- * wherever Python runs: in a pool's Web Worker, or in the server's own
- * isolate for embedded mode.
+ * Pyodide interpreters and the WSGI scripts loaded into them; the requests
+ * run in them are request_calls.ts. This code runs wherever Python runs: in
+ * a pool's Web Worker, or in the server's own isolate for embedded mode.
  *
  * @module
  */
@@ -9,11 +9,10 @@
 import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
-import {
-  type BodySource,
-  type InterpreterSettings,
-  type ResponseHead,
-  unpackHead,
+import type {
+  BodySource,
+  InterpreterSettings,
+  ResponseHead,
 } from "./protocol.ts";
 import { readPythonModules, sitePackagesOf } from "./python_files.ts";
 import { mountHostFolder, WriteGuards } from "./host_folders.ts";
@@ -23,24 +22,16 @@ import {
   startInterpreter,
 } from "./interpreter_startup.ts";
 import { Waiters } from "./waiters.ts";
-import { snapshotFileFor } from "./snapshots.ts";
-
-/** Receives what Python prints and logs, with the mount it came from. */
-export type Emit = (level: LogLevel, message: string, mount?: string) => void;
+import { snapshotFileFor } from "./snapshot_key.ts";
+import {
+  ApplicationError,
+  applicationFailure,
+  type Emit,
+  type LoadedApplication,
+  RequestCalls,
+} from "./request_calls.ts";
 
 const GLOBAL_GROUP = "%{GLOBAL}";
-
-/** A request between its begin() and its end. */
-interface ActiveRequest {
-  interpreter: Interpreter;
-  mount: MountSpec;
-}
-
-interface LoadedApplication {
-  spec: MountSpec;
-  interpreter: Interpreter;
-  application: PyProxy;
-}
 
 /** Bytes as MiB for the log. */
 function mebibytes(bytes: number): string {
@@ -57,27 +48,9 @@ function interpreterKey(spec: MountSpec): string {
     : `group:${spec.applicationGroup}`;
 }
 
-/** Why a request could not start: the message already went to the log. */
-export class ApplicationError extends Error {
-  /** True when the script itself failed to load (as opposed to a request). */
-  readonly loading: boolean;
-  /** True when Pyodide itself failed (abort, wasm trap): the interpreter is done for. */
-  readonly fatal: boolean;
-  constructor(message: string, loading: boolean, cause?: unknown) {
-    super(message);
-    this.name = "ApplicationError";
-    this.loading = loading;
-    this.fatal = (cause as { pyodide_fatal_error?: boolean })
-      ?.pyodide_fatal_error === true;
-  }
-}
-
 /**
  * The interpreters of one worker, one per application group, and the
- * scripts loaded into them. Every call into Python is a promising one, so
- * that Python may suspend on a socket, a lock or a sleep; with `threads`
- * above 1 several requests are in flight at once, each suspended where it
- * waits, while one at a time runs.
+ * scripts loaded into them; the requests are handed to RequestCalls.
  */
 export class InterpreterHost {
   readonly #settings: InterpreterSettings;
@@ -87,8 +60,8 @@ export class InterpreterHost {
   readonly #failures = new Map<string, { at: number; message: string }>();
   #interruptBuffer?: Int32Array;
   readonly #privateFlag = new Int32Array(new SharedArrayBuffer(4));
-  /** Requests in flight, by id. */
-  readonly #requests = new Map<number, ActiveRequest>();
+  /** Requests in flight. */
+  readonly #calls: RequestCalls;
   /** The mount whose code runs (or ran last): tags what Python prints. */
   #printing?: string;
   #sitePackages: string[];
@@ -125,6 +98,7 @@ export class InterpreterHost {
       ? sitePackagesOf(settings.pythonHome)
       : [];
     this.#writeGuards = new WriteGuards(settings, emit);
+    this.#calls = new RequestCalls(emit, (mount) => this.#printing = mount);
   }
 
   /** Lets another thread raise KeyboardInterrupt in running Python. */
@@ -192,17 +166,6 @@ export class InterpreterHost {
     return { path: main.snapshot, scripted: main.scripted === true };
   }
 
-  /** Logs Python's traceback under `heading`; returns the error to throw. */
-  #failure(
-    heading: string,
-    error: unknown,
-    options: { mount: string; loading: boolean; cause?: unknown },
-  ): ApplicationError {
-    const message = `${heading}:\n${(error as Error).message.trimEnd()}`;
-    this.#emit("error", message, options.mount);
-    return new ApplicationError(message, options.loading, options.cause);
-  }
-
   /**
    * Loads a mount's script into its application group's interpreter. A
    * script that failed is tried again on a later request, at most once a
@@ -234,7 +197,8 @@ export class InterpreterHost {
     try {
       interpreter = await this.#interpreter(spec);
     } catch (error) {
-      throw this.#failure(
+      throw applicationFailure(
+        this.#emit,
         `Could not start a Python interpreter for ${spec.scriptPath}`,
         error,
         { mount: spec.prefix, loading: true },
@@ -274,7 +238,8 @@ export class InterpreterHost {
         .callPromising(spec.scriptPath, spec.callable, base, emit) as PyProxy;
       return { spec, interpreter, application };
     } catch (error) {
-      throw this.#failure(
+      throw applicationFailure(
+        this.#emit,
         `Failed to load WSGI script ${spec.scriptPath} (callable ${
           JSON.stringify(spec.callable)
         })`,
@@ -288,7 +253,8 @@ export class InterpreterHost {
 
   /**
    * Runs request `id` up to its first body chunk. Throws ApplicationError
-   * (already logged) when the app fails before any output.
+   * (already logged) when the script failed to load or the app fails
+   * before any output.
    */
   async begin(
     spec: MountSpec,
@@ -296,93 +262,22 @@ export class InterpreterHost {
     cgi: string,
     body: BodySource,
   ): Promise<ResponseHead> {
-    const { interpreter, application } = await this.load(spec);
-    const source = body.kind === "stream" ? { read: body.read } : undefined;
-    const bytes = body.kind === "bytes" ? body.data : undefined;
-    this.#requests.set(id, { interpreter, mount: spec });
-    this.#printing = spec.prefix;
-    let result: string | [string, Uint8Array];
-    try {
-      result = await interpreter.begin.callPromising(
-        id,
-        application,
-        cgi,
-        source,
-        bytes,
-      ) as typeof result;
-    } catch (error) {
-      this.#requests.delete(id);
-      throw this.#failure(
-        `Exception occurred processing WSGI script ${spec.scriptPath}`,
-        error,
-        { mount: spec.prefix, loading: false, cause: error },
-      );
-    }
-    const head = typeof result === "string"
-      ? unpackHead(result, true)
-      : unpackHead(result[0], false, result[1]);
-    if (head.done) this.#requests.delete(id);
-    return head;
+    return this.#calls.begin(await this.load(spec), id, cgi, body);
   }
 
   /** The next body chunk of request `id`; throws (logged) on failure. */
-  async next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
-    const active = this.#requests.get(id);
-    if (!active) return { done: true };
-    this.#printing = active.mount.prefix;
-    let result: [Uint8Array | undefined, boolean];
-    try {
-      result = await active.interpreter.resume.callPromising(id) as [
-        Uint8Array | undefined,
-        boolean,
-      ];
-    } catch (error) {
-      this.#requests.delete(id);
-      throw this.#failure(
-        `Exception occurred while streaming the response of WSGI script ${active.mount.scriptPath}`,
-        error,
-        { mount: active.mount.prefix, loading: false, cause: error },
-      );
-    }
-    if (result[1]) this.#requests.delete(id);
-    return { chunk: result[0] ?? undefined, done: result[1] };
+  next(id: number): Promise<{ chunk?: Uint8Array; done: boolean }> {
+    return this.#calls.next(id);
   }
 
   /** Ends request `id` early (client gone): calls the iterable's close(). */
-  async close(id: number): Promise<void> {
-    const active = this.#requests.get(id);
-    this.#requests.delete(id);
-    if (!active) return;
-    try {
-      await active.interpreter.finish.callPromising(id);
-    } catch (error) {
-      this.#emit(
-        "error",
-        `Exception while closing the response iterable:\n${
-          (error as Error).message
-        }`,
-        active.mount.prefix,
-      );
-    }
+  close(id: number): Promise<void> {
+    return this.#calls.close(id);
   }
 
-  /**
-   * Ends request `id` where it waits (a socket, a lock, a sleep) with
-   * KeyboardInterrupt, for requestTimeout in a group with threads. A
-   * request busy on the CPU is not waiting, and is not reached by this.
-   */
+  /** Ends request `id` where it waits (RequestCalls.abort). */
   abort(id: number): void {
-    const active = this.#requests.get(id);
-    if (!active) return;
-    try {
-      active.interpreter.abort(id);
-    } catch (error) {
-      this.#emit(
-        "error",
-        `could not abort a request: ${(error as Error).message}`,
-        active.mount.prefix,
-      );
-    }
+    this.#calls.abort(id);
   }
 
   /**
@@ -393,7 +288,7 @@ export class InterpreterHost {
    */
   halt(): void {
     this.#waiters.dropAll();
-    this.#requests.clear();
+    this.#calls.dropAll();
     for (const close of this.#socketClosers) close();
   }
 
@@ -434,6 +329,6 @@ export class InterpreterHost {
 
   /** How many requests are in flight. */
   get inFlight(): number {
-    return this.#requests.size;
+    return this.#calls.size;
   }
 }

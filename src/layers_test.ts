@@ -78,6 +78,7 @@ const STEPS: string[][] = [
   ["frames.ts", "worker_main.ts", "process_main.ts"],
   [
     "interpreters.ts",
+    "request_calls.ts",
     "interpreter_startup.ts",
     "host_folders.ts",
     "python_files.ts",
@@ -86,6 +87,10 @@ const STEPS: string[][] = [
     "waiters.ts",
     "shared_folders.ts",
     "snapshots.ts",
+    "snapshot_key.ts",
+    "snapshot_format.ts",
+    "snapshot_save.ts",
+    "snapshot_scripts.ts",
     "compiled_pyodide.ts",
   ],
   ["responses.ts"],

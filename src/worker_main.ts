@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ApplicationError, InterpreterHost } from "./interpreters.ts";
+import { InterpreterHost } from "./interpreters.ts";
+import { ApplicationError } from "./request_calls.ts";
 import {
   type BodySource,
   type FromWorker,
