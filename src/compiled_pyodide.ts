@@ -25,13 +25,21 @@ export interface CompiledPyodide {
 
 const HEAD = 4096;
 
-function wasmFile(): URL | undefined {
+/**
+ * Pyodide's folder as this isolate resolves it (a path ending in "/"), or
+ * undefined when it is not a local file. The server passes its own to its
+ * workers: a child process may resolve npm packages elsewhere (another
+ * deno.json, or none), and must read the folder its permissions name.
+ */
+export function pyodideFolder(): string | undefined {
   try {
     const url = new URL(
-      "pyodide.asm.wasm",
+      ".",
       import.meta.resolve("npm:pyodide@314.0.7/pyodide.asm.mjs"),
     );
-    return url.protocol === "file:" ? url : undefined;
+    return url.protocol === "file:"
+      ? decodeURIComponent(url.pathname)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -45,12 +53,13 @@ let compiled: CompiledPyodide | null | undefined;
  * compilation is lazy, functions are compiled as they first run).
  * Undefined when the file cannot be read from here.
  */
-export function compiledPyodide(): CompiledPyodide | undefined {
+export function compiledPyodide(
+  folder: string | undefined = pyodideFolder(),
+): CompiledPyodide | undefined {
   if (compiled === undefined) {
     try {
-      const file = wasmFile();
-      if (!file) throw new Error("not a local file");
-      const bytes = Deno.readFileSync(file);
+      if (!folder) throw new Error("not a local file");
+      const bytes = Deno.readFileSync(`${folder}pyodide.asm.wasm`);
       compiled = {
         module: new WebAssembly.Module(bytes),
         byteLength: bytes.length,
@@ -88,9 +97,9 @@ let shared = false;
  * From now on, Pyodide's instantiation of its own bytes in this isolate
  * uses the compiled module; any other instantiation is left alone.
  */
-export function shareCompiledPyodide(): void {
+export function shareCompiledPyodide(folder?: string): void {
   if (shared) return;
-  const code = compiledPyodide();
+  const code = compiledPyodide(folder ?? pyodideFolder());
   if (!code) return;
   shared = true;
   const instantiate = WebAssembly.instantiate;

@@ -93,7 +93,7 @@ export async function startInterpreter(
   settings: InterpreterSettings,
   options: StartupOptions,
 ): Promise<Interpreter> {
-  shareCompiledPyodide();
+  shareCompiledPyodide(settings.pyodideFolder);
   const sources = await options.sources();
   const paths = [...settings.pythonPath, ...options.sitePackages];
   const snapshot = options.snapshotFile(sources, paths);
@@ -106,7 +106,10 @@ export async function startInterpreter(
     ? { HOME: "/home/pyodide", ...settings.env }
     : { HOME: "/home/pyodide", ...inherited, ...settings.env };
   let pyodide = snapshot
-    ? await restoreFrom(snapshot, env, options.emit)
+    ? await restoreFrom(snapshot, options.emit, {
+      env,
+      indexURL: settings.pyodideFolder,
+    })
     : undefined;
   const restored = pyodide !== undefined;
   if (snapshot && !restored && settings.snapshot?.write === false) {
@@ -116,7 +119,11 @@ export async function startInterpreter(
     settings.snapshot?.write === true &&
     maySave(settings.snapshot.folder, options.emit);
   pyodide ??= await loadPyodide(
-    { env, ...(making ? { _makeSnapshot: true } : {}) } as Parameters<
+    {
+      env,
+      ...(settings.pyodideFolder ? { indexURL: settings.pyodideFolder } : {}),
+      ...(making ? { _makeSnapshot: true } : {}),
+    } as Parameters<
       typeof loadPyodide
     >[0],
   );

@@ -15,6 +15,7 @@
  */
 
 import { dirname } from "node:path";
+import { pyodideFolder } from "./compiled_pyodide.ts";
 import type { GroupConfig, MountSpec } from "./config.ts";
 import { caBundleFolders } from "./host_folders.ts";
 
@@ -93,7 +94,9 @@ function neededReads(
   const reads = new Set<string>([
     ...caBundleFolders(env).keys(),
     LIBRARY_CODE,
-    dirname(new URL(import.meta.resolve("npm:pyodide@314.0.7")).pathname),
+    ...[pyodideFolder()?.replace(/\/$/, "")].filter((path) =>
+      path !== undefined
+    ),
     ...config.pythonPath,
   ]);
   if (config.home) reads.add(config.home);

@@ -33,6 +33,8 @@ export type InterpreterSettings =
     snapshot?: SnapshotSettings;
     /** Bytes of heap past which the worker asks to be recycled; 0 or absent: none. */
     memoryLimit?: number;
+    /** Pyodide's folder as the server resolved it, which the worker's read permission names. */
+    pyodideFolder?: string;
     /** The server's environment as the group inherits it (`inheritEnv`); `env` wins. */
     inheritedEnv?: Record<string, string>;
   };

@@ -170,7 +170,7 @@ export function openSnapshot(path: string): OpenSnapshot | undefined {
  */
 export async function restorePyodide(
   path: string,
-  options: { env: Record<string, string> },
+  options: { env: Record<string, string>; indexURL?: string },
 ): Promise<PyodideAPI> {
   const opened = openSnapshot(path);
   if (!opened) throw new Deno.errors.NotFound(path);
@@ -206,6 +206,7 @@ export async function restorePyodide(
     return await loadPyodide(
       {
         env: options.env,
+        ...(options.indexURL ? { indexURL: options.indexURL } : {}),
         _loadSnapshot: prefix,
         createPyodideModule: create,
       } as unknown as Parameters<typeof loadPyodide>[0],
@@ -234,11 +235,11 @@ del _random
  */
 export async function restoreFrom(
   path: string,
-  env: Record<string, string>,
   say: Say,
+  options: { env: Record<string, string>; indexURL?: string },
 ): Promise<PyodideAPI | undefined> {
   try {
-    const pyodide = await restorePyodide(path, { env });
+    const pyodide = await restorePyodide(path, options);
     say("info", `started from snapshot ${path}`);
     return pyodide;
   } catch (error) {

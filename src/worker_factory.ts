@@ -12,6 +12,7 @@ import type { InterpreterSettings } from "./protocol.ts";
 import type { PythonWorker } from "./worker.ts";
 import { ChannelWorker } from "./channel_worker.ts";
 import { log } from "./logging.ts";
+import { pyodideFolder } from "./compiled_pyodide.ts";
 
 function mayRead(variable?: string): boolean {
   const descriptor = { name: "env", variable } as const;
@@ -59,6 +60,7 @@ export function settingsOf(config: GroupConfig): InterpreterSettings {
     group: config.name,
     ...{ pythonPath, pythonHome, home, env, preload, threads },
     ...{ allowNet, writable, snapshot, inheritedEnv, memoryLimit },
+    pyodideFolder: pyodideFolder(),
   };
 }
 
