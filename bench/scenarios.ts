@@ -7,7 +7,7 @@
  */
 
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { type App, type Needs, PYTHON, ROOT } from "./servers.ts";
+import { type App, type Needs, PYTHON, ROOT, type Site } from "./servers.ts";
 
 /** An app and how to get what it needs, started once before its servers. */
 export interface AppSpec extends App {
@@ -42,7 +42,12 @@ const APPS = `${ROOT}bench/apps`;
 const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 
-function benchApp(id: string, module: string, prepare?: AppSpec["prepare"]) {
+/** bench/apps/`module`.py at "/". */
+export function benchApp(
+  id: string,
+  module: string,
+  prepare?: AppSpec["prepare"],
+): AppSpec {
   return {
     id,
     directory: APPS,
@@ -51,6 +56,19 @@ function benchApp(id: string, module: string, prepare?: AppSpec["prepare"]) {
     prefix: "/",
     readyPath: "/",
     prepare,
+  };
+}
+
+/** `app` with what its `prepare` started for this run; `stop` ends that. */
+export async function prepareSite(app: AppSpec): Promise<Site> {
+  const needs = await app.prepare?.();
+  return {
+    cpythonPath: [],
+    pyodidePath: [],
+    env: {},
+    aliases: [],
+    ...needs,
+    app,
   };
 }
 
