@@ -21,49 +21,33 @@
 import { loadAverage, type LoadResult, runWrk } from "./measure.ts";
 import { parseOptions } from "./options.ts";
 import { benchApp, prepareSite } from "./scenarios.ts";
-import { type ServerSettings, startServer } from "./servers.ts";
+import { startServer } from "./servers.ts";
 
 const SITE = await prepareSite(benchApp("loop", "loop"));
 const TIMEOUT = 3;
 
-/** The servers compared, by the name in --servers: which server, and its group. */
-const VARIANTS: Record<string, [string, string, Record<string, unknown>?]> = {
-  mod_wsgi: [
-    "mod_wsgi",
-    "Apache + mod_wsgi (2 processes x 15 threads, request-timeout=3)",
-  ],
-  "gateway-no-snapshot": [
-    "gateway",
-    "gateway, no snapshot, no spare",
-    { snapshot: false },
-  ],
-  "gateway-no-snapshot-spare": [
-    "gateway",
-    "gateway, no snapshot, spareWorkers 1",
-    { snapshot: false, spareWorkers: 1 },
-  ],
-  gateway: ["gateway", "gateway, snapshot, no spare", {}],
-  "gateway-spare": [
-    "gateway",
-    "gateway, snapshot, spareWorkers 1",
-    { spareWorkers: 1 },
-  ],
+/** The servers compared, by the name in --servers: a label, the gateway's group. */
+const VARIANTS: Record<string, [string, Record<string, unknown>?]> = {
+  mod_wsgi: ["Apache + mod_wsgi (2 processes x 15 threads, request-timeout=3)"],
+  "gateway-no-snapshot": ["gateway, no snapshot, no spare", {
+    snapshot: false,
+  }],
+  "gateway-no-snapshot-spare": ["gateway, no snapshot, spareWorkers 1", {
+    snapshot: false,
+    spareWorkers: 1,
+  }],
+  gateway: ["gateway, snapshot, no spare", {}],
+  "gateway-spare": ["gateway, snapshot, spareWorkers 1", { spareWorkers: 1 }],
 };
 
-/** Starts `name` for the loop app; throws when it cannot serve it. */
-async function start(
-  name: string,
-  processes: number,
-  group: Record<string, unknown>,
-  modWsgiDaemonOptions?: string[],
-) {
-  const settings: ServerSettings = {
+/** Starts the gateway (mod_wsgi without `group`) for the loop app. */
+async function start(processes: number, group?: Record<string, unknown>) {
+  const server = await startServer(group ? "gateway" : "mod_wsgi", SITE, {
     processes,
     modWsgiThreads: 15,
-    group,
-    modWsgiDaemonOptions,
-  };
-  const server = await startServer(name, SITE, settings);
+    group: group ?? {},
+    modWsgiDaemonOptions: [`request-timeout=${TIMEOUT}`],
+  });
   if ("skipped" in server) throw new Error(server.skipped);
   return server;
 }
@@ -121,10 +105,8 @@ async function compare(
   name: string,
   options: { seconds: number; connections: number },
 ): Promise<Row> {
-  const [kind, label, group] = VARIANTS[name];
-  const server = await start(kind, 2, { requestTimeout: TIMEOUT, ...group }, [
-    `request-timeout=${TIMEOUT}`,
-  ]);
+  const [label, group] = VARIANTS[name];
+  const server = await start(2, group && { requestTimeout: TIMEOUT, ...group });
   const wrk = (durationSeconds: number) =>
     runWrk(`${server.baseUrl}/`, {
       connections: options.connections,
@@ -143,19 +125,45 @@ async function compare(
   }
 }
 
-async function timed(url: string): Promise<[number, number]> {
-  const began = performance.now();
-  const response = await fetch(url);
-  await response.body?.cancel();
-  return [response.status, performance.now() - began];
-}
-
 interface Replacement {
   variant: string;
   event: string;
   /** Milliseconds until the hello request sent after the event answered. */
   times: number[];
   statuses: number[];
+}
+
+/**
+ * On a 1-worker gateway with `group`, `count` times: `before` (if any),
+ * then a hello request, timed to its answer; the statuses of both.
+ */
+async function timeHello(
+  group: Record<string, unknown>,
+  count: number,
+  before?: string,
+): Promise<Pick<Replacement, "times" | "statuses">> {
+  const server = await start(1, group);
+  const result = { times: [] as number[], statuses: [] as number[] };
+  const get = async (path: string) => {
+    const response = await fetch(server.baseUrl + path);
+    await response.body?.cancel();
+    result.statuses.push(response.status);
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      if (before) {
+        // The spare (or the worker) must be up again before the next event.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await get(before);
+      }
+      const began = performance.now();
+      await get("/");
+      result.times.push(performance.now() - began);
+    }
+  } finally {
+    await server.stop();
+  }
+  return result;
 }
 
 /**
@@ -168,29 +176,18 @@ async function replacement(
   event: "loop" | "crash",
   repeat: number,
 ): Promise<Replacement> {
-  const server = await start("gateway", 1, {
-    requestTimeout: TIMEOUT,
-    spareWorkers: spare ? 1 : 0,
-  });
-  const result: Replacement = {
+  const spareWorkers = spare ? 1 : 0;
+  const { times, statuses } = await timeHello(
+    { requestTimeout: TIMEOUT, spareWorkers },
+    repeat,
+    `/${event}`,
+  );
+  return {
     variant: spare ? "spareWorkers 1" : "no spare",
     event: event === "loop" ? "timeout" : "crash",
-    times: [],
-    statuses: [],
+    times: times.map((ms) => round(ms, 1)),
+    statuses,
   };
-  try {
-    for (let i = 0; i < repeat; i++) {
-      // The spare (or the worker) must be up again before the next event.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const [failed] = await timed(`${server.baseUrl}/${event}`);
-      const [status, ms] = await timed(`${server.baseUrl}/`);
-      result.statuses.push(failed, status);
-      result.times.push(round(ms, 1));
-    }
-  } finally {
-    await server.stop();
-  }
-  return result;
 }
 
 /** The slowest of `count` sequential hello requests across recycles. */
@@ -199,21 +196,11 @@ async function recycles(
   maximumRequests: number,
   spare: boolean,
 ): Promise<Replacement> {
-  const server = await start("gateway", 1, {
-    maximumRequests,
-    spareWorkers: spare ? 1 : 0,
-  });
-  const times: number[] = [];
-  const statuses: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const [status, ms] = await timed(`${server.baseUrl}/`);
-      statuses.push(status);
-      times.push(ms);
-    }
-  } finally {
-    await server.stop();
-  }
+  const spareWorkers = spare ? 1 : 0;
+  const { times, statuses } = await timeHello(
+    { maximumRequests, spareWorkers },
+    count,
+  );
   times.sort((a, b) => b - a);
   return {
     variant: `maximumRequests ${maximumRequests}, ${

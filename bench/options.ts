@@ -13,20 +13,24 @@ export type Option = [fallback: string | boolean | undefined, help: string];
 
 /**
  * Reads `args` by `options`; prints the help (`usage`, a line per option,
- * `footer`) and exits on `--help`. The getters throw a RangeError or
+ * `footer`) and exits on `--help`. Arguments that are not options are
+ * refused unless `positionals`. The getters throw a RangeError or
  * TypeError that names the option.
  */
 export function parseOptions(
   usage: string,
   options: Record<string, Option>,
-  args: string[] = Deno.args,
-  footer?: string,
+  { args = Deno.args, footer, positionals: allowPositionals = false }: {
+    args?: string[];
+    footer?: string;
+    positionals?: boolean;
+  } = {},
 ) {
   const table = { ...options, help: [false, "this text"] as Option };
   const { values, positionals } = parseArgs({
-    // `deno task bench -- --rounds 3` passes the "--" on.
-    args: args[0] === "--" ? args.slice(1) : args,
-    allowPositionals: true,
+    // `deno task bench:cold -- --rounds 1` passes the "--" on.
+    args: args.filter((arg) => arg !== "--"),
+    allowPositionals,
     options: Object.fromEntries(
       Object.entries(table).map(([name, [fallback]]) => [
         name,

@@ -10,7 +10,9 @@ const OPTIONS: Record<string, Option> = {
 };
 
 Deno.test("parseOptions: defaults, the task's --, lists and JSON", () => {
-  const options = parseOptions("usage", OPTIONS, ["--", "--rounds", "3"]);
+  const options = parseOptions("usage", OPTIONS, {
+    args: ["--", "--rounds", "3"],
+  });
   assert.equal(options.whole("rounds"), 3);
   assert.deepEqual(options.list("servers", ["a", "b", "c"]), ["a", "b"]);
   assert.deepEqual(options.object("group"), {});
@@ -19,13 +21,14 @@ Deno.test("parseOptions: defaults, the task's --, lists and JSON", () => {
 });
 
 Deno.test("parseOptions: a bad value names its option", () => {
-  const bad = (args: string[]) => parseOptions("usage", OPTIONS, args);
+  const bad = (args: string[]) => parseOptions("usage", OPTIONS, { args });
   assert.throws(() => bad(["--rounds", "0"]).whole("rounds"), /--rounds/);
   assert.throws(
     () => bad(["--servers", "x"]).list("servers", ["a"]),
     /--servers: unknown x/,
   );
   assert.throws(() => bad(["--group", "[1]"]).object("group"), TypeError);
+  assert.throws(() => bad(["stray"]), /positional/i);
 });
 
 Deno.test("helpText: a line per option, with its default", () => {

@@ -18,7 +18,12 @@
 
 import { loadAverage, median, runWrk, treeCpuSeconds } from "./measure.ts";
 import { parseOptions } from "./options.ts";
-import { prepareSite, type Scenario, SCENARIOS } from "./scenarios.ts";
+import {
+  checkOnce,
+  prepareSite,
+  type Scenario,
+  SCENARIOS,
+} from "./scenarios.ts";
 import { ROOT, type RunningServer, SERVERS, startServer } from "./servers.ts";
 
 const options = parseOptions(
@@ -119,12 +124,7 @@ async function measure(name: string, scenarios: Scenario[]): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     for (const scenario of scenarios) {
-      const url = server.baseUrl + scenario.path;
-      const answer = await fetch(url);
-      const problem = scenario.check(
-        answer.status,
-        new Uint8Array(await answer.arrayBuffer()),
-      );
+      const problem = await checkOnce(server.baseUrl, scenario);
       if (problem) throw new Error(`${name} ${scenario.id}: ${problem}`);
       const row: Row = {
         server: name,
@@ -133,17 +133,12 @@ async function measure(name: string, scenarios: Scenario[]): Promise<Row[]> {
         appUs: [],
         bridgeUs: [],
       };
-      const load = {
-        connections: config.connections,
-        threads: config.threads,
-      };
-      await runWrk(url, { ...load, durationSeconds: 2 }); // warm-up
+      const wrk = (durationSeconds: number) =>
+        runWrk(server.baseUrl + scenario.path, { ...config, durationSeconds });
+      await wrk(2); // warm-up
       for (let round = 0; round < config.rounds; round++) {
         const before = treeCpuSeconds(server.pid);
-        const result = await runWrk(url, {
-          ...load,
-          durationSeconds: config.duration,
-        });
+        const result = await wrk(config.duration);
         const cpu = treeCpuSeconds(server.pid) - before;
         if (result.non2xx) {
           throw new Error(`${name} ${scenario.id}: ${result.non2xx} non-2xx`);
@@ -155,13 +150,13 @@ async function measure(name: string, scenarios: Scenario[]): Promise<Row[]> {
           loadAverage: loadAverage(),
         });
         for (const what of ["app", "bridge"] as const) {
-          const timed = await probe(
+          const { us } = await probe(
             server,
             scenario,
             what,
             config.probeSeconds,
           );
-          (what === "app" ? row.appUs : row.bridgeUs).push(timed.us);
+          (what === "app" ? row.appUs : row.bridgeUs).push(us);
         }
         const last = row.rounds.at(-1)!;
         log(

@@ -20,7 +20,12 @@ import {
   streamUpload,
 } from "./measure.ts";
 import { type Option, parseOptions } from "./options.ts";
-import { prepareSite, type Scenario, SCENARIOS } from "./scenarios.ts";
+import {
+  checkOnce,
+  prepareSite,
+  type Scenario,
+  SCENARIOS,
+} from "./scenarios.ts";
 import {
   missingPackages,
   ROOT,
@@ -95,8 +100,7 @@ function settings(args: string[]) {
   const options = parseOptions(
     "Usage: npx -y deno@2.9.6 task bench -- [options]",
     OPTIONS,
-    args,
-    `Scenarios run by default: all but ${EXTRAS.join(", ")}.`,
+    { args, footer: `Scenarios run by default: all but ${EXTRAS.join(", ")}.` },
   );
   const ids = options.list("scenarios", SCENARIOS.map((s) => s.id));
   return {
@@ -120,25 +124,6 @@ function settings(args: string[]) {
 }
 
 type Settings = ReturnType<typeof settings>;
-
-/** Fetches a scenario's request once; what is wrong with the answer, if anything. */
-async function checkOnce(baseUrl: string, scenario: Scenario) {
-  // A streamed upload is checked as it is measured.
-  if (scenario.once) return undefined;
-  try {
-    const response = await fetch(baseUrl + scenario.path, {
-      method: scenario.bodyBytes ? "POST" : "GET",
-      body: scenario.bodyBytes
-        ? new Uint8Array(scenario.bodyBytes).fill(0x78)
-        : undefined,
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = new Uint8Array(await response.arrayBuffer());
-    return scenario.check(response.status, body);
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
 
 /** Starts, checks and loads every server for the scenarios of one app. */
 async function measureApp(

@@ -72,6 +72,25 @@ export async function prepareSite(app: AppSpec): Promise<Site> {
   };
 }
 
+/** Fetches a scenario's request once; what is wrong with the answer, if anything. */
+export async function checkOnce(baseUrl: string, scenario: Scenario) {
+  // A streamed upload is checked as it is measured.
+  if (scenario.once) return undefined;
+  try {
+    const response = await fetch(baseUrl + scenario.path, {
+      method: scenario.bodyBytes ? "POST" : "GET",
+      body: scenario.bodyBytes
+        ? new Uint8Array(scenario.bodyBytes).fill(0x78)
+        : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = new Uint8Array(await response.arrayBuffer());
+    return scenario.check(response.status, body);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 /**
  * The pinned packages of tests/requirements.txt, installed by pip from
  * PyPI once: for Debian's python3 (what mod_wsgi and gunicorn run) into

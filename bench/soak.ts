@@ -137,6 +137,8 @@ if (import.meta.main) {
     throw error;
   });
   const base = `http://127.0.0.1:${port}`;
+  const request = ({ path, body }: typeof MIX[number]) =>
+    fetch(base + path, { method: body ? "POST" : "GET", body });
   const counts: Record<string, Record<string, number>> = {};
   const count = (kind: string, status: string) => {
     counts[kind] ??= {};
@@ -146,21 +148,15 @@ if (import.meta.main) {
   let failed = 0;
   const samples: Sample[] = [];
   try {
-    for (const item of MIX) {
-      const response = await fetch(`${base}${item.path}`, {
-        method: item.body ? "POST" : "GET",
-        body: item.body,
-      });
-      await response.body?.cancel();
-    }
+    for (const item of MIX) await (await request(item)).body?.cancel();
     const started = Date.now();
     const end = started + minutes * 60_000;
     const running = () => Date.now() < end && sent < limit;
-    samples.push(sample(server.pid, 0, 0));
+    const now = () =>
+      sample(server.pid, Math.round((Date.now() - started) / 60_000), sent);
+    samples.push(now());
     const sampler = setInterval(() => {
-      samples.push(
-        sample(server.pid, Math.round((Date.now() - started) / 60_000), sent),
-      );
+      samples.push(now());
       console.log(JSON.stringify(samples.at(-1)));
     }, 60_000);
     const worker = async () => {
@@ -168,10 +164,7 @@ if (import.meta.main) {
         const item = pick();
         sent++;
         try {
-          const response = await fetch(`${base}${item.path}`, {
-            method: item.body ? "POST" : "GET",
-            body: item.body,
-          });
+          const response = await request(item);
           await response.arrayBuffer();
           count(item.kind, String(response.status));
           if (response.status !== 200) failed++;
@@ -195,11 +188,7 @@ if (import.meta.main) {
     })();
     await Promise.all(Array.from({ length: clients }, worker));
     clearInterval(sampler);
-    const last = sample(
-      server.pid,
-      Math.round((Date.now() - started) / 60_000),
-      sent,
-    );
+    const last = now();
     // The minute's own sample may have just been taken.
     if (samples.at(-1)?.minute !== last.minute) samples.push(last);
     await timeouts;
@@ -212,21 +201,16 @@ if (import.meta.main) {
       failed,
       counts,
       samples,
-      metrics: {
-        requests: metrics.requests,
-        starts: metrics.starts,
-        restarts: metrics.restarts,
-        timeouts: metrics.timeouts,
-        crashes: metrics.crashes,
-      },
+      metrics: Object.fromEntries(
+        ["requests", "starts", "restarts", "timeouts", "crashes"]
+          .map((key) => [key, metrics[key]]),
+      ),
     };
-    console.log(JSON.stringify(result, null, 2));
+    const json = JSON.stringify(result, null, 2);
+    console.log(json);
     console.log(chart(samples));
     if (options.text("json")) {
-      await Deno.writeTextFile(
-        options.text("json")!,
-        JSON.stringify(result, null, 2),
-      );
+      await Deno.writeTextFile(options.text("json")!, json);
     }
   } finally {
     await server.stop();

@@ -23,6 +23,7 @@ const options = parseOptions(
     streaming: [false, "mount with requestBuffering: false"],
     rounds: ["40", "1 MiB uploads (64 MiB ones: an eighth, at least 3)"],
   },
+  { positionals: true },
 );
 // Not servers.ts's ROOT: that module loads this checkout's mod.ts.
 const root = options.positionals[0] ??
