@@ -106,10 +106,11 @@ function settings(args: string[]) {
   return {
     cold: options.flag("cold"),
     out: options.text("out")!.replace(/\/$/, ""),
-    durationSeconds: options.whole("duration"),
-    warmupSeconds: options.whole("warmup", 0),
+    // The load's settings, in results.json's order.
     connections: options.whole("connections"),
     threads: options.whole("threads"),
+    durationSeconds: options.whole("duration"),
+    warmupSeconds: options.whole("warmup", 0),
     rounds: options.whole("rounds"),
     scenarios: SCENARIOS.filter((s) =>
       ids.length ? ids.includes(s.id) : !s.extra
@@ -366,29 +367,20 @@ async function main(running: Set<Stoppable>): Promise<void> {
     Deno.exit(2);
   }
   const known = await versions();
+  const { cold: _, out, scenarios, servers, server, ...load } = config;
   const results: Results = {
     date: new Date().toISOString(),
     machine: await machine(),
-    settings: {
-      connections: config.connections,
-      threads: config.threads,
-      durationSeconds: config.durationSeconds,
-      warmupSeconds: config.warmupSeconds,
-      rounds: config.rounds,
-      ...config.server,
-    },
+    settings: { ...load, ...server },
     versions: known,
     servers: Object.fromEntries(
-      config.servers.map((name) => [
-        name,
-        SERVERS[name].describe(config.server, known),
-      ]),
+      servers.map((name) => [name, SERVERS[name].describe(server, known)]),
     ),
-    rows: config.scenarios.flatMap((scenario) =>
-      config.servers.map((server) => ({
-        scenario: scenario.id,
-        title: scenario.title,
-        server,
+    rows: scenarios.flatMap(({ id, title }) =>
+      servers.map((name) => ({
+        scenario: id,
+        title,
+        server: name,
         status: "ok" as const,
       }))
     ),
@@ -397,20 +389,18 @@ async function main(running: Set<Stoppable>): Promise<void> {
     results.rows.find((r) =>
       r.scenario === scenario.id && r.server === server
     )!;
-  for (const app of new Set(config.scenarios.map((s) => s.app))) {
-    const scenarios = config.scenarios.filter((s) => s.app === app);
-    await measureApp(scenarios, { config, row, running });
+  for (const app of new Set(scenarios.map((s) => s.app))) {
+    const ofApp = scenarios.filter((s) => s.app === app);
+    await measureApp(ofApp, { config, row, running });
   }
   summarize(results.rows);
-  await Deno.mkdir(config.out, { recursive: true });
-  await Deno.writeTextFile(
-    `${config.out}/results.json`,
-    JSON.stringify(results, null, 2) + "\n",
-  );
+  await Deno.mkdir(out, { recursive: true });
+  const json = JSON.stringify(results, null, 2) + "\n";
+  await Deno.writeTextFile(`${out}/results.json`, json);
   const markdown = renderMarkdown(results);
-  await Deno.writeTextFile(`${config.out}/results.md`, markdown);
+  await Deno.writeTextFile(`${out}/results.md`, markdown);
   console.log(markdown);
-  log(`wrote ${config.out}/results.json and results.md`);
+  log(`wrote ${out}/results.json and results.md`);
   if (results.rows.some((r) => r.status === "failed")) Deno.exitCode = 1;
 }
 

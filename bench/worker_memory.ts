@@ -49,8 +49,10 @@ async function measure(
   const port = freePort();
   const server = await launchServer("memory", {
     command: Deno.execPath(),
-    args: ["run", "-A", program, String(port), String(processes)]
-      .concat(isolation, snapshots),
+    // Web Workers (`isolation: "thread"`) are sandboxed through Deno's
+    // worker permissions, which need the flag.
+    args: ["run", "-A", "--unstable-worker-options", program, String(port)]
+      .concat(String(processes), isolation, snapshots),
   }, { port, readyPath: "/" });
   try {
     // Every worker answers once (sequential requests go to idle workers).
