@@ -17,10 +17,10 @@
  * @module
  */
 
-import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { freePort, startPostgres } from "../tests/servers.ts";
+import { freePort } from "../tests/servers.ts";
 import { loadAverage, parentOf, processTree, treeMemory } from "./measure.ts";
 import { parseOptions } from "./options.ts";
+import { prepareSite, SCENARIOS } from "./scenarios.ts";
 import { GATEWAY_SERVER, launchServer, ROOT } from "./servers.ts";
 
 const MIB = 1024 * 1024;
@@ -102,7 +102,8 @@ if (import.meta.main) {
   const minutes = Number(options.text("minutes"));
   const limit = options.text("requests") ? options.whole("requests") : Infinity;
   const clients = options.whole("clients");
-  const postgres = await startPostgres();
+  // PostgreSQL and the packages, as the flask-db scenario has them.
+  const db = await prepareSite(SCENARIOS.find((s) => s.id === "flask-db")!.app);
   const port = freePort();
   const server = await launchServer("soak", {
     command: Deno.execPath(),
@@ -122,8 +123,8 @@ if (import.meta.main) {
           directory: `${ROOT}examples/hello/static/media/`,
         }],
         metricsPath: "/soak/metrics",
-        pythonPath: [await ensurePythonPackages()],
-        env: { DATABASE_URL: postgres.url, BENCH_DB_POOL: "5" },
+        pythonPath: db.pyodidePath,
+        env: { ...db.env, BENCH_DB_POOL: "5" },
         group: {
           processes: 2,
           requestTimeout: 3,
@@ -133,7 +134,7 @@ if (import.meta.main) {
       }),
     },
   }, { port, readyPath: "/soak/metrics" }).catch(async (error) => {
-    await postgres.stop();
+    await db.stop?.();
     throw error;
   });
   const base = `http://127.0.0.1:${port}`;
@@ -214,6 +215,6 @@ if (import.meta.main) {
     }
   } finally {
     await server.stop();
-    await postgres.stop();
+    await db.stop?.();
   }
 }
