@@ -386,7 +386,9 @@ export async function launchServer(
     readyPath: string;
   },
 ): Promise<RunningServer> {
-  folder ??= await Deno.makeTempDir({ prefix: `bench-${name}-` });
+  // A name like "node:http" (bench/front_overhead.ts) is no file name.
+  const prefix = `bench-${name.replace(/[^\w.-]/g, "_")}-`;
+  folder ??= await Deno.makeTempDir({ prefix });
   // Run as root, Apache's daemons run as www-data and use this folder.
   await Deno.chmod(folder, 0o755);
   const launched = performance.now();
