@@ -10,7 +10,7 @@
  */
 
 import { freePort } from "../tests/servers.ts";
-import { treeMemory } from "./measure.ts";
+import { median, treeMemory } from "./measure.ts";
 import { launchServer } from "./servers.ts";
 
 interface Example {
@@ -54,18 +54,11 @@ async function firstAnswer(
     args: ["run", "-A", example.script, "--port", String(port)]
       .concat(example.args ?? []),
     env: { ...example.env, DENO_WSGI_SNAPSHOTS: snapshots },
-  }, {
-    port,
-    folder: await Deno.makeTempDir({ prefix: "cold-start-run-" }),
-    readyPath: example.path,
-  });
+  }, { port, readyPath: example.path });
   const { rssBytes } = treeMemory(server.pid);
   await server.stop();
   return { ms: server.readyMs, rssMiB: rssBytes / 1024 / 1024 };
 }
-
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** Prints the table: medians of `rounds` runs per example and mode. */
 export async function coldStart(rounds: number): Promise<void> {

@@ -3,8 +3,7 @@
  * TypeScript route behind `Deno.serve`, behind the library's `serve()`
  * (connection timeouts and limits), and behind `node:http`'s server (a
  * bare handler). Each runs in its own process; wrk drives it and the
- * process's CPU time (utime + stime from /proc/PID/stat) is divided by
- * the requests answered.
+ * process's CPU time is divided by the requests answered.
  *
  *   deno run -A bench/front_overhead.ts [--rounds 3] [--seconds 5]
  *
@@ -13,17 +12,17 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { freePort } from "../tests/servers.ts";
+import { loadAverage, runWrk, treeCpuSeconds } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { launchServer } from "./servers.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    rounds: { type: "string", default: "3" },
-    seconds: { type: "string", default: "5" },
-  },
-});
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
+const options = parseOptions(
+  "Usage: npx -y deno@2.9.6 run -A bench/front_overhead.ts [options]",
+  { rounds: ["3", "rounds per server"], seconds: ["5", "seconds per round"] },
+);
+const rounds = options.whole("rounds");
+const seconds = options.whole("seconds");
 const mod = new URL("../mod.ts", import.meta.url).href;
 
 const SERVERS: Record<string, string> = {
@@ -49,62 +48,28 @@ const SERVERS: Record<string, string> = {
     server.listen(PORT, "127.0.0.1");`,
 };
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-function cpuTicks(pid: number): number {
-  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
-    .split(" ");
-  // utime and stime are fields 14 and 15 of stat; 12 and 13 after ") ".
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-async function wrk(url: string, duration: number) {
-  const output = await new Deno.Command("wrk", {
-    args: ["-t2", "-c32", `-d${duration}s`, url],
-    stdout: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  return {
-    requests: Number(/(\d+) requests in/.exec(text)?.[1] ?? 0),
-    perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0),
-  };
-}
-
-const TICK_NS = 1e9 / 100; // USER_HZ is 100 on Linux
-
 for (const [name, source] of Object.entries(SERVERS)) {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
+  const server = await launchServer(name, {
+    command: Deno.execPath(),
     args: ["eval", source.replace("PORT", String(port))],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      await (await fetch(url)).body?.cancel();
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  }, { port, readyPath: "/" });
+  const url = `${server.baseUrl}/`;
+  const wrk = (durationSeconds: number) =>
+    runWrk(url, { connections: 32, threads: 2, durationSeconds });
+  try {
+    await wrk(2); // warm-up
+    for (let round = 1; round <= rounds; round++) {
+      const before = treeCpuSeconds(server.pid);
+      const { requests, requestsPerSecond } = await wrk(seconds);
+      const cpu = (treeCpuSeconds(server.pid) - before) * 1e6 / requests;
+      console.log(
+        `${name} round ${round}: ${requestsPerSecond} req/s, ${
+          cpu.toFixed(1)
+        } µs CPU per request, load ${loadAverage().split(" ")[0]}`,
+      );
     }
+  } finally {
+    await server.stop();
   }
-  await wrk(url, 2); // warm-up
-  for (let round = 1; round <= rounds; round++) {
-    const before = cpuTicks(child.pid);
-    const { requests, perSecond } = await wrk(url, seconds);
-    const cpu = (cpuTicks(child.pid) - before) * TICK_NS / requests / 1000;
-    const load = Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
-    console.log(
-      `${name} round ${round}: ${perSecond} req/s, ${
-        cpu.toFixed(1)
-      } µs CPU per request, load ${load}`,
-    );
-  }
-  child.kill("SIGKILL");
-  await child.status;
 }

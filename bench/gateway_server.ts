@@ -6,7 +6,9 @@
  * arguments:
  *
  * `{ app, prefix, pythonPath, aliases: [{ urlPath, directory }], env,
- * group, router?: "hono", port?, readyFile? }`
+ * group, router?: "hono", port?, readyFile?, mounts?: [[prefix, script]],
+ * metricsPath? }`: `mounts` are more scripts beside the app, `metricsPath`
+ * answers the group's metrics as JSON (bench/soak.ts).
  *
  * With `port`, it serves on 127.0.0.1:port itself (`deno run`); without,
  * it is `deno serve --parallel`'s module, evaluated once per isolate, and
@@ -41,14 +43,24 @@ const group = defineGroup("bench", {
   env: config.env ?? {},
   ...config.group,
 });
-// bench/overhead.ts's probe (bench/apps/app_time.py) times the app in its
-// own interpreter: both then share one, as under WSGIApplicationGroup %{GLOBAL}.
+// Scripts beside the app share its interpreter, as under
+// WSGIApplicationGroup %{GLOBAL}: bench/overhead.ts's probe
+// (bench/apps/app_time.py) times the app in it; bench/soak.ts serves four.
 const probe = Deno.env.get("BENCH_GATEWAY_PROBE");
-const mountOptions = probe
+const mounts: [string, string][] = [
+  [config.prefix ?? "/", config.app],
+  ...config.mounts ?? [],
+  ...probe ? [["/__app_time", probe] as [string, string]] : [],
+];
+const mountOptions = mounts.length > 1
   ? { group, reload: false, applicationGroup: "%{GLOBAL}" }
   : { group, reload: false };
-mountWsgi(router, config.prefix ?? "/", config.app, mountOptions);
-if (probe) mountWsgi(router, "/__app_time", probe, mountOptions);
+for (const [prefix, script] of mounts) {
+  mountWsgi(router, prefix, script, mountOptions);
+}
+if (config.metricsPath) {
+  router.all(config.metricsPath, () => Response.json(group.metrics()));
+}
 await group.ready();
 if (config.readyFile) {
   await Deno.writeTextFile(config.readyFile, "ready\n", { append: true });

@@ -13,21 +13,22 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { freePort } from "../tests/servers.ts";
+import { loadAverage, median, treeCpuSeconds } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { prepareSite, SCENARIOS } from "./scenarios.ts";
+import { type RunningServer, startServer } from "./servers.ts";
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "3000" },
-    rounds: { type: "string", default: "3" },
-    concurrency: { type: "string", default: "8" },
+const options = parseOptions(
+  "Usage: npx -y deno@2.9.6 run -A bench/isolation_cost.ts [options]",
+  {
+    requests: ["3000", "requests per measurement"],
+    rounds: ["3", "rounds; the median is shown"],
+    concurrency: ["8", "requests at a time"],
   },
-});
-const REQUESTS = Number(values.requests);
-const ROUNDS = Number(values.rounds);
-const CONCURRENCY = Number(values.concurrency);
-const ROOT = new URL("../", import.meta.url).pathname;
+);
+const REQUESTS = options.whole("requests");
+const ROUNDS = options.whole("rounds");
+const CONCURRENCY = options.whole("concurrency");
 
 const MODES: Record<string, Record<string, unknown>> = {
   "process, sandboxed (default)": {},
@@ -38,51 +39,9 @@ const MODES: Record<string, Record<string, unknown>> = {
   },
 };
 
-const sitePackages = await ensurePythonPackages();
-const APPS = {
-  hello: { app: `${ROOT}bench/apps/hello.py`, prefix: "/", path: "/" },
-  "flask json": {
-    app: `${ROOT}examples/flask-beside-hono/app.wsgi`,
-    prefix: "/app",
-    path: "/app/api/items",
-    pythonPath: [sitePackages],
-  },
-};
+const APPS = { hello: "hello", "flask json": "flask-json" };
 
-function ticks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/** CPU milliseconds of a process and all its descendants. */
-function treeCpuMs(root: number): number {
-  const parents = new Map<number, number>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      parents.set(
-        Number(entry.name),
-        Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]),
-      );
-    } catch {
-      // gone meanwhile
-    }
-  }
-  let total = 0;
-  const walk = (pid: number) => {
-    try {
-      total += ticks(pid) * 10;
-    } catch {
-      return;
-    }
-    for (const [child, parent] of parents) if (parent === pid) walk(child);
-  };
-  walk(root);
-  return total;
-}
-
+/** Milliseconds to answer `count` GETs of `url`, CONCURRENCY at a time. */
 async function load(url: string, count: number): Promise<number> {
   let next = 0;
   const started = performance.now();
@@ -102,58 +61,35 @@ async function load(url: string, count: number): Promise<number> {
 
 async function measure(
   mode: Record<string, unknown>,
-  spec: (typeof APPS)[keyof typeof APPS],
+  scenario: string,
 ): Promise<{ cpuUs: number; rps: number }> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-worker-options",
-      `${ROOT}bench/gateway_server.ts`,
-    ],
-    env: {
-      BENCH_GATEWAY: JSON.stringify({
-        app: spec.app,
-        prefix: spec.prefix,
-        pythonPath: "pythonPath" in spec ? spec.pythonPath : [],
-        port,
-        group: { ...mode, snapshot: false },
-      }),
-    },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const url = `http://127.0.0.1:${port}${spec.path}`;
+  const { app, path } = SCENARIOS.find((s) => s.id === scenario)!;
+  const site = await prepareSite(app);
+  let server: RunningServer | { skipped: string } | undefined;
   try {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      try {
-        const response = await fetch(url);
-        await response.arrayBuffer();
-        if (response.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`${url} never answered`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    server = await startServer("gateway", site, {
+      processes: 1, // the default of defineGroup()
+      modWsgiThreads: 15,
+      group: { ...mode, snapshot: false },
+    });
+    if ("skipped" in server) throw new Error(server.skipped);
+    const url = server.baseUrl + path;
     await load(url, Math.min(500, REQUESTS)); // warm-up
-    const before = treeCpuMs(child.pid);
+    const before = treeCpuSeconds(server.pid);
     const ms = await load(url, REQUESTS);
-    const used = treeCpuMs(child.pid) - before;
-    return { cpuUs: (used * 1000) / REQUESTS, rps: REQUESTS / (ms / 1000) };
+    const used = treeCpuSeconds(server.pid) - before;
+    return { cpuUs: (used * 1e6) / REQUESTS, rps: REQUESTS / (ms / 1000) };
   } finally {
-    child.kill("SIGKILL");
-    await child.status;
+    if (server && "stop" in server) await server.stop();
+    await site.stop?.();
   }
 }
 
 const results = new Map<string, { cpuUs: number[]; rps: number[] }>();
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const [appName, spec] of Object.entries(APPS)) {
+  for (const [appName, scenario] of Object.entries(APPS)) {
     for (const [modeName, mode] of Object.entries(MODES)) {
-      const { cpuUs, rps } = await measure(mode, spec);
+      const { cpuUs, rps } = await measure(mode, scenario);
       const key = `${appName} | ${modeName}`;
       const row = results.get(key) ?? { cpuUs: [], rps: [] };
       row.cpuUs.push(cpuUs);
@@ -162,15 +98,12 @@ for (let round = 1; round <= ROUNDS; round++) {
       console.log(
         `round ${round}: ${key}: ${cpuUs.toFixed(0)} µs CPU/request, ${
           rps.toFixed(0)
-        } req/s (load average ${
-          Deno.loadavg().map((n) => n.toFixed(2)).join(" ")
-        })`,
+        } req/s (load average ${loadAverage()})`,
       );
     }
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 console.log(
   `\n${
     new Date().toISOString()

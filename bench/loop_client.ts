@@ -18,63 +18,39 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { loadavg } from "node:os";
-import { type LoadResult, runWrk } from "./measure.ts";
-import {
-  ROOT,
-  type ServerSettings,
-  type Site,
-  startServer,
-} from "./servers.ts";
+import { loadAverage, type LoadResult, runWrk } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { benchApp, prepareSite } from "./scenarios.ts";
+import { startServer } from "./servers.ts";
 
-const APP = {
-  id: "loop",
-  directory: `${ROOT}bench/apps`,
-  script: `${ROOT}bench/apps/loop.py`,
-  gunicornApp: "loop:application",
-  prefix: "/",
-  readyPath: "/",
-};
-const SITE: Site = {
-  app: APP,
-  cpythonPath: [],
-  pyodidePath: [],
-  env: {},
-  aliases: [],
-};
+const SITE = await prepareSite(benchApp("loop", "loop"));
 const TIMEOUT = 3;
 
-/** The servers compared, by the name in --servers. */
-const VARIANTS: Record<
-  string,
-  { server: string; label: string; group?: Record<string, unknown> }
-> = {
-  mod_wsgi: {
-    server: "mod_wsgi",
-    label: "Apache + mod_wsgi (2 processes x 15 threads, request-timeout=3)",
-  },
-  "gateway-no-snapshot": {
-    server: "gateway",
-    label: "gateway, no snapshot, no spare",
-    group: { snapshot: false },
-  },
-  "gateway-no-snapshot-spare": {
-    server: "gateway",
-    label: "gateway, no snapshot, spareWorkers 1",
-    group: { snapshot: false, spareWorkers: 1 },
-  },
-  gateway: {
-    server: "gateway",
-    label: "gateway, snapshot, no spare",
-    group: {},
-  },
-  "gateway-spare": {
-    server: "gateway",
-    label: "gateway, snapshot, spareWorkers 1",
-    group: { spareWorkers: 1 },
-  },
+/** The servers compared, by the name in --servers: a label, the gateway's group. */
+const VARIANTS: Record<string, [string, Record<string, unknown>?]> = {
+  mod_wsgi: ["Apache + mod_wsgi (2 processes x 15 threads, request-timeout=3)"],
+  "gateway-no-snapshot": ["gateway, no snapshot, no spare", {
+    snapshot: false,
+  }],
+  "gateway-no-snapshot-spare": ["gateway, no snapshot, spareWorkers 1", {
+    snapshot: false,
+    spareWorkers: 1,
+  }],
+  gateway: ["gateway, snapshot, no spare", {}],
+  "gateway-spare": ["gateway, snapshot, spareWorkers 1", { spareWorkers: 1 }],
 };
+
+/** Starts the gateway (mod_wsgi without `group`) for the loop app. */
+async function start(processes: number, group?: Record<string, unknown>) {
+  const server = await startServer(group ? "gateway" : "mod_wsgi", SITE, {
+    processes,
+    modWsgiThreads: 15,
+    group: group ?? {},
+    modWsgiDaemonOptions: [`request-timeout=${TIMEOUT}`],
+  });
+  if ("skipped" in server) throw new Error(server.skipped);
+  return server;
+}
 
 interface LoopStats {
   sent: number;
@@ -114,7 +90,7 @@ function loopClient(base: string): { stop(): Promise<LoopStats> } {
 }
 
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
-const load = () => loadavg().map((n) => n.toFixed(1)).join(" ");
+const load = loadAverage;
 
 interface Row {
   variant: string;
@@ -129,47 +105,24 @@ async function compare(
   name: string,
   options: { seconds: number; connections: number },
 ): Promise<Row> {
-  const variant = VARIANTS[name];
-  const settings: ServerSettings = {
-    processes: 2,
-    modWsgiThreads: 15,
-    group: { requestTimeout: TIMEOUT, ...variant.group },
-    modWsgiDaemonOptions: [`request-timeout=${TIMEOUT}`],
-  };
-  const server = await startServer(variant.server, SITE, settings);
-  if ("skipped" in server) throw new Error(server.skipped);
-  const url = `${server.baseUrl}/`;
-  const wrk = { connections: options.connections, threads: 2 };
+  const [label, group] = VARIANTS[name];
+  const server = await start(2, group && { requestTimeout: TIMEOUT, ...group });
+  const wrk = (durationSeconds: number) =>
+    runWrk(`${server.baseUrl}/`, {
+      connections: options.connections,
+      threads: 2,
+      durationSeconds,
+    });
   try {
-    await runWrk(url, { ...wrk, durationSeconds: 3 }); // warm-up
-    const base = await runWrk(url, {
-      ...wrk,
-      durationSeconds: options.seconds,
-    });
+    await wrk(3); // warm-up
+    const base = await wrk(options.seconds);
     const client = loopClient(server.baseUrl);
-    const loaded = await runWrk(url, {
-      ...wrk,
-      durationSeconds: options.seconds,
-    });
+    const loaded = await wrk(options.seconds);
     const loop = await client.stop();
-    return {
-      variant: name,
-      label: variant.label,
-      base,
-      loaded,
-      loop,
-      load: load(),
-    };
+    return { variant: name, label, base, loaded, loop, load: load() };
   } finally {
     await server.stop();
   }
-}
-
-async function timed(url: string): Promise<[number, number]> {
-  const began = performance.now();
-  const response = await fetch(url);
-  await response.body?.cancel();
-  return [response.status, performance.now() - began];
 }
 
 interface Replacement {
@@ -178,6 +131,39 @@ interface Replacement {
   /** Milliseconds until the hello request sent after the event answered. */
   times: number[];
   statuses: number[];
+}
+
+/**
+ * On a 1-worker gateway with `group`, `count` times: `before` (if any),
+ * then a hello request, timed to its answer; the statuses of both.
+ */
+async function timeHello(
+  group: Record<string, unknown>,
+  count: number,
+  before?: string,
+): Promise<Pick<Replacement, "times" | "statuses">> {
+  const server = await start(1, group);
+  const result = { times: [] as number[], statuses: [] as number[] };
+  const get = async (path: string) => {
+    const response = await fetch(server.baseUrl + path);
+    await response.body?.cancel();
+    result.statuses.push(response.status);
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      if (before) {
+        // The spare (or the worker) must be up again before the next event.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await get(before);
+      }
+      const began = performance.now();
+      await get("/");
+      result.times.push(performance.now() - began);
+    }
+  } finally {
+    await server.stop();
+  }
+  return result;
 }
 
 /**
@@ -190,32 +176,18 @@ async function replacement(
   event: "loop" | "crash",
   repeat: number,
 ): Promise<Replacement> {
-  const settings: ServerSettings = {
-    processes: 1,
-    modWsgiThreads: 15,
-    group: { requestTimeout: TIMEOUT, spareWorkers: spare ? 1 : 0 },
-  };
-  const server = await startServer("gateway", SITE, settings);
-  if ("skipped" in server) throw new Error(server.skipped);
-  const result: Replacement = {
+  const spareWorkers = spare ? 1 : 0;
+  const { times, statuses } = await timeHello(
+    { requestTimeout: TIMEOUT, spareWorkers },
+    repeat,
+    `/${event}`,
+  );
+  return {
     variant: spare ? "spareWorkers 1" : "no spare",
     event: event === "loop" ? "timeout" : "crash",
-    times: [],
-    statuses: [],
+    times: times.map((ms) => round(ms, 1)),
+    statuses,
   };
-  try {
-    for (let i = 0; i < repeat; i++) {
-      // The spare (or the worker) must be up again before the next event.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const [failed] = await timed(`${server.baseUrl}/${event}`);
-      const [status, ms] = await timed(`${server.baseUrl}/`);
-      result.statuses.push(failed, status);
-      result.times.push(round(ms, 1));
-    }
-  } finally {
-    await server.stop();
-  }
-  return result;
 }
 
 /** The slowest of `count` sequential hello requests across recycles. */
@@ -224,24 +196,11 @@ async function recycles(
   maximumRequests: number,
   spare: boolean,
 ): Promise<Replacement> {
-  const settings: ServerSettings = {
-    processes: 1,
-    modWsgiThreads: 15,
-    group: { maximumRequests, spareWorkers: spare ? 1 : 0 },
-  };
-  const server = await startServer("gateway", SITE, settings);
-  if ("skipped" in server) throw new Error(server.skipped);
-  const times: number[] = [];
-  const statuses: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const [status, ms] = await timed(`${server.baseUrl}/`);
-      statuses.push(status);
-      times.push(ms);
-    }
-  } finally {
-    await server.stop();
-  }
+  const spareWorkers = spare ? 1 : 0;
+  const { times, statuses } = await timeHello(
+    { maximumRequests, spareWorkers },
+    count,
+  );
   times.sort((a, b) => b - a);
   return {
     variant: `maximumRequests ${maximumRequests}, ${
@@ -274,28 +233,19 @@ function table(rows: Row[]): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: "string", default: "20" },
-      connections: { type: "string", default: "32" },
-      servers: { type: "string", default: Object.keys(VARIANTS).join(",") },
-      "no-replacement": { type: "boolean", default: false },
-      json: { type: "string" },
+  const options = parseOptions(
+    "Usage: npx -y deno@2.9.6 task bench:loop -- [options]",
+    {
+      seconds: ["20", "seconds of wrk's load, alone and with the loop client"],
+      connections: ["32", "wrk's connections"],
+      servers: [Object.keys(VARIANTS).join(","), "the servers compared"],
+      "no-replacement": [false, "leave out the gateway's replacement times"],
+      json: [undefined, "a file for every figure as JSON"],
     },
-  });
-  const seconds = Number(values.seconds);
-  const connections = Number(values.connections);
-  const names = values.servers.split(",").filter(Boolean);
-  for (const name of names) {
-    if (!VARIANTS[name]) {
-      console.error(
-        `--servers: unknown ${JSON.stringify(name)}; known: ${
-          Object.keys(VARIANTS).join(", ")
-        }`,
-      );
-      Deno.exit(2);
-    }
-  }
+  );
+  const seconds = options.whole("seconds");
+  const connections = options.whole("connections");
+  const names = options.list("servers", Object.keys(VARIANTS));
   console.log(
     `${
       new Date().toISOString()
@@ -309,7 +259,7 @@ if (import.meta.main) {
   }
   console.log(`\n${table(rows)}\n`);
   const replacements: Replacement[] = [];
-  if (!values["no-replacement"]) {
+  if (!options.flag("no-replacement")) {
     for (const spare of [false, true]) {
       for (const event of ["loop", "crash"] as const) {
         const result = await replacement(spare, event, 5);
@@ -333,14 +283,9 @@ if (import.meta.main) {
       );
     }
   }
-  if (values.json) {
-    await Deno.writeTextFile(
-      values.json,
-      JSON.stringify(
-        { date: new Date().toISOString(), rows, replacements },
-        null,
-        2,
-      ),
-    );
+  if (options.text("json")) {
+    const date = new Date().toISOString();
+    const json = JSON.stringify({ date, rows, replacements }, null, 2);
+    await Deno.writeTextFile(options.text("json")!, json);
   }
 }

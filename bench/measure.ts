@@ -10,6 +10,7 @@ import { once } from "node:events";
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { descendants } from "../tests/process_tree.ts";
 
 const PERCENTILES = ["p50", "p75", "p90", "p99"] as const;
 const SOCKET_ERRORS = ["connect", "read", "write", "timeout"] as const;
@@ -53,18 +54,9 @@ export interface LoadOptions {
   bodyBytes?: number;
 }
 
-const UNITS: Record<string, number> = {
-  us: 0.001,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  B: 1,
-  KB: 1024,
-  MB: 1024 ** 2,
-  GB: 1024 ** 3,
-  TB: 1024 ** 4,
-};
+const MS = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const BYTES = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+const UNITS: Record<string, number> = { ...MS, ...BYTES };
 
 /** Reads one of wrk's figures with its unit: "812.00us" (in ms), "1.5MB" (in bytes). */
 export function parseWrkUnit(text: string): number {
@@ -205,7 +197,6 @@ export async function streamUpload(
   };
 }
 
-// ---------------------------------------------------------------------------
 // /proc (Linux only)
 
 function readStat(
@@ -221,21 +212,12 @@ function readStat(
   }
 }
 
+/** The parent of `pid`, or undefined once it has exited. */
+export const parentOf = (pid: number) => readStat(pid)?.ppid;
+
 /** The process `root` and all its descendants; empty when `root` is gone. */
-export function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    const pid = Number(entry.name);
-    const stat = Number.isInteger(pid) ? readStat(pid) : undefined;
-    if (stat) children.set(stat.ppid, [...children.get(stat.ppid) ?? [], pid]);
-  }
-  if (!readStat(root)) return [];
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) {
-    tree.push(...children.get(tree[i]) ?? []);
-  }
-  return tree;
-}
+export const processTree = (root: number): number[] =>
+  readStat(root) ? [root, ...descendants(root)] : [];
 
 /** A process as it was: the start time tells a reused pid apart. */
 interface ProcessId {
@@ -283,10 +265,14 @@ export async function stopTree(child: Deno.ChildProcess): Promise<void> {
   if (left.length) throw new Error(`processes ${left} survived SIGKILL`);
 }
 
-/** Memory of a process tree: sums of VmRSS and of PSS (shared pages split). */
+/**
+ * Memory of processes, summed: VmRSS, VmHWM (each one's own peak) and PSS
+ * (shared pages split between their sharers; undefined when
+ * /proc/PID/smaps_rollup was unreadable).
+ */
 export interface TreeMemory {
   rssBytes: number;
-  /** Undefined when /proc/PID/smaps_rollup was unreadable. */
+  hwmBytes: number;
   pssBytes?: number;
   processes: number;
 }
@@ -302,38 +288,40 @@ function kilobytes(path: string, key: string): number | undefined {
   }
 }
 
-/** The memory of `root`'s process tree now. */
-export function treeMemory(root: number): TreeMemory {
-  const memory: TreeMemory = { rssBytes: 0, pssBytes: 0, processes: 0 };
-  for (const pid of processTree(root)) {
+/** The memory of `root`'s process tree now (of `pids` alone when given). */
+export function treeMemory(root: number, pids = processTree(root)): TreeMemory {
+  const memory = { rssBytes: 0, hwmBytes: 0, pssBytes: 0, processes: 0 };
+  for (const pid of pids) {
     const rss = kilobytes(`/proc/${pid}/status`, "VmRSS");
     if (rss === undefined) continue; // exited meanwhile
     memory.processes++;
     memory.rssBytes += rss;
+    memory.hwmBytes += kilobytes(`/proc/${pid}/status`, "VmHWM") ?? 0;
     const pss = kilobytes(`/proc/${pid}/smaps_rollup`, "Pss");
-    memory.pssBytes = pss === undefined || memory.pssBytes === undefined
-      ? undefined
-      : memory.pssBytes + pss;
+    memory.pssBytes += pss ?? NaN;
   }
-  return memory;
+  const { pssBytes } = memory;
+  return { ...memory, pssBytes: Number.isNaN(pssBytes) ? undefined : pssBytes };
 }
+
+/** The larger of two figures, either of which may be unknown. */
+export const max = (a?: number, b?: number) =>
+  a === undefined || b === undefined ? a ?? b : Math.max(a, b);
 
 /** A sampler of a process tree's memory, every 200 ms, that keeps the peak. */
 export class MemoryWatch {
-  #best: TreeMemory = { rssBytes: 0, processes: 0 };
-  #timer: ReturnType<typeof setInterval>;
+  #best!: TreeMemory;
+  #timer = setInterval(() => this.#sample(), 200);
   constructor(readonly root: number) {
     this.reset();
-    this.#timer = setInterval(() => this.#sample(), 200);
   }
   #sample(): void {
     const now = treeMemory(this.root);
     const best = this.#best;
     this.#best = {
       rssBytes: Math.max(best.rssBytes, now.rssBytes),
-      pssBytes: now.pssBytes === undefined
-        ? best.pssBytes
-        : Math.max(best.pssBytes ?? 0, now.pssBytes),
+      hwmBytes: Math.max(best.hwmBytes, now.hwmBytes),
+      pssBytes: max(best.pssBytes, now.pssBytes),
       processes: Math.max(best.processes, now.processes),
     };
   }
@@ -343,12 +331,34 @@ export class MemoryWatch {
     return { ...this.#best };
   }
   reset(): void {
-    this.#best = { rssBytes: 0, processes: 0 };
+    this.#best = { rssBytes: 0, hwmBytes: 0, processes: 0 };
     this.#sample();
   }
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+/**
+ * CPU seconds of a process tree: the sum over its threads of the time on
+ * a CPU from /proc/PID/task/TID/schedstat (nanoseconds, where stat's
+ * utime and stime count 10 ms ticks).
+ */
+export function treeCpuSeconds(root: number): number {
+  let nanoseconds = 0;
+  for (const pid of processTree(root)) {
+    try {
+      for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const text = Deno.readTextFileSync(
+          `/proc/${pid}/task/${task.name}/schedstat`,
+        );
+        nanoseconds += Number(text.split(" ")[0]);
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return nanoseconds / 1e9;
 }
 
 /** CPU time now, in clock ticks: the machine's busy and total, and this process tree's. */
@@ -383,3 +393,11 @@ export function otherCpuPercent(before: CpuTicks, after: CpuTicks): number {
   const other = (after.busy - before.busy) - (after.ours - before.ours);
   return total <= 0 ? 0 : Math.max(0, (other / total) * 100);
 }
+
+/** The load average's three figures, printed beside every measurement. */
+export const loadAverage = () =>
+  Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+
+/** The median; of an even count, the lower of the two middle values. */
+export const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];

@@ -16,58 +16,49 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { processTree, runWrk } from "./measure.ts";
-import { type Scenario, SCENARIOS } from "./scenarios.ts";
-import { ROOT, startServer } from "./servers.ts";
+import { loadAverage, median, runWrk, treeCpuSeconds } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import {
+  checkOnce,
+  prepareSite,
+  type Scenario,
+  SCENARIOS,
+} from "./scenarios.ts";
+import { ROOT, type RunningServer, SERVERS, startServer } from "./servers.ts";
 
-const OPTIONS = {
-  servers: { type: "string", default: "gateway-parallel,gateway" },
-  scenarios: { type: "string", default: "hello,flask-json" },
-  duration: { type: "string", default: "5" },
-  connections: { type: "string", default: "64" },
-  threads: { type: "string", default: "2" },
-  processes: { type: "string", default: "2" },
-  rounds: { type: "string", default: "3" },
-  "probe-seconds": { type: "string", default: "1" },
-  group: { type: "string", default: "{}" },
-  profile: { type: "boolean", default: false },
-  out: { type: "string" },
-} as const;
+const options = parseOptions(
+  "Usage: npx -y deno@2.9.6 task bench:overhead -- [options]",
+  {
+    servers: ["gateway-parallel,gateway", `among ${Object.keys(SERVERS)}`],
+    scenarios: ["hello,flask-json", `among ${SCENARIOS.map((s) => s.id)}`],
+    duration: ["5", "seconds of load per round"],
+    connections: ["64", "wrk's connections"],
+    threads: ["2", "wrk's threads"],
+    processes: ["2", "workers (isolates) of the gateway"],
+    rounds: ["3", "rounds; the median is shown"],
+    "probe-seconds": ["1", "seconds of each probe's loop"],
+    group: ["{}", "the gateway's defineGroup() options"],
+    profile: [false, "print cProfile's top entries of the app and bridge"],
+    out: [undefined, "a JSON file for every round's figures"],
+  },
+);
+const ids = options.list("scenarios", SCENARIOS.map((s) => s.id));
+const config = {
+  servers: options.list("servers", Object.keys(SERVERS)),
+  scenarios: SCENARIOS.filter((s) => ids.includes(s.id)),
+  duration: options.whole("duration"),
+  connections: options.whole("connections"),
+  threads: options.whole("threads"),
+  processes: options.whole("processes"),
+  rounds: options.whole("rounds"),
+  probeSeconds: options.whole("probe-seconds"),
+  group: options.object("group"),
+  profile: options.flag("profile"),
+  out: options.text("out"),
+};
 
 const PROBE = `${ROOT}bench/apps/app_time.py`;
 const log = (message: string) => console.error(`[overhead] ${message}`);
-
-function loadAverage(): string {
-  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
-    " ",
-  );
-}
-
-/**
- * CPU seconds of a process tree: the sum over its threads of the time on
- * a CPU from /proc/PID/task/TID/schedstat (nanoseconds, where stat's
- * utime and stime count 10 ms ticks).
- */
-function treeCpuSeconds(root: number): number {
-  let nanoseconds = 0;
-  for (const pid of processTree(root)) {
-    try {
-      for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-        const text = Deno.readTextFileSync(
-          `/proc/${pid}/task/${task.name}/schedstat`,
-        );
-        nanoseconds += Number(text.split(" ")[0]);
-      }
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return nanoseconds / 1e9;
-}
-
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 
 /** One server and scenario: every round's figures. */
 interface Row {
@@ -87,21 +78,13 @@ interface Row {
   overheadUs?: number;
 }
 
-function whole(value: string, name: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`--${name} must be a whole number >= ${min}`);
-  }
-  return n;
-}
-
 /**
  * Asks the probe to call the app (or the bridge) in a loop for `seconds`;
  * the server's CPU time over the loop, divided by the calls made, is the
  * cost of one call. With `profile`, returns cProfile's report instead.
  */
 async function probe(
-  server: { baseUrl: string; pid: number },
+  server: RunningServer,
   scenario: Scenario,
   what: string,
   seconds: number,
@@ -126,20 +109,9 @@ async function probe(
   return { us: cpu / JSON.parse(text).n * 1e6, text };
 }
 
-async function measure(
-  name: string,
-  scenarios: Scenario[],
-  config: ReturnType<typeof settings>,
-): Promise<Row[]> {
+async function measure(name: string, scenarios: Scenario[]): Promise<Row[]> {
   const app = scenarios[0].app;
-  const needs = await app.prepare?.() ?? {};
-  const site = {
-    app,
-    cpythonPath: needs.cpythonPath ?? [],
-    pyodidePath: needs.pyodidePath ?? [],
-    env: needs.env ?? {},
-    aliases: needs.aliases ?? [],
-  };
+  const site = await prepareSite(app);
   // Read by bench/gateway_server.ts (inherited by the server's process).
   Deno.env.set("BENCH_GATEWAY_PROBE", PROBE);
   log(`starting ${name} for ${app.id}`);
@@ -152,12 +124,7 @@ async function measure(
   const rows: Row[] = [];
   try {
     for (const scenario of scenarios) {
-      const url = server.baseUrl + scenario.path;
-      const answer = await fetch(url);
-      const problem = scenario.check(
-        answer.status,
-        new Uint8Array(await answer.arrayBuffer()),
-      );
+      const problem = await checkOnce(server.baseUrl, scenario);
       if (problem) throw new Error(`${name} ${scenario.id}: ${problem}`);
       const row: Row = {
         server: name,
@@ -166,17 +133,12 @@ async function measure(
         appUs: [],
         bridgeUs: [],
       };
-      const load = {
-        connections: config.connections,
-        threads: config.threads,
-      };
-      await runWrk(url, { ...load, durationSeconds: 2 }); // warm-up
+      const wrk = (durationSeconds: number) =>
+        runWrk(server.baseUrl + scenario.path, { ...config, durationSeconds });
+      await wrk(2); // warm-up
       for (let round = 0; round < config.rounds; round++) {
         const before = treeCpuSeconds(server.pid);
-        const result = await runWrk(url, {
-          ...load,
-          durationSeconds: config.duration,
-        });
+        const result = await wrk(config.duration);
         const cpu = treeCpuSeconds(server.pid) - before;
         if (result.non2xx) {
           throw new Error(`${name} ${scenario.id}: ${result.non2xx} non-2xx`);
@@ -188,13 +150,13 @@ async function measure(
           loadAverage: loadAverage(),
         });
         for (const what of ["app", "bridge"] as const) {
-          const timed = await probe(
+          const { us } = await probe(
             server,
             scenario,
             what,
             config.probeSeconds,
           );
-          (what === "app" ? row.appUs : row.bridgeUs).push(timed.us);
+          (what === "app" ? row.appUs : row.bridgeUs).push(us);
         }
         const last = row.rounds.at(-1)!;
         log(
@@ -220,46 +182,18 @@ async function measure(
     }
   } finally {
     await server.stop();
-    await needs.stop?.();
+    await site.stop?.();
   }
   return rows;
 }
 
-function settings(args: string[]) {
-  if (args[0] === "--") args = args.slice(1);
-  const { values } = parseArgs({ args, options: OPTIONS });
-  const ids = values.scenarios.split(",").filter(Boolean);
-  const unknown = ids.filter((id) => !SCENARIOS.some((s) => s.id === id));
-  if (unknown.length) {
-    throw new RangeError(`--scenarios: unknown ${unknown}`);
-  }
-  const group = JSON.parse(values.group);
-  if (typeof group !== "object" || group === null || Array.isArray(group)) {
-    throw new TypeError(`--group must be a JSON object, not ${values.group}`);
-  }
-  return {
-    servers: values.servers.split(",").filter(Boolean),
-    scenarios: SCENARIOS.filter((s) => ids.includes(s.id)),
-    duration: whole(values.duration, "duration", 1),
-    connections: whole(values.connections, "connections", 1),
-    threads: whole(values.threads, "threads", 1),
-    processes: whole(values.processes, "processes", 1),
-    rounds: whole(values.rounds, "rounds", 1),
-    probeSeconds: whole(values["probe-seconds"], "probe-seconds", 1),
-    group,
-    profile: values.profile,
-    out: values.out,
-  };
-}
-
 async function main(): Promise<void> {
-  const config = settings(Deno.args);
   const rows: Row[] = [];
   for (const name of config.servers) {
     // Scenarios that share an app share its server.
     const byApp = Map.groupBy(config.scenarios, (s) => s.app);
     for (const scenarios of byApp.values()) {
-      rows.push(...await measure(name, scenarios, config));
+      rows.push(...await measure(name, scenarios));
     }
   }
   console.log(

@@ -8,20 +8,26 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { coldStart } from "./cold_start.ts";
 import {
   cpuTicks,
   type LoadResult,
+  max,
+  median,
   MemoryWatch,
   otherCpuPercent,
   runWrk,
   streamUpload,
 } from "./measure.ts";
-import { type Scenario, SCENARIOS } from "./scenarios.ts";
+import { type Option, parseOptions } from "./options.ts";
+import {
+  checkOnce,
+  prepareSite,
+  type Scenario,
+  SCENARIOS,
+} from "./scenarios.ts";
 import {
   missingPackages,
-  type Needs,
   ROOT,
   type RunningServer,
   SERVERS,
@@ -31,28 +37,25 @@ import {
 } from "./servers.ts";
 
 const DEFAULT_SERVERS = ["mod_wsgi", "gunicorn", "gateway", "gateway-parallel"];
+const EXTRAS = SCENARIOS.filter((s) => s.extra).map((s) => s.id);
 
-const text = (fallback: string, help: string) =>
-  ({ type: "string", default: fallback, help }) as const;
-
-const OPTIONS = {
-  duration: text("5", "seconds of load per run"),
-  warmup: text("2", "seconds of load before a server's first round (0: none)"),
-  connections: text("64", "wrk's connections (some scenarios set their own)"),
-  threads: text("2", "wrk's threads"),
-  processes: text("2", "processes of every server (workers, isolates)"),
-  rounds: text("1", "servers take turns N times; the median round is kept"),
-  scenarios: text("", `among ${SCENARIOS.map((s) => s.id)}`),
-  servers: text(DEFAULT_SERVERS.join(","), `among ${Object.keys(SERVERS)}`),
-  group: text("{}", `the gateway's defineGroup() options, as '{"threads":10}'`),
-  "mod-wsgi-threads": text("15", "mod_wsgi's threads="),
-  out: text(`${ROOT}bench/results`, "where results.json and results.md go"),
-  cold: {
-    type: "boolean",
-    help: "instead: cold start of the examples, without and with a snapshot",
-  },
-  help: { type: "boolean", help: "this text" },
-} as const;
+const OPTIONS: Record<string, Option> = {
+  duration: ["5", "seconds of load per run"],
+  warmup: ["2", "seconds of load before a server's first round (0: none)"],
+  connections: ["64", "wrk's connections (some scenarios set their own)"],
+  threads: ["2", "wrk's threads"],
+  processes: ["2", "processes of every server (workers, isolates)"],
+  rounds: ["1", "servers take turns N times; the median round is kept"],
+  scenarios: ["", `among ${SCENARIOS.map((s) => s.id)}`],
+  servers: [DEFAULT_SERVERS.join(","), `among ${Object.keys(SERVERS)}`],
+  group: ["{}", `the gateway's defineGroup() options, as '{"threads":10}'`],
+  "mod-wsgi-threads": ["15", "mod_wsgi's threads="],
+  out: [`${ROOT}bench/results`, "where results.json and results.md go"],
+  cold: [
+    false,
+    "instead: cold start of the examples, without and with a snapshot",
+  ],
+};
 
 /** One row of the table: a scenario on a server. */
 export interface ResultRow {
@@ -81,9 +84,6 @@ export interface ResultRow {
 /** A server or an app's database, stopped on Ctrl-C too. */
 type Stoppable = { stop(): Promise<void> };
 
-/** The larger of two peaks, either of which may be unknown. */
-const max = (a?: number, b?: number) =>
-  a === undefined || b === undefined ? a ?? b : Math.max(a, b);
 const log = (message: string) => console.error(`[bench] ${message}`);
 const MIB = 1024 * 1024;
 const mib = (bytes?: number) =>
@@ -95,89 +95,36 @@ const ms = (value?: number) =>
     ? `${Math.round(value)} ms`
     : `${value.toFixed(2)} ms`;
 
-function usage(): string {
-  const lines = Object.entries(OPTIONS).map(([name, option]) =>
-    `  --${name.padEnd(18)} ${option.help}${
-      "default" in option && option.default ? ` (${option.default})` : ""
-    }`
-  );
-  const extras = SCENARIOS.filter((s) => s.extra).map((s) => s.id);
-  return `Usage: npx -y deno@2.9.6 task bench -- [options]\n${
-    lines.join("\n")
-  }\nScenarios run by default: all but ${extras.join(", ")}.`;
-}
-
 /** The options, checked; throws with a message that names the bad one. */
 function settings(args: string[]) {
-  // `deno task bench -- --rounds 3` passes the "--" on.
-  if (args[0] === "--") args = args.slice(1);
-  const { values } = parseArgs({ args, options: OPTIONS });
-  const whole = (name: keyof typeof OPTIONS, min: number) => {
-    const n = Number(values[name]);
-    if (!Number.isInteger(n) || n < min) {
-      throw new RangeError(`--${name} must be a whole number >= ${min}`);
-    }
-    return n;
-  };
-  const pick = (list: string, known: string[], name: string) => {
-    const chosen = list.split(",").map((s) => s.trim()).filter(Boolean);
-    const unknown = chosen.filter((s) => !known.includes(s));
-    if (unknown.length) {
-      throw new RangeError(`--${name}: unknown ${unknown}; known: ${known}`);
-    }
-    return chosen;
-  };
-  let group;
-  try {
-    group = JSON.parse(values.group);
-  } catch {
-    // the check below names the option
-  }
-  if (typeof group !== "object" || group === null || Array.isArray(group)) {
-    throw new TypeError(`--group must be a JSON object, not ${values.group}`);
-  }
-  const ids = values.scenarios
-    ? pick(values.scenarios, SCENARIOS.map((s) => s.id), "scenarios")
-    : SCENARIOS.filter((s) => !s.extra).map((s) => s.id);
+  const options = parseOptions(
+    "Usage: npx -y deno@2.9.6 task bench -- [options]",
+    OPTIONS,
+    { args, footer: `Scenarios run by default: all but ${EXTRAS.join(", ")}.` },
+  );
+  const ids = options.list("scenarios", SCENARIOS.map((s) => s.id));
   return {
-    help: values.help,
-    cold: values.cold,
-    out: values.out.replace(/\/$/, ""),
-    durationSeconds: whole("duration", 1),
-    warmupSeconds: whole("warmup", 0),
-    connections: whole("connections", 1),
-    threads: whole("threads", 1),
-    rounds: whole("rounds", 1),
-    scenarios: SCENARIOS.filter((s) => ids.includes(s.id)),
-    servers: pick(values.servers, Object.keys(SERVERS), "servers"),
+    cold: options.flag("cold"),
+    out: options.text("out")!.replace(/\/$/, ""),
+    // The load's settings, in results.json's order.
+    connections: options.whole("connections"),
+    threads: options.whole("threads"),
+    durationSeconds: options.whole("duration"),
+    warmupSeconds: options.whole("warmup", 0),
+    rounds: options.whole("rounds"),
+    scenarios: SCENARIOS.filter((s) =>
+      ids.length ? ids.includes(s.id) : !s.extra
+    ),
+    servers: options.list("servers", Object.keys(SERVERS)),
     server: {
-      processes: whole("processes", 1),
-      modWsgiThreads: whole("mod-wsgi-threads", 1),
-      group,
+      processes: options.whole("processes"),
+      modWsgiThreads: options.whole("mod-wsgi-threads"),
+      group: options.object("group"),
     } satisfies ServerSettings,
   };
 }
 
 type Settings = ReturnType<typeof settings>;
-
-/** Fetches a scenario's request once; what is wrong with the answer, if anything. */
-async function checkOnce(baseUrl: string, scenario: Scenario) {
-  // A streamed upload is checked as it is measured.
-  if (scenario.once) return undefined;
-  try {
-    const response = await fetch(baseUrl + scenario.path, {
-      method: scenario.bodyBytes ? "POST" : "GET",
-      body: scenario.bodyBytes
-        ? new Uint8Array(scenario.bodyBytes).fill(0x78)
-        : undefined,
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = new Uint8Array(await response.arrayBuffer());
-    return scenario.check(response.status, body);
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
 
 /** Starts, checks and loads every server for the scenarios of one app. */
 async function measureApp(
@@ -189,55 +136,42 @@ async function measureApp(
   },
 ): Promise<void> {
   const fail = (
-    scenario: Scenario,
-    server: string,
+    scenarios: Scenario[],
+    servers: string[],
     status: "skipped" | "failed",
     reason: string,
   ) => {
-    Object.assign(row(scenario, server), { status, reason });
-    log(`${scenario.id} on ${server}: ${status}: ${reason.split("\n")[0]}`);
+    for (const scenario of scenarios) {
+      for (const server of servers) {
+        Object.assign(row(scenario, server), { status, reason });
+        log(`${scenario.id} on ${server}: ${status}: ${reason.split("\n")[0]}`);
+      }
+    }
   };
   const app = scenarios[0].app;
-  let needs: Partial<Needs>;
-  try {
-    needs = await app.prepare?.() ?? {};
-  } catch (error) {
-    const reason = `could not prepare the ${app.id} app: ${
-      (error as Error).message
-    }`;
-    for (const s of scenarios) {
-      for (const name of config.servers) fail(s, name, "failed", reason);
-    }
-    return;
-  }
-  if (needs.stop) running.add(needs as Stoppable);
-  const site = {
-    cpythonPath: [],
-    pyodidePath: [],
-    env: {},
-    aliases: [],
-    ...needs,
-    app,
-  };
+  const site = await prepareSite(app).catch((error) => {
+    const reason = `could not prepare the ${app.id} app: ${error.message}`;
+    fail(scenarios, config.servers, "failed", reason);
+  });
+  if (!site) return;
+  if (site.stop) running.add(site as Stoppable);
   const started: { name: string; server: RunningServer; watch: MemoryWatch }[] =
     [];
   try {
     for (const name of config.servers) {
       const wanted = scenarios.filter((s) => {
-        if (s.skip?.[name]) fail(s, name, "skipped", s.skip[name]);
+        if (s.skip?.[name]) fail([s], [name], "skipped", s.skip[name]);
         return !s.skip?.[name];
       });
       if (wanted.length === 0) continue;
       log(`starting ${name} for ${app.id}`);
-      let server;
-      try {
-        server = await startServer(name, site, config.server);
-      } catch (error) {
-        for (const s of wanted) fail(s, name, "failed", String(error));
-        continue;
-      }
-      if ("skipped" in server) {
-        for (const s of wanted) fail(s, name, "skipped", server.skipped);
+      const server = await startServer(name, site, config.server).catch((
+        error,
+      ) => ({ failed: String(error) }));
+      if (!("pid" in server)) {
+        if ("skipped" in server) {
+          fail(wanted, [name], "skipped", server.skipped);
+        } else fail(wanted, [name], "failed", server.failed);
         continue;
       }
       running.add(server);
@@ -248,7 +182,7 @@ async function measureApp(
           await checkOnce(server.baseUrl, s);
         }
         const problem = await checkOnce(server.baseUrl, s);
-        if (problem) fail(s, name, "failed", `wrong response: ${problem}`);
+        if (problem) fail([s], [name], "failed", `wrong response: ${problem}`);
       }
     }
     for (let round = 0; round < config.rounds; round++) {
@@ -288,7 +222,7 @@ async function measureApp(
               }, other processes ${others.toFixed(1)}% CPU`,
             );
           } catch (error) {
-            fail(scenario, name, "failed", (error as Error).message);
+            fail([scenario], [name], "failed", (error as Error).message);
           }
         }
       }
@@ -300,8 +234,8 @@ async function measureApp(
       await server.stop().catch((error) => log(`stopping ${name}: ${error}`));
       running.delete(server);
     }
-    await needs.stop?.().catch((error) => log(`stopping ${app.id}: ${error}`));
-    running.delete(needs as Stoppable);
+    await site.stop?.().catch((error) => log(`stopping ${app.id}: ${error}`));
+    running.delete(site as Stoppable);
   }
 }
 
@@ -313,10 +247,8 @@ function summarize(rows: ResultRow[]): void {
       Object.assign(target, { status: "failed", reason: "no measurement" });
       continue;
     }
-    const sorted = [...target.rounds].sort((a, b) =>
-      a.requestsPerSecond - b.requestsPerSecond
-    );
-    const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+    const rps = target.rounds.map((r) => r.requestsPerSecond);
+    const mid = target.rounds[rps.indexOf(median(rps))];
     target.requestsPerSecond = mid.requestsPerSecond;
     target.p50Ms = mid.latencyMs.p50;
     target.p99Ms = mid.latencyMs.p99;
@@ -424,7 +356,6 @@ function renderMarkdown(results: Results): string {
 
 async function main(running: Set<Stoppable>): Promise<void> {
   const config = settings(Deno.args);
-  if (config.help) return console.log(usage());
   if (config.cold) return await coldStart(config.rounds);
   const missing = missingPackages(config.servers);
   if (missing.length) {
@@ -436,29 +367,20 @@ async function main(running: Set<Stoppable>): Promise<void> {
     Deno.exit(2);
   }
   const known = await versions();
+  const { cold: _, out, scenarios, servers, server, ...load } = config;
   const results: Results = {
     date: new Date().toISOString(),
     machine: await machine(),
-    settings: {
-      connections: config.connections,
-      threads: config.threads,
-      durationSeconds: config.durationSeconds,
-      warmupSeconds: config.warmupSeconds,
-      rounds: config.rounds,
-      ...config.server,
-    },
+    settings: { ...load, ...server },
     versions: known,
     servers: Object.fromEntries(
-      config.servers.map((name) => [
-        name,
-        SERVERS[name].describe(config.server, known),
-      ]),
+      servers.map((name) => [name, SERVERS[name].describe(server, known)]),
     ),
-    rows: config.scenarios.flatMap((scenario) =>
-      config.servers.map((server) => ({
-        scenario: scenario.id,
-        title: scenario.title,
-        server,
+    rows: scenarios.flatMap(({ id, title }) =>
+      servers.map((name) => ({
+        scenario: id,
+        title,
+        server: name,
         status: "ok" as const,
       }))
     ),
@@ -467,20 +389,18 @@ async function main(running: Set<Stoppable>): Promise<void> {
     results.rows.find((r) =>
       r.scenario === scenario.id && r.server === server
     )!;
-  for (const app of new Set(config.scenarios.map((s) => s.app))) {
-    const scenarios = config.scenarios.filter((s) => s.app === app);
-    await measureApp(scenarios, { config, row, running });
+  for (const app of new Set(scenarios.map((s) => s.app))) {
+    const ofApp = scenarios.filter((s) => s.app === app);
+    await measureApp(ofApp, { config, row, running });
   }
   summarize(results.rows);
-  await Deno.mkdir(config.out, { recursive: true });
-  await Deno.writeTextFile(
-    `${config.out}/results.json`,
-    JSON.stringify(results, null, 2) + "\n",
-  );
+  await Deno.mkdir(out, { recursive: true });
+  const json = JSON.stringify(results, null, 2) + "\n";
+  await Deno.writeTextFile(`${out}/results.json`, json);
   const markdown = renderMarkdown(results);
-  await Deno.writeTextFile(`${config.out}/results.md`, markdown);
+  await Deno.writeTextFile(`${out}/results.md`, markdown);
   console.log(markdown);
-  log(`wrote ${config.out}/results.json and results.md`);
+  log(`wrote ${out}/results.json and results.md`);
   if (results.rows.some((r) => r.status === "failed")) Deno.exitCode = 1;
 }
 

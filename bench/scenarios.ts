@@ -7,7 +7,7 @@
  */
 
 import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { type App, type Needs, PYTHON, ROOT } from "./servers.ts";
+import { type App, type Needs, PYTHON, ROOT, type Site } from "./servers.ts";
 
 /** An app and how to get what it needs, started once before its servers. */
 export interface AppSpec extends App {
@@ -42,7 +42,12 @@ const APPS = `${ROOT}bench/apps`;
 const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
 
-function benchApp(id: string, module: string, prepare?: AppSpec["prepare"]) {
+/** bench/apps/`module`.py at "/". */
+export function benchApp(
+  id: string,
+  module: string,
+  prepare?: AppSpec["prepare"],
+): AppSpec {
   return {
     id,
     directory: APPS,
@@ -52,6 +57,38 @@ function benchApp(id: string, module: string, prepare?: AppSpec["prepare"]) {
     readyPath: "/",
     prepare,
   };
+}
+
+/** `app` with what its `prepare` started for this run; `stop` ends that. */
+export async function prepareSite(app: AppSpec): Promise<Site> {
+  const needs = await app.prepare?.();
+  return {
+    cpythonPath: [],
+    pyodidePath: [],
+    env: {},
+    aliases: [],
+    ...needs,
+    app,
+  };
+}
+
+/** Fetches a scenario's request once; what is wrong with the answer, if anything. */
+export async function checkOnce(baseUrl: string, scenario: Scenario) {
+  // A streamed upload is checked as it is measured.
+  if (scenario.once) return undefined;
+  try {
+    const response = await fetch(baseUrl + scenario.path, {
+      method: scenario.bodyBytes ? "POST" : "GET",
+      body: scenario.bodyBytes
+        ? new Uint8Array(scenario.bodyBytes).fill(0x78)
+        : undefined,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = new Uint8Array(await response.arrayBuffer());
+    return scenario.check(response.status, body);
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /**

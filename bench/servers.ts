@@ -26,7 +26,7 @@ export interface App {
   id: string;
   /** gunicorn's --chdir, first on mod_wsgi's python-path. */
   directory: string;
-  /** The WSGI file: Apache's WSGIScriptAlias target and the gateway's app. */
+  /** Apache's WSGIScriptAlias target and the gateway's app. */
   script: string;
   /** gunicorn's "module:callable", importable from `directory`. */
   gunicornApp: string;
@@ -38,9 +38,8 @@ export interface App {
 
 /** What an app needs on this run besides its files (scenarios.ts). */
 export interface Needs {
-  /** Import folders for CPython (python-path, --pythonpath). */
+  /** Import folders for CPython (python-path, --pythonpath) and Pyodide. */
   cpythonPath: string[];
-  /** Import folders for Pyodide (the group's pythonPath). */
   pyodidePath: string[];
   /** The app's `os.environ` additions, like DATABASE_URL. */
   env: Record<string, string>;
@@ -58,7 +57,6 @@ export interface Site extends Needs {
 export interface ServerSettings {
   /** mod_wsgi daemon processes = gunicorn workers = Web Workers = isolates. */
   processes: number;
-  /** mod_wsgi's threads= (15, its default). */
   modWsgiThreads: number;
   /** defineGroup() options of the gateway's variants, over theirs. */
   group: Record<string, unknown>;
@@ -106,7 +104,7 @@ const APACHE = "/usr/sbin/apache2";
 const MODULES = "/usr/lib/apache2/modules";
 const GUNICORN = "/usr/bin/gunicorn";
 export const PYTHON = "/usr/bin/python3";
-const GATEWAY_SERVER = `${ROOT}bench/gateway_server.ts`;
+export const GATEWAY_SERVER = `${ROOT}bench/gateway_server.ts`;
 const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -198,25 +196,22 @@ function gateway(
           ...settings.group,
         },
       };
-      if (!variant.parallel) {
-        return {
-          command: Deno.execPath(),
-          args: ["run", "-A", GATEWAY_SERVER],
-          env: { BENCH_GATEWAY: JSON.stringify({ ...config, port }) },
-        };
-      }
-      const readyFile = `${folder}/ready`;
+      const parallel = variant.parallel;
       return {
         command: Deno.execPath(),
-        args: [
-          ...["serve", "--parallel", "-A", "--host", "127.0.0.1"],
-          ...["--port", String(port), GATEWAY_SERVER],
-        ],
+        args: parallel
+          ? ["serve", "--parallel", "-A", "--host", "127.0.0.1", "--port"]
+            .concat(String(port), GATEWAY_SERVER)
+          // bench/isolation_cost.ts runs `isolation: "thread"` workers too.
+          : ["run", "-A", "--unstable-worker-options", GATEWAY_SERVER],
         env: {
-          DENO_JOBS: String(settings.processes),
-          BENCH_GATEWAY: JSON.stringify({ ...config, readyFile }),
+          ...parallel ? { DENO_JOBS: String(settings.processes) } : {},
+          BENCH_GATEWAY: JSON.stringify({
+            ...config,
+            ...parallel ? { readyFile: `${folder}/ready` } : { port },
+          }),
         },
-        isolates: settings.processes,
+        isolates: parallel ? settings.processes : undefined,
       };
     },
   };
@@ -237,16 +232,8 @@ function example(
       if (!args) return `${script} cannot serve the ${site.app.id} app`;
       return {
         command: Deno.execPath(),
-        args: [
-          "run",
-          "-A",
-          `${ROOT}${script}`,
-          "--port",
-          String(port),
-          "--processes",
-          String(settings.processes),
-          ...args,
-        ],
+        args: ["run", "-A", `${ROOT}${script}`, "--port", String(port)]
+          .concat("--processes", String(settings.processes), args),
       };
     },
   };
@@ -265,16 +252,13 @@ export const SERVERS: Record<string, ServerKind> = {
     describe: ({ processes, modWsgiThreads }, v) =>
       `Apache + mod_wsgi daemon mode, event MPM, ${processes} processes x ${modWsgiThreads} threads; Apache ${v.apache}, mod_wsgi ${v.modWsgi} (Debian), Python ${v.python}`,
     async launch(site, options) {
-      const folder = options.folder;
-      await Deno.writeTextFile(
-        `${folder}/httpd.conf`,
-        apacheConfig(site, options),
-      );
+      const config = `${options.folder}/httpd.conf`;
+      await Deno.writeTextFile(config, apacheConfig(site, options));
       // mod_wsgi's daemons see the server's environment in os.environ;
       // SetEnv would only reach the WSGI environ.
       return {
         command: APACHE,
-        args: ["-f", `${folder}/httpd.conf`, "-DFOREGROUND"],
+        args: ["-f", config, "-DFOREGROUND"],
         env: site.env,
       };
     },
@@ -384,7 +368,8 @@ export async function startServer(
 
 /**
  * The one way a benchmark server starts: runs `launch` from the checkout,
- * with `folder` (removed at stop) for its files, and resolves once
+ * with `folder` (a new temporary one by default, removed at stop) for its
+ * files, and resolves once
  * `readyPath` on 127.0.0.1:`port` answers 200 (Pyodide's start included,
  * 180 s at most). Under `deno serve --parallel`, one 200 comes from the
  * first isolate that is ready, so it also waits until every isolate has
@@ -397,10 +382,13 @@ export async function launchServer(
   launch: Launch,
   { port, folder, readyPath }: {
     port: number;
-    folder: string;
+    folder?: string;
     readyPath: string;
   },
 ): Promise<RunningServer> {
+  // A name like "node:http" (bench/front_overhead.ts) is no file name.
+  const prefix = `bench-${name.replace(/[^\w.-]/g, "_")}-`;
+  folder ??= await Deno.makeTempDir({ prefix });
   // Run as root, Apache's daemons run as www-data and use this folder.
   await Deno.chmod(folder, 0o755);
   const launched = performance.now();

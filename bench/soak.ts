@@ -17,11 +17,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { loadavg } from "node:os";
-import { ensurePythonPackages } from "../tests/python_packages.ts";
-import { processTree, stopTree } from "./measure.ts";
-import { ROOT } from "./servers.ts";
+import { freePort } from "../tests/servers.ts";
+import { loadAverage, parentOf, processTree, treeMemory } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { prepareSite, SCENARIOS } from "./scenarios.ts";
+import { GATEWAY_SERVER, launchServer, ROOT } from "./servers.ts";
 
 const MIB = 1024 * 1024;
 const UPLOAD = new Uint8Array(64 * 1024);
@@ -49,17 +49,6 @@ function pick(): (typeof MIX)[number] {
   return MIX[0];
 }
 
-function rssOf(pid: number): number | undefined {
-  try {
-    const match = Deno.readTextFileSync(`/proc/${pid}/status`).match(
-      /^VmRSS:\s+(\d+) kB/m,
-    );
-    return match ? Number(match[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * One minute's sample: the server's own RSS and each worker process's
  * (the tree below it: a worker and its relay, summed per direct child).
@@ -73,27 +62,15 @@ interface Sample {
 }
 
 function sample(root: number, minute: number, requests: number): Sample {
-  const server = rssOf(root) ?? 0;
-  const workers: number[] = [];
-  for (const pid of processTree(root).slice(1)) {
-    let ppid: number;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      continue; // exited meanwhile (a worker replaced)
-    }
-    if (ppid !== root) continue;
-    let rss = 0;
-    for (const below of processTree(pid)) rss += rssOf(below) ?? 0;
-    workers.push(rss);
-  }
+  const mib = (pids: number[]) =>
+    Math.round(treeMemory(root, pids).rssBytes / MIB);
+  const workers = processTree(root).filter((pid) => parentOf(pid) === root);
   return {
     minute,
     requests,
-    serverMiB: Math.round(server / MIB),
-    workersMiB: workers.map((bytes) => Math.round(bytes / MIB)),
-    load: loadavg().map((n) => n.toFixed(1)).join(" "),
+    serverMiB: mib([root]),
+    workersMiB: workers.map((pid) => mib(processTree(pid))),
+    load: loadAverage(),
   };
 }
 
@@ -111,43 +88,58 @@ function chart(samples: Sample[]): string {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
-      minutes: { type: "string", default: "30" },
-      requests: { type: "string" },
-      clients: { type: "string", default: "4" },
-      "timeout-every": { type: "string", default: "60" },
-      isolation: { type: "string", default: "process" },
-      json: { type: "string" },
+  const options = parseOptions(
+    "Usage: npx -y deno@2.9.6 task bench:soak -- [options]",
+    {
+      minutes: ["30", "how long the load lasts"],
+      requests: [undefined, "or how many requests"],
+      clients: ["4", "clients at once"],
+      "timeout-every": ["60", "seconds between requests that never return"],
+      isolation: ["process", "the group's isolation"],
+      json: [undefined, "a file for the result as JSON"],
     },
-  });
-  const minutes = Number(values.minutes);
-  const limit = values.requests ? Number(values.requests) : Infinity;
-  const clients = Number(values.clients);
-  const { startPostgres, freePort } = await import("../tests/servers.ts");
-  const postgres = await startPostgres();
-  const sitePackages = await ensurePythonPackages();
+  );
+  const minutes = Number(options.text("minutes"));
+  const limit = options.text("requests") ? options.whole("requests") : Infinity;
+  const clients = options.whole("clients");
+  // PostgreSQL and the packages, as the flask-db scenario has them.
+  const db = await prepareSite(SCENARIOS.find((s) => s.id === "flask-db")!.app);
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}bench/soak_server.ts`],
+  const server = await launchServer("soak", {
+    command: Deno.execPath(),
+    args: ["run", "-A", GATEWAY_SERVER],
     env: {
-      SOAK_SERVER: JSON.stringify({
+      BENCH_GATEWAY: JSON.stringify({
         port,
-        pythonPath: [sitePackages],
-        env: { DATABASE_URL: postgres.url, BENCH_DB_POOL: "5" },
-        group: { isolation: values.isolation },
+        app: `${ROOT}bench/apps/loop.py`,
+        prefix: "/hello",
+        mounts: [
+          ["/app", `${ROOT}examples/flask-beside-hono/app.wsgi`],
+          ["/db", `${ROOT}bench/apps/flask_db.py`],
+          ["/upload", `${ROOT}bench/apps/upload.py`],
+        ],
+        aliases: [{
+          urlPath: "/media/",
+          directory: `${ROOT}examples/hello/static/media/`,
+        }],
+        metricsPath: "/soak/metrics",
+        pythonPath: db.pyodidePath,
+        env: { ...db.env, BENCH_DB_POOL: "5" },
+        group: {
+          processes: 2,
+          requestTimeout: 3,
+          preload: ["flask"],
+          isolation: options.text("isolation"),
+        },
       }),
     },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write: (text) => void (log = (log + text).slice(-20_000)),
-    }),
-  ).catch(() => {});
+  }, { port, readyPath: "/soak/metrics" }).catch(async (error) => {
+    await db.stop?.();
+    throw error;
+  });
   const base = `http://127.0.0.1:${port}`;
+  const request = ({ path, body }: typeof MIX[number]) =>
+    fetch(base + path, { method: body ? "POST" : "GET", body });
   const counts: Record<string, Record<string, number>> = {};
   const count = (kind: string, status: string) => {
     counts[kind] ??= {};
@@ -157,33 +149,15 @@ if (import.meta.main) {
   let failed = 0;
   const samples: Sample[] = [];
   try {
-    const deadline = Date.now() + 180_000;
-    for (;;) {
-      try {
-        const response = await fetch(`${base}/soak/metrics`);
-        await response.body?.cancel();
-        if (response.ok) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`no server:\n${log}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    for (const item of MIX) {
-      const response = await fetch(`${base}${item.path}`, {
-        method: item.body ? "POST" : "GET",
-        body: item.body,
-      });
-      await response.body?.cancel();
-    }
+    for (const item of MIX) await (await request(item)).body?.cancel();
     const started = Date.now();
     const end = started + minutes * 60_000;
     const running = () => Date.now() < end && sent < limit;
-    samples.push(sample(child.pid, 0, 0));
+    const now = () =>
+      sample(server.pid, Math.round((Date.now() - started) / 60_000), sent);
+    samples.push(now());
     const sampler = setInterval(() => {
-      samples.push(
-        sample(child.pid, Math.round((Date.now() - started) / 60_000), sent),
-      );
+      samples.push(now());
       console.log(JSON.stringify(samples.at(-1)));
     }, 60_000);
     const worker = async () => {
@@ -191,10 +165,7 @@ if (import.meta.main) {
         const item = pick();
         sent++;
         try {
-          const response = await fetch(`${base}${item.path}`, {
-            method: item.body ? "POST" : "GET",
-            body: item.body,
-          });
+          const response = await request(item);
           await response.arrayBuffer();
           count(item.kind, String(response.status));
           if (response.status !== 200) failed++;
@@ -205,7 +176,7 @@ if (import.meta.main) {
       }
     };
     const timeouts = (async () => {
-      const every = Number(values["timeout-every"]) * 1000;
+      const every = options.whole("timeout-every") * 1000;
       while (running()) {
         await new Promise((resolve) =>
           setTimeout(resolve, Math.max(0, Math.min(every, end - Date.now())))
@@ -218,11 +189,7 @@ if (import.meta.main) {
     })();
     await Promise.all(Array.from({ length: clients }, worker));
     clearInterval(sampler);
-    const last = sample(
-      child.pid,
-      Math.round((Date.now() - started) / 60_000),
-      sent,
-    );
+    const last = now();
     // The minute's own sample may have just been taken.
     if (samples.at(-1)?.minute !== last.minute) samples.push(last);
     await timeouts;
@@ -235,21 +202,19 @@ if (import.meta.main) {
       failed,
       counts,
       samples,
-      metrics: {
-        requests: metrics.requests,
-        starts: metrics.starts,
-        restarts: metrics.restarts,
-        timeouts: metrics.timeouts,
-        crashes: metrics.crashes,
-      },
+      metrics: Object.fromEntries(
+        ["requests", "starts", "restarts", "timeouts", "crashes"]
+          .map((key) => [key, metrics[key]]),
+      ),
     };
-    console.log(JSON.stringify(result, null, 2));
+    const json = JSON.stringify(result, null, 2);
+    console.log(json);
     console.log(chart(samples));
-    if (values.json) {
-      await Deno.writeTextFile(values.json, JSON.stringify(result, null, 2));
+    if (options.text("json")) {
+      await Deno.writeTextFile(options.text("json")!, json);
     }
   } finally {
-    await stopTree(child);
-    await postgres.stop();
+    await server.stop();
+    await db.stop?.();
   }
 }

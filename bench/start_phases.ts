@@ -12,15 +12,15 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { ROOT } from "./servers.ts";
 import { ensurePythonPackages } from "../tests/python_packages.ts";
+import { loadAverage, median } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { ROOT } from "./servers.ts";
 
-const { values } = parseArgs({
-  args: Deno.args.filter((arg) => arg !== "--"),
-  options: { rounds: { type: "string", default: "3" } },
-});
-const rounds = Number(values.rounds);
+const rounds = parseOptions(
+  "Usage: npx -y deno@2.9.6 run -A bench/start_phases.ts [options]",
+  { rounds: ["3", "runs of each phase; the median is shown"] },
+).whole("rounds");
 const FLASK = `${ROOT}examples/flask-beside-hono`;
 
 /** The program each round runs: prints one JSON line of phase times. */
@@ -67,9 +67,8 @@ async function run(args: string[]): Promise<Record<string, number>> {
     cwd: ROOT,
     stderr: "piped",
   }).output();
-  const text = new TextDecoder().decode(output.stdout).trim().split("\n").at(
-    -1,
-  );
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  const text = lines.at(-1);
   if (!output.success || !text) {
     throw new Error(new TextDecoder().decode(output.stderr));
   }
@@ -100,10 +99,7 @@ await buildSnapshot(group, {
   scripts: [{ script: `${FLASK}/app.wsgi` }],
 });
 
-const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3);
-console.log(`load average ${load.join(" ")}, median of ${rounds}`);
-const median = (list: number[]) =>
-  [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+console.log(`load average ${loadAverage()}, median of ${rounds}`);
 const starts: number[] = [];
 for (let i = 0; i < rounds; i++) starts.push(await denoStart());
 console.log(

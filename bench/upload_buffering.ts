@@ -14,19 +14,21 @@
  */
 
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { loadAverage } from "./measure.ts";
+import { parseOptions } from "./options.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    streaming: { type: "boolean" },
-    rounds: { type: "string" },
+const options = parseOptions(
+  "Usage: npx -y deno@2.9.6 run -A bench/upload_buffering.ts [CHECKOUT] [options]",
+  {
+    streaming: [false, "mount with requestBuffering: false"],
+    rounds: ["40", "1 MiB uploads (64 MiB ones: an eighth, at least 3)"],
   },
-});
-const root = positionals[0] ??
+  { positionals: true },
+);
+// Not servers.ts's ROOT: that module loads this checkout's mod.ts.
+const root = options.positionals[0] ??
   new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const rounds = Number(values.rounds ?? 40);
+const rounds = options.whole("rounds");
 const { createRouter, defineGroup, mountWsgi } = await import(
   `${root}/mod.ts`
 );
@@ -35,13 +37,13 @@ const group = defineGroup("upload-buffering", {
   requestTimeout: 120,
 });
 const router = createRouter();
-const options: Record<string, unknown> = { group, limitRequestBody: 0 };
-if (values.streaming) options.requestBuffering = false;
+const mount: Record<string, unknown> = { group, limitRequestBody: 0 };
+if (options.flag("streaming")) mount.requestBuffering = false;
 mountWsgi(
   router,
   "/",
   new URL("./apps/upload.py", import.meta.url).pathname,
-  options,
+  mount,
 );
 await group.ready();
 const server = Deno.serve(
@@ -57,11 +59,10 @@ async function upload(body: Uint8Array<ArrayBuffer>): Promise<void> {
   if (text !== String(body.length)) throw new Error(`the app read ${text}`);
 }
 
-const loadavg = () => Deno.readTextFileSync("/proc/loadavg").split(" ");
 const results: Record<string, unknown> = {
   checkout: root,
-  streaming: values.streaming === true,
-  loadBefore: loadavg().slice(0, 3).join(" "),
+  streaming: options.flag("streaming"),
+  loadBefore: loadAverage(),
 };
 for (const [mib, count] of [[1, rounds], [64, Math.max(3, rounds / 8)]]) {
   const body = new Uint8Array(mib * MIB).fill(97);
@@ -78,7 +79,7 @@ for (const [mib, count] of [[1, rounds], [64, Math.max(3, rounds / 8)]]) {
     cpuMsPerUpload: Math.round((used.user + used.system) / 100 / count) / 10,
   };
 }
-results.loadAfter = loadavg().slice(0, 3).join(" ");
+results.loadAfter = loadAverage();
 console.log(JSON.stringify(results));
 await server.shutdown();
 await group.shutdown();

@@ -11,41 +11,19 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { processTree } from "./measure.ts";
-import { ROOT } from "./servers.ts";
+import { freePort } from "../tests/servers.ts";
+import { loadAverage, treeMemory } from "./measure.ts";
+import { parseOptions } from "./options.ts";
+import { launchServer, ROOT } from "./servers.ts";
 
-const { values } = parseArgs({
-  args: Deno.args.filter((arg) => arg !== "--"),
-  options: {
-    rounds: { type: "string", default: "2" },
-    isolation: { type: "string", default: "thread,process" },
+const options = parseOptions(
+  "Usage: npx -y deno@2.9.6 task bench:memory -- [options]",
+  {
+    rounds: ["2", "runs per row; the smallest is shown"],
+    isolation: ["thread,process", "the isolations measured"],
   },
-});
-const rounds = Number(values.rounds);
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** VmRSS and VmHWM of a process and its descendants, summed, in MiB. */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  let rss = 0;
-  let peak = 0;
-  for (const member of processTree(pid)) {
-    try {
-      const status = Deno.readTextFileSync(`/proc/${member}/status`);
-      rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return { rss: rss / 1024, peak: peak / 1024 };
-}
+);
+const rounds = options.whole("rounds");
 
 const PROGRAM = `
 import { createRouter, defineGroup, mountWsgi } from "${ROOT}mod.ts";
@@ -60,51 +38,34 @@ const router = createRouter();
 mountWsgi(router, "/", "${ROOT}examples/hello/app.wsgi", { group });
 await group.ready();
 Deno.serve({ hostname: "127.0.0.1", port: Number(port), onListen() {} }, router.fetch);
-console.log("ready");
 `;
 
+/** VmRSS and VmHWM of the server's process tree, in MiB. */
 async function measure(
-  program: string,
   processes: number,
   isolation: string,
   snapshots: string,
 ): Promise<{ rss: number; peak: number }> {
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      program,
-      String(port),
-      String(processes),
-      isolation,
-      snapshots,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
+  const server = await launchServer("memory", {
+    command: Deno.execPath(),
+    // Web Workers (`isolation: "thread"`) are sandboxed through Deno's
+    // worker permissions, which need the flag.
+    args: ["run", "-A", "--unstable-worker-options", program, String(port)]
+      .concat(String(processes), isolation, snapshots),
+  }, { port, readyPath: "/" });
   try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("the server ended before it was ready");
-      text += value;
-    }
-    reader.releaseLock();
     // Every worker answers once (sequential requests go to idle workers).
     await Promise.all(
       Array.from({ length: processes * 2 }, async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/`);
-        await response.body?.cancel();
+        await (await fetch(`${server.baseUrl}/`)).body?.cancel();
       }),
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    return memoryOf(child.pid);
+    const { rssBytes, hwmBytes } = treeMemory(server.pid);
+    return { rss: rssBytes / 1024 / 1024, peak: hwmBytes / 1024 / 1024 };
   } finally {
-    child.kill("SIGKILL");
-    await child.status;
+    await server.stop();
   }
 }
 
@@ -114,14 +75,13 @@ await Deno.writeTextFile(program, PROGRAM);
 const snapshots = `${folder}/snapshots`;
 await Deno.mkdir(snapshots);
 // The first run makes the snapshot; it is not counted.
-await measure(program, 1, "thread", snapshots);
-const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3);
-console.log(`load average ${load.join(" ")}`);
+await measure(1, "thread", snapshots);
+console.log(`load average ${loadAverage()}`);
 console.log(
   "| isolation | snapshot | workers | RSS MiB | peak MiB | this worker MiB |",
 );
 console.log("| --- | --- | ---: | ---: | ---: | ---: |");
-for (const isolation of values.isolation.split(",")) {
+for (const isolation of options.list("isolation")) {
   for (const mode of ["off", "warm"]) {
     let previous = 0;
     for (const processes of [1, 2, 3]) {
@@ -129,7 +89,6 @@ for (const isolation of values.isolation.split(",")) {
       const peak: number[] = [];
       for (let round = 0; round < rounds; round++) {
         const m = await measure(
-          program,
           processes,
           isolation,
           mode === "off" ? "off" : snapshots,
