@@ -64,7 +64,7 @@ function decodeFrame(frame: Uint8Array): unknown {
  * the end (the writer died mid-frame) is dropped.
  */
 export async function* readFrames(
-  stream: ReadableStream<Uint8Array>,
+  stream: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<unknown> {
   // Pieces are kept apart until a whole frame is in: joining on every read
   // would copy a large body over and over.
@@ -109,5 +109,32 @@ export async function* readFrames(
         yield decodeFrame(frame);
       }
     }
+  }
+}
+
+/**
+ * What a connection reads, chunk by chunk, until it ends: `conn.read()`
+ * straight, without a ReadableStream's machinery around every chunk.
+ */
+export async function* chunksOf(
+  conn: Deno.Conn,
+  size = 65536,
+): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(size);
+  while (true) {
+    const read = await conn.read(buffer);
+    if (read === null) return;
+    yield buffer.slice(0, read);
+  }
+}
+
+/** Writes all of `bytes`; a write may take only part of them. */
+export async function writeAll(
+  conn: Deno.Conn,
+  bytes: Uint8Array,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    written += await conn.write(bytes.subarray(written));
   }
 }

@@ -252,3 +252,22 @@ export function threadPermissions(
   }
   return { permissions, reads };
 }
+
+/**
+ * `flags` that also let a process connect to the Unix socket at `path`
+ * (a worker process's channel): Deno asks read, write and net
+ * (`unix:path`) for it. A bare `--allow-read` stays as it is: a second
+ * `--allow-read=path` after it would narrow it to that path.
+ */
+export function allowSocket(flags: string[], path: string): string[] {
+  if (flags.includes("--allow-all") || flags.includes("-A")) return flags;
+  let out = [...flags];
+  const wanted = { read: path, write: path, net: `unix:${path}` };
+  for (const [name, value] of Object.entries(wanted)) {
+    if (out.includes(`--allow-${name}`)) continue;
+    const at = out.findIndex((flag) => flag.startsWith(`--allow-${name}=`));
+    if (at >= 0) out[at] = `${out[at]},${value}`;
+    else out = [...out, `--allow-${name}=${value}`];
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveGroupOptions } from "./group_options.ts";
 import {
+  allowSocket,
   covered,
   processPermissions,
   threadPermissions,
@@ -133,4 +134,24 @@ Deno.test('permissions: "inherit" gives a process the server\'s full permissions
   const config = resolveGroupOptions("p", { permissions: "inherit" });
   // The test runs with -A.
   assert.deepEqual(processPermissions(config, []).flags, ["--allow-all"]);
+});
+
+Deno.test("permissions: allowSocket adds a socket to read, write and net lists, never narrows", () => {
+  const cases: [string[], string[]][] = [
+    [["--allow-read=/a", "--allow-net"], [
+      "--allow-read=/a,/s",
+      "--allow-net",
+      "--allow-write=/s",
+    ]],
+    [["--allow-read", "--allow-write=/w", "--allow-net=db:5432"], [
+      "--allow-read",
+      "--allow-write=/w,/s",
+      "--allow-net=db:5432,unix:/s",
+    ]],
+    [["--allow-all"], ["--allow-all"]],
+    [[], ["--allow-read=/s", "--allow-write=/s", "--allow-net=unix:/s"]],
+  ];
+  for (const [flags, expected] of cases) {
+    assert.deepEqual(allowSocket(flags, "/s"), expected, flags.join(" "));
+  }
 });

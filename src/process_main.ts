@@ -10,7 +10,7 @@
  * @module
  */
 
-import { encodeFrame, readFrames } from "./frames.ts";
+import { chunksOf, encodeFrame, readFrames, writeAll } from "./frames.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { cancelPipelined, claimPipelined, createFlags } from "./protocol.ts";
 
@@ -21,12 +21,21 @@ const worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
   name: "wsgi-process",
 });
 
+// The server's socket for this worker (see channels.ts); without one,
+// stdin and stdout carry the frames.
+const socket = Deno.args[0];
+const connection = socket === undefined
+  ? undefined
+  : await Deno.connect({ transport: "unix", path: socket });
+const output = connection ? undefined : Deno.stdout.writable.getWriter();
+const write = (frame: Uint8Array) =>
+  connection ? writeAll(connection, frame) : output!.write(frame);
+
 // Frames go out one at a time, in order, without blocking this thread.
-let writing: Promise<void> = Promise.resolve();
-const output = Deno.stdout.writable.getWriter();
+let writing: Promise<unknown> = Promise.resolve();
 function send(message: FromWorker | { t: "exit"; reason: string }): void {
   const frame = encodeFrame(message);
-  writing = writing.then(() => output.write(frame)).catch(() => {
+  writing = writing.then(() => write(frame)).catch(() => {
     // The server is gone: nothing to tell it; stdin's end makes us exit.
   });
 }
@@ -50,7 +59,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => {});
 }
 
-for await (const frame of readFrames(Deno.stdin.readable)) {
+const input = connection ? chunksOf(connection) : Deno.stdin.readable;
+for await (const frame of readFrames(input)) {
   const message = frame as ToWorker | { t: "interrupt" };
   if (message.t === "interrupt") {
     const flag = new Int32Array(interrupt);
@@ -72,6 +82,6 @@ for await (const frame of readFrames(Deno.stdin.readable)) {
   }
   worker.postMessage(message);
 }
-// stdin ended: the server stopped or died. Exiting also ends a Web Worker
+// The input ended: the server stopped or died. Exiting also ends a Web Worker
 // stuck in a loop, which terminate() could not.
 Deno.exit(0);
