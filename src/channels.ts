@@ -302,13 +302,22 @@ interface ChannelSocket {
  * process's stdin and stdout take a thread of Deno's blocking pool for
  * each (measured: about 90 µs per hello-world request in the worker
  * process alone). Undefined, and the pipes serve, where the server may not
- * make one (no write or read permission in /tmp, or Windows).
+ * make one (no read and write permission in /tmp, no `--allow-net` that
+ * covers a Unix socket, or Windows).
  */
 function channelSocket(): ChannelSocket | undefined {
   if (Deno.build.os === "windows") return undefined;
-  for (const name of ["read", "write"] as const) {
-    const state = Deno.permissions.querySync({ name, path: "/tmp" }).state;
-    if (state !== "granted") return undefined;
+  // Asked first, so that a terminal never sees a permission prompt.
+  const wanted: Deno.PermissionDescriptor[] = [
+    { name: "read", path: "/tmp" },
+    { name: "write", path: "/tmp" },
+    // Deno asks net access for a Unix socket, as "unix:PATH".
+    { name: "net", host: "unix:/tmp/deno-wsgi-channel" },
+  ];
+  for (const descriptor of wanted) {
+    if (Deno.permissions.querySync(descriptor).state !== "granted") {
+      return undefined;
+    }
   }
   let folder: string | undefined;
   try {

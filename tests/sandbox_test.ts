@@ -138,56 +138,71 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "a server whose main module has no deno.json of its own starts sandboxed worker processes (they read the Pyodide the server resolved)",
-  ...options,
-  fn: async () => {
-    // Outside the repository: the server resolves npm:pyodide without this
-    // library's deno.json, the worker process (under src/) with it.
-    const folder = await Deno.makeTempDir({ prefix: "sandbox-elsewhere-" });
-    const port = await freePort();
-    await Deno.writeTextFile(
-      `${folder}/server.ts`,
-      `import { createRouter, defineGroup, mountWsgi } from "${repo}mod.ts";
-      const group = defineGroup("elsewhere", { processes: 1 });
-      const router = createRouter();
-      mountWsgi(router, "/", "${repo}examples/hello/app.wsgi", { group });
-      Deno.serve({ hostname: "127.0.0.1", port: ${port}, onListen() {} }, router.fetch);
-      `,
-    );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${folder}/server.ts`],
-      cwd: folder,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const errors = (async () => {
-      let text = "";
-      for await (
-        const chunk of child.stderr.pipeThrough(new TextDecoderStream())
-      ) text += chunk;
-      return text;
-    })();
-    try {
-      let body = "";
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        try {
-          const response = await fetch(`http://127.0.0.1:${port}/`);
-          body = await response.text();
-          if (response.status === 200) break;
-        } catch {
-          // not listening yet
+const elsewhere: [string, string[]][] = [
+  ["all permissions (the channel is a Unix socket)", ["-A"]],
+  // No write to /tmp and no net for a Unix socket: stdin and stdout serve.
+  [
+    "only --allow-read --allow-run --allow-net=127.0.0.1 (the channel is the pipes)",
+    [
+      "--allow-read",
+      "--allow-run",
+      "--allow-net=127.0.0.1",
+    ],
+  ],
+];
+
+for (const [permissions, flags] of elsewhere) {
+  Deno.test({
+    name:
+      `a server whose main module has no deno.json of its own starts sandboxed worker processes (they read the Pyodide the server resolved), with ${permissions}`,
+    ...options,
+    fn: async () => {
+      // Outside the repository: the server resolves npm:pyodide without this
+      // library's deno.json, the worker process (under src/) with it.
+      const folder = await Deno.makeTempDir({ prefix: "sandbox-elsewhere-" });
+      const port = await freePort();
+      await Deno.writeTextFile(
+        `${folder}/server.ts`,
+        `import { createRouter, defineGroup, mountWsgi } from "${repo}mod.ts";
+        const group = defineGroup("elsewhere", { processes: 1 });
+        const router = createRouter();
+        mountWsgi(router, "/", "${repo}examples/hello/app.wsgi", { group });
+        Deno.serve({ hostname: "127.0.0.1", port: ${port}, onListen() {} }, router.fetch);
+        `,
+      );
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", ...flags, `${folder}/server.ts`],
+        cwd: folder,
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const errors = (async () => {
+        let text = "";
+        for await (
+          const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+        ) text += chunk;
+        return text;
+      })();
+      try {
+        let body = "";
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          try {
+            const response = await fetch(`http://127.0.0.1:${port}/`);
+            body = await response.text();
+            if (response.status === 200) break;
+          } catch {
+            // not listening yet
+          }
+          await new Promise((resolve) => setTimeout(resolve, 250));
         }
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        assert.equal(body, "Hello World!");
+      } finally {
+        child.kill("SIGTERM");
+        await child.status;
+        await Deno.remove(folder, { recursive: true });
       }
-      assert.equal(body, "Hello World!");
-    } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(folder, { recursive: true });
-    }
-    assert.doesNotMatch(await errors, /NotCapable/);
-  },
-});
+      assert.doesNotMatch(await errors, /NotCapable/);
+    },
+  });
+}
