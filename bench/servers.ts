@@ -107,7 +107,8 @@ export const PYTHON = "/usr/bin/python3";
 export const GATEWAY_SERVER = `${ROOT}bench/gateway_server.ts`;
 const HELLO_MEDIA = `${ROOT}examples/hello/static/media`;
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const plural = (n: number, word: string, words = `${word}s`) =>
+  `${n} ${n === 1 ? word : words}`;
 
 /** The only Apache configuration read: Debian's defaults play no part. */
 function apacheConfig(
@@ -225,7 +226,7 @@ function example(
   return {
     describe: ({ processes }, versions) =>
       `the gateway (${script}), ${
-        plural(processes, "Web Worker")
+        plural(processes, "worker process", "worker processes")
       }, Deno ${versions.deno}, Pyodide ${versions.pyodide}`,
     launch(site, { settings, port }) {
       const args = serves(site);
@@ -288,7 +289,10 @@ export const SERVERS: Record<string, ServerKind> = {
   },
   gateway: gateway(
     {},
-    (n) => `the gateway (bench/gateway_server.ts), ${plural(n, "Web Worker")}`,
+    (n) =>
+      `the gateway (bench/gateway_server.ts), ${
+        plural(n, "worker process", "worker processes")
+      }`,
   ),
   "gateway-parallel": gateway(
     { group: { processes: 0 }, parallel: true },
@@ -303,7 +307,10 @@ export const SERVERS: Record<string, ServerKind> = {
   ),
   "gateway-hono": gateway(
     { router: "hono" },
-    (n) => `the gateway on a Hono app, ${plural(n, "Web Worker")}`,
+    (n) =>
+      `the gateway on a Hono app, ${
+        plural(n, "worker process", "worker processes")
+      }`,
   ),
   "gateway-demo": example(
     "examples/server.ts",
