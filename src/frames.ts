@@ -84,9 +84,11 @@ export function encodeFrame(message: unknown): Uint8Array {
 function decodeFrame(frame: Uint8Array): unknown {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const size = view.getUint32(0, true);
-  const message = JSON.parse(decoder.decode(frame.subarray(4, 4 + size)));
-  // Most frames carry no bytes: nothing to walk.
-  return frame.byteLength > 4 + size
+  const text = decoder.decode(frame.subarray(4, 4 + size));
+  const message = JSON.parse(text);
+  // Most frames carry no bytes: nothing to walk. (Not the tail's length:
+  // an empty byte array has none, and must still come back as one.)
+  return text.includes('"$bytes"')
     ? land(message, frame.subarray(4 + size))
     : message;
 }

@@ -15,6 +15,8 @@ Deno.test("frames: messages with bytes survive the pipe, split anywhere", async 
       t: "list",
       items: [new Uint8Array([2]), { deeper: [new Uint8Array(0)] }],
     },
+    // Only empty byte arrays: a frame with no tail still has them.
+    { t: "begin", id: 2, body: new Uint8Array(0) },
   ];
   const bytes = new Uint8Array(
     messages.flatMap((message) => [...encodeFrame(message)]),
