@@ -8,7 +8,13 @@
 
 import assert from "node:assert/strict";
 import type { GroupOptions } from "../mod.ts";
-import { appPath, collectLogs, serveGroup } from "./helpers.ts";
+import {
+  appPath,
+  collectLogs,
+  serveGroup,
+  spawnCollected,
+  waitFor,
+} from "./helpers.ts";
 import { freePort } from "./servers.ts";
 
 const options = { sanitizeOps: false, sanitizeResources: false };
@@ -170,39 +176,33 @@ for (const [permissions, flags] of elsewhere) {
         Deno.serve({ hostname: "127.0.0.1", port: ${port}, onListen() {} }, router.fetch);
         `,
       );
-      const child = new Deno.Command(Deno.execPath(), {
+      const { child, output, drained } = spawnCollected(Deno.execPath(), {
         args: ["run", "--no-prompt", ...flags, `${folder}/server.ts`],
         cwd: folder,
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const errors = (async () => {
-        let text = "";
-        for await (
-          const chunk of child.stderr.pipeThrough(new TextDecoderStream())
-        ) text += chunk;
-        return text;
-      })();
+      });
       try {
         let body = "";
-        const deadline = Date.now() + 60_000;
-        while (Date.now() < deadline) {
-          try {
-            const response = await fetch(`http://127.0.0.1:${port}/`);
-            body = await response.text();
-            if (response.status === 200) break;
-          } catch {
-            // not listening yet
-          }
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
+        await waitFor(
+          async () => {
+            try {
+              const response = await fetch(`http://127.0.0.1:${port}/`);
+              body = await response.text();
+              return response.status === 200;
+            } catch {
+              return false; // not listening yet
+            }
+          },
+          60_000,
+          "the worker process to answer",
+        );
         assert.equal(body, "Hello World!");
       } finally {
         child.kill("SIGTERM");
         await child.status;
+        await drained;
         await Deno.remove(folder, { recursive: true });
       }
-      assert.doesNotMatch(await errors, /NotCapable/);
+      assert.doesNotMatch(output(), /NotCapable/);
     },
   });
 }
