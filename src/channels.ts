@@ -149,7 +149,7 @@ export class ProcessChannel implements Channel {
   /** The frames that come back. */
   readonly #frames: () => Promise<AsyncIterable<Uint8Array>>;
   readonly #close: () => void;
-  #writing: Promise<unknown>;
+  #writing: Promise<unknown> = Promise.resolve();
   #exitReason?: string;
   #stopped = false;
   readonly #cancels = new Map<number, (ok: boolean) => void>();
@@ -184,7 +184,6 @@ export class ProcessChannel implements Channel {
       this.#frames = () => Promise.resolve(this.#child.stdout);
       this.#close = () => input.close().catch(() => {});
     }
-    this.#writing = Promise.resolve();
     this.#readMessages();
     this.#readErrors(group);
     this.#child.status.then((status) => {
@@ -328,27 +327,14 @@ function channelSocket(): ChannelSocket | undefined {
     const close = () => {
       if (closed) return;
       closed = true;
-      listener.close();
-      Deno.removeSync(folder!, { recursive: true });
+      try {
+        listener.close();
+        Deno.removeSync(folder!, { recursive: true });
+      } catch {
+        // already gone
+      }
     };
-    return {
-      path,
-      accept: () =>
-        listener.accept().finally(() => {
-          try {
-            close();
-          } catch {
-            // already gone
-          }
-        }),
-      close: () => {
-        try {
-          close();
-        } catch {
-          // already gone
-        }
-      },
-    };
+    return { path, accept: () => listener.accept().finally(close), close };
   } catch {
     if (folder) Deno.removeSync(folder, { recursive: true });
     return undefined;

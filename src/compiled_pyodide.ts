@@ -99,7 +99,7 @@ let shared = false;
  */
 export function shareCompiledPyodide(folder?: string): void {
   if (shared) return;
-  const code = compiledPyodide(folder ?? pyodideFolder());
+  const code = compiledPyodide(folder);
   if (!code) return;
   shared = true;
   const instantiate = WebAssembly.instantiate;

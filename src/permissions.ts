@@ -94,11 +94,11 @@ function neededReads(
   const reads = new Set<string>([
     ...caBundleFolders(env).keys(),
     LIBRARY_CODE,
-    ...[pyodideFolder()?.replace(/\/$/, "")].filter((path) =>
-      path !== undefined
-    ),
     ...config.pythonPath,
   ]);
+  // The same folder the worker is told to load Pyodide from.
+  const pyodide = pyodideFolder();
+  if (pyodide) reads.add(pyodide.slice(0, -1));
   if (config.home) reads.add(config.home);
   if (config.pythonHome) reads.add(config.pythonHome);
   for (const path of config.writable) reads.add(path);
