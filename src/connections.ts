@@ -5,8 +5,10 @@
  * rejects). So the listener is ours: `Deno.listen` (or `listenTls`), an
  * accept loop (src/accept_loop.ts) that waits and retries when the
  * process is out of file descriptors or has `maxClients` open, and each
- * accepted connection handed to Deno's own HTTP/1.1 and HTTP/2 server for
- * that one connection, under a deadline (src/open_connections.ts). Here:
+ * accepted connection handed to a server for that one connection, under
+ * a deadline (src/open_connections.ts): node:http's strict HTTP/1.x
+ * parser for plain HTTP (src/strict_http.ts), Deno's own HTTP/1.1 and
+ * HTTP/2 server for TLS. Here:
  * the options checked, the listener, and the order of a stop: the
  * listener closes first, then the connections drain.
  *
@@ -20,6 +22,7 @@ import {
 } from "./connection_limits.ts";
 import { AcceptLoop } from "./accept_loop.ts";
 import { OpenConnections, serveOnConnection } from "./open_connections.ts";
+import { strictHttp } from "./strict_http.ts";
 import { CAN_WATCH_STREAMS } from "./response_progress.ts";
 import { log } from "./logging.ts";
 import { checkOptionNames, fail, outOfRange } from "./option_checks.ts";
@@ -187,7 +190,7 @@ export function serve(
   const open = new OpenConnections(
     limits,
     handler,
-    perConnection,
+    cert === undefined ? strictHttp() : perConnection,
     () => accepting.roomMade(),
   );
   const accepting = new AcceptLoop(

@@ -24,6 +24,11 @@ import type { RequestTarget } from "./url_path.ts";
  */
 export interface ConnectionInfo {
   /**
+   * The request line's version ("HTTP/1.0", "HTTP/1.1") where the server
+   * knows it: `serve()` does for plain HTTP, Deno.serve does not.
+   */
+  protocol?: string;
+  /**
    * The client's address, as `Deno.ServeHandlerInfo.remoteAddr` gives it:
    * REMOTE_ADDR and REMOTE_PORT come from here. Absent when a request did
    * not come over a network connection (a test calling `fetch` directly).
@@ -65,7 +70,8 @@ export function singleContentLength(value: string): string {
 
 /**
  * The HTTP version of a request as mod_wsgi reports it in SERVER_PROTOCOL:
- * "HTTP/1.1" or "HTTP/2". Deno.serve does not expose the version (its
+ * "HTTP/1.0", "HTTP/1.1" or "HTTP/2". `serve()`'s plain HTTP says which
+ * (`info.protocol`); Deno.serve does not expose the version (its
  * Request has none, nor has the handler's info), so it is told by the one
  * header the protocols differ on: HTTP/1.1 requires `Host` (RFC 9112
  * 3.2), and HTTP/2 carries the authority in `:authority` instead, which
@@ -74,6 +80,7 @@ export function singleContentLength(value: string): string {
  * connection (`info`), counts as HTTP/1.1.
  */
 export function protocolOf(request: Request, info?: ConnectionInfo): string {
+  if (info?.protocol !== undefined) return info.protocol;
   if (info?.remoteAddr === undefined) return "HTTP/1.1";
   return request.headers.has("host") ? "HTTP/1.1" : "HTTP/2";
 }

@@ -28,6 +28,7 @@ const STEPS: string[][] = [
     "connections.ts",
     "accept_loop.ts",
     "open_connections.ts",
+    "strict_http.ts",
     "response_progress.ts",
     "connection_limits.ts",
     "snapshot_build.ts",

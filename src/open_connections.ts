@@ -20,14 +20,25 @@ import { log } from "./logging.ts";
 import { watchBody } from "./response_progress.ts";
 import type { FetchHandler } from "./access_log.ts";
 
-/** Deno's internal server for one accepted connection. */
+/** What the watch needs of the server of one connection. */
+export interface ConnectionServer {
+  /** Resolves when the connection has closed. */
+  readonly finished: Promise<void>;
+  /** Closes the connection gracefully once its responses are sent. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The server for one accepted connection: Deno's own (TLS, HTTP/2) or
+ * strict_http.ts's (plain HTTP/1.x). Aborting `signal` cuts it.
+ */
 export type ServeOnConnection = (
   connection: Deno.Conn,
   signal: AbortSignal,
   handler: FetchHandler,
   onError: (error: unknown) => Response | Promise<Response>,
   onListen: () => void,
-) => Deno.HttpServer;
+) => ConnectionServer;
 
 /**
  * Deno's server for one accepted connection. It is internal
@@ -69,8 +80,8 @@ interface Connection {
   clock: ConnectionClock;
   controller: AbortController;
   peer: string;
-  /** Deno's server for this connection (undefined until it is set up). */
-  server?: Deno.HttpServer;
+  /** The server for this connection (undefined until it is set up). */
+  server?: ConnectionServer;
   /** Close as soon as nothing is in flight (the server is stopping). */
   closeWhenIdle: boolean;
   /** A graceful close has begun: the connection can no longer be cut. */
