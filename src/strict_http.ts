@@ -132,6 +132,13 @@ class ConnectionStream extends Duplex {
   ): void {
     let length = 0;
     for (const { chunk } of chunks) length += chunk.byteLength;
+    if (length > READ_SIZE) {
+      // A large body after its head: written as it is, not copied to join it.
+      (async () => {
+        for (const { chunk } of chunks) await writeAll(this.conn, chunk);
+      })().then(() => callback(), callback);
+      return;
+    }
     const joined = new Uint8Array(length);
     let offset = 0;
     for (const { chunk } of chunks) {
