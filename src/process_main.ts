@@ -1,18 +1,20 @@
 /**
  * Entry point of a pool worker that is a child process (`isolation:
  * "process"`). Python runs in a Web Worker inside this process, exactly as
- * in a thread worker; this main thread only relays the pool's framed
- * messages between stdin/stdout and that Web Worker. Keeping the main
- * thread free of Python is what lets it, while Python is stuck, still
- * raise KeyboardInterrupt (through the interrupt flag), notice that the
- * server went away (stdin ends) and exit.
+ * in a thread worker. With the server's two Unix sockets (channels.ts),
+ * the Web Worker reads and writes its requests on one of them itself, and
+ * this main thread keeps the other, for what must reach the worker while
+ * Python is busy: the interrupt (KeyboardInterrupt, through the interrupt
+ * flag), taking back a pipelined request, and the server going away (the
+ * socket ends: exit, which also ends a Web Worker stuck in a loop). With
+ * the pipes (stdin and stdout) instead, this thread relays everything.
  *
  * @module
  */
 
 import { chunksOf, encodeFrame, readFrames, writeAll } from "./frames.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
-import { cancelPipelined, claimPipelined, createFlags } from "./protocol.ts";
+import { cancelPipelined, createFlags } from "./protocol.ts";
 
 /** The interrupt flag, then the fates of pipelined requests. */
 const interrupt = createFlags();
@@ -21,22 +23,22 @@ const worker = new Worker(new URL("./worker_main.ts", import.meta.url), {
   name: "wsgi-process",
 });
 
-// The server's socket for this worker (see channels.ts); without one,
-// stdin and stdout carry the frames.
-const socket = Deno.args[0];
-const connection = socket === undefined
+// The server's sockets for this worker (see channels.ts): the control
+// socket, then the requests'. Without them, stdin and stdout carry the frames.
+const [controlPath, requestPath] = Deno.args;
+const control = controlPath === undefined
   ? undefined
-  : await Deno.connect({ transport: "unix", path: socket });
-const output = connection ? undefined : Deno.stdout.writable.getWriter();
+  : await Deno.connect({ transport: "unix", path: controlPath });
+const output = control ? undefined : Deno.stdout.writable.getWriter();
 const write = (frame: Uint8Array) =>
-  connection ? writeAll(connection, frame) : output!.write(frame);
+  control ? writeAll(control, frame) : output!.write(frame);
 
 // Frames go out one at a time, in order, without blocking this thread.
 let writing: Promise<unknown> = Promise.resolve();
 function send(message: FromWorker | { t: "exit"; reason: string }): void {
   const frame = encodeFrame(message);
   writing = writing.then(() => write(frame)).catch(() => {
-    // The server is gone: nothing to tell it; stdin's end makes us exit.
+    // The server is gone: nothing to tell it; the input's end makes us exit.
   });
 }
 
@@ -59,7 +61,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => {});
 }
 
-const input = connection ? chunksOf(connection) : Deno.stdin.readable;
+const input = control ? chunksOf(control) : Deno.stdin.readable;
 for await (const frame of readFrames(input)) {
   const message = frame as ToWorker | { t: "interrupt" };
   if (message.t === "interrupt") {
@@ -76,9 +78,9 @@ for await (const frame of readFrames(input)) {
     });
     continue;
   }
-  if (message.t === "init") message.interrupt = interrupt;
-  if (message.t === "begin" && message.pipelined) {
-    claimPipelined(interrupt, message.id);
+  if (message.t === "init") {
+    message.interrupt = interrupt;
+    message.socket = requestPath;
   }
   worker.postMessage(message);
 }

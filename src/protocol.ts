@@ -63,6 +63,11 @@ export type ToWorker =
     interrupt: SharedArrayBuffer;
     /** Pyodide compiled by the server, for a Web Worker (not a process). */
     code?: CompiledPyodide;
+    /**
+     * In a worker process: the server's socket for this worker's requests,
+     * which the Web Worker connects to and reads and writes itself.
+     */
+    socket?: string;
   }
   | { t: "load"; spec: MountSpec }
   | {
@@ -118,17 +123,6 @@ if (PIPELINE_DEPTH > FATE_WORDS) {
   throw new Error("PIPELINE_DEPTH must not exceed FATE_WORDS");
 }
 
-/**
- * The fate of a pipelined request is one shared word, so that the server
- * can take the request back while Python keeps the worker's thread busy
- * (a word per request, FATE_WORDS of them per worker): `id + 1` while it
- * waits, `-(id + 1)` once taken back; the worker swaps `id + 1` for 0 when
- * it starts it. Whoever swaps first decides.
- */
-export function claimPipelined(flags: SharedArrayBuffer, id: number): void {
-  Atomics.store(new Int32Array(flags), fateIndex(id), id + 1);
-}
-
 /** The flags buffer: the interrupt flag, then the fate words. */
 export function createFlags(): SharedArrayBuffer {
   return new SharedArrayBuffer(4 * (1 + FATE_WORDS));
@@ -138,21 +132,37 @@ function fateIndex(id: number): number {
   return 1 + id % FATE_WORDS;
 }
 
-/** Takes back a pipelined request; false when the worker started it. */
+/**
+ * The fate of a pipelined request is one shared word, so that the server
+ * can take the request back while Python keeps the worker's thread busy
+ * (FATE_WORDS words per worker, a request's at `id % FATE_WORDS`): the
+ * worker writes `id + 1` when it starts the request, the server
+ * `-(id + 1)` when it takes it back, each only if the other has not
+ * written first: a compare-and-swap over whatever an earlier request left
+ * there. Nothing is written before, so a request may reach the worker by
+ * a path that never passes the word's other side (a worker process's own
+ * socket, channels.ts). Takes back a pipelined request; false when the
+ * worker started it.
+ */
 export function cancelPipelined(flags: SharedArrayBuffer, id: number): boolean {
-  const word = new Int32Array(flags);
-  const index = fateIndex(id);
-  return Atomics.compareExchange(word, index, id + 1, -(id + 1)) === id + 1;
+  return decide(flags, id, -(id + 1));
 }
 
 /** The worker's side: true when it may start the request, false to skip it. */
 export function startPipelined(flags: SharedArrayBuffer, id: number): boolean {
+  return decide(flags, id, id + 1);
+}
+
+/** Writes `mine` in the request's word unless its other fate is there: true if mine won. */
+function decide(flags: SharedArrayBuffer, id: number, mine: number): boolean {
   const word = new Int32Array(flags);
   const index = fateIndex(id);
-  const fate = Atomics.compareExchange(word, index, id + 1, 0);
-  if (fate !== -(id + 1)) return true;
-  Atomics.store(word, index, 0);
-  return false;
+  for (;;) {
+    const fate = Atomics.load(word, index);
+    if (fate === mine) return true;
+    if (fate === -mine) return false;
+    if (Atomics.compareExchange(word, index, fate, mine) === fate) return true;
+  }
 }
 
 /**

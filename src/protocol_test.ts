@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   cancelPipelined,
-  claimPipelined,
   createFlags,
   PIPELINE_DEPTH,
   startPipelined,
@@ -40,20 +39,36 @@ Deno.test("unpackHead: a small first chunk follows inline as latin-1", () => {
   );
 });
 
-Deno.test("fate words: whoever swaps first decides", () => {
+Deno.test("fate words: whoever writes first decides, over what an earlier request left", () => {
   const flags = createFlags();
-  claimPipelined(flags, 7);
   assert.equal(cancelPipelined(flags, 7), true, "taken back before it ran");
+  assert.equal(cancelPipelined(flags, 7), true, "asking twice changes nothing");
   assert.equal(startPipelined(flags, 7), false, "the worker skips it");
-  claimPipelined(flags, 8);
   assert.equal(startPipelined(flags, 8), true, "the worker started it");
   assert.equal(cancelPipelined(flags, 8), false, "too late to take back");
+  assert.equal(startPipelined(flags, 8), true, "asking twice changes nothing");
+  // 15 shares 7's word, which still says 7 was taken back.
+  assert.equal(
+    startPipelined(flags, 15),
+    true,
+    "a stale fate is not this one's",
+  );
+  assert.equal(cancelPipelined(flags, 15), false);
+  // 16 shares 8's word, which says 8 started.
+  assert.equal(
+    cancelPipelined(flags, 16),
+    true,
+    "a stale start is not this one's",
+  );
+  assert.equal(startPipelined(flags, 16), false);
 });
 
 Deno.test("fate words: PIPELINE_DEPTH consecutive requests never share a word", () => {
   const flags = createFlags();
-  for (let id = 100; id < 100 + PIPELINE_DEPTH; id++) claimPipelined(flags, id);
+  for (let id = 100; id < 100 + PIPELINE_DEPTH; id += 2) {
+    assert.equal(startPipelined(flags, id), true, `request ${id}`);
+  }
   for (let id = 100; id < 100 + PIPELINE_DEPTH; id++) {
-    assert.equal(cancelPipelined(flags, id), true, `request ${id}`);
+    assert.equal(cancelPipelined(flags, id), id % 2 === 1, `request ${id}`);
   }
 });
