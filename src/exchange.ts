@@ -7,6 +7,7 @@
  */
 
 import type { GroupConfig, MountSpec } from "./config.ts";
+import { clearAlarm, setAlarm } from "./alarms.ts";
 import { log } from "./logging.ts";
 import type { Counters } from "./metrics.ts";
 import type { ResponseHead } from "./protocol.ts";
@@ -118,13 +119,13 @@ export class RequestRunner {
     const done = () => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      clearAlarm(timer);
       if (!timedOut) this.#scheduler.release(worker);
     };
     const limit = this.#config.requestTimeout * 1000;
     let onTimeout: (() => void) | undefined;
     const timer = limit > 0 && this.#config.threads > 1
-      ? setTimeout(() => {
+      ? setAlarm(limit, () => {
         this.#logTimeout(
           "it is ended where it waits, the worker's other requests go on",
           spec,
@@ -144,14 +145,14 @@ export class RequestRunner {
           this.#supervisor.stop(worker, "interrupt");
         }, ABORT_GRACE_MS);
         Deno.unrefTimer(grace);
-      }, limit)
+      })
       : limit > 0
-      ? setTimeout(() => {
+      ? setAlarm(limit, () => {
         timedOut = true;
         this.#logTimeout("the worker is replaced", spec);
         this.#supervisor.stop(worker, "interrupt");
         onTimeout?.();
-      }, limit)
+      })
       : undefined;
     try {
       const head = await Promise.race([

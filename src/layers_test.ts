@@ -60,6 +60,7 @@ const STEPS: string[][] = [
     "startup_watch.ts",
     "recycling.ts",
     "backoff.ts",
+    "alarms.ts",
     "records.ts",
     "metrics.ts",
   ],

@@ -6,6 +6,7 @@
  */
 
 import type { PythonWorker, WorkerFailure } from "./worker.ts";
+import type { Alarm } from "./alarms.ts";
 
 export interface WorkerRecord {
   python: PythonWorker;
@@ -92,7 +93,7 @@ export interface Lease {
 export interface Waiter {
   resolve: (lease: Lease) => void;
   reject: (error: WorkerFailure) => void;
-  timer?: ReturnType<typeof setTimeout>;
+  timer?: Alarm;
   /** When queueTimeout ends its wait (ms since the epoch). */
   deadline: number;
   /** False for a request whose body streams: it waits for an idle worker. */

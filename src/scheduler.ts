@@ -18,6 +18,7 @@ import {
 } from "./records.ts";
 import type { Supervisor } from "./supervisor.ts";
 import { WaitQueue } from "./wait_queue.ts";
+import { type Alarm, clearAlarm, setAlarm } from "./alarms.ts";
 import { WorkerFailure } from "./worker.ts";
 
 /** How a pipelined request's wait for its worker ended (see awaitTurn). */
@@ -232,14 +233,14 @@ export class Scheduler {
   async awaitTurn(lease: Lease, id: number): Promise<TurnOutcome> {
     if (!lease.turn) return "start";
     const left = lease.deadline - Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let alarm: Alarm | undefined;
     const how = left === Infinity ? await lease.turn : await Promise.race([
       lease.turn,
       new Promise<"late">((resolve) => {
-        timer = setTimeout(() => resolve("late"), Math.max(0, left));
+        alarm = setAlarm(left, () => resolve("late"));
       }),
     ]);
-    clearTimeout(timer);
+    clearAlarm(alarm);
     if (how === "start") return "start";
     const { worker } = lease;
     const index = worker.turns.length;

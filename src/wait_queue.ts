@@ -5,6 +5,7 @@
  * @module
  */
 
+import { clearAlarm, setAlarm } from "./alarms.ts";
 import type { Lease, Waiter } from "./records.ts";
 import { WorkerFailure } from "./worker.ts";
 
@@ -25,7 +26,7 @@ export class WaitQueue {
   /** Takes the request that waited longest; its queueTimeout stops. */
   take(): Waiter | undefined {
     const waiter = this.#waiters.shift();
-    if (waiter) clearTimeout(waiter.timer);
+    if (waiter) clearAlarm(waiter.timer);
     return waiter;
   }
 
@@ -43,11 +44,11 @@ export class WaitQueue {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, deadline, pipelinable };
       if (waitMs > 0) {
-        waiter.timer = setTimeout(() => {
+        waiter.timer = setAlarm(waitMs, () => {
           this.#remove(waiter);
           onTimeout();
           reject(new WorkerFailure(503, "queue timeout"));
-        }, waitMs);
+        });
       }
       this.#waiters.push(waiter);
     });
@@ -66,13 +67,13 @@ export class WaitQueue {
   /** Fails every waiting request with `failure`. */
   rejectAll(failure: WorkerFailure): void {
     for (const waiter of this.#waiters.splice(0)) {
-      clearTimeout(waiter.timer);
+      clearAlarm(waiter.timer);
       waiter.reject(failure);
     }
   }
 
   #remove(waiter: Waiter): void {
-    clearTimeout(waiter.timer);
+    clearAlarm(waiter.timer);
     const index = this.#waiters.indexOf(waiter);
     if (index >= 0) this.#waiters.splice(index, 1);
   }
