@@ -5,7 +5,12 @@
  * @module
  */
 
-import { chunksOf, encodeFrame, readFrames, writeAll } from "./frames.ts";
+import {
+  framePieces,
+  readFrames,
+  readFramesFrom,
+  writePieces,
+} from "./frames.ts";
 import { allowSocket } from "./permissions.ts";
 import { log } from "./logging.ts";
 import {
@@ -177,11 +182,11 @@ export class ProcessChannel implements Channel {
     if (sockets) {
       const control = sockets.control.accept();
       const requests = sockets.requests.accept();
-      this.#control = new Writer(async (frame) =>
-        writeAll(await control, frame)
+      this.#control = new Writer(async (pieces) =>
+        writePieces(await control, pieces)
       );
-      this.#requests = new Writer(async (frame) =>
-        writeAll(await requests, frame)
+      this.#requests = new Writer(async (pieces) =>
+        writePieces(await requests, pieces)
       );
       this.#close = () => {
         sockets.close();
@@ -192,15 +197,15 @@ export class ProcessChannel implements Channel {
       // Once both are connected, or the process is gone, nothing is left in /tmp.
       Promise.allSettled([control, requests]).then(() => sockets.close());
       this.#child.status.then(() => sockets.close());
-      this.#readMessages(control.then(chunksOf));
-      this.#readMessages(requests.then(chunksOf));
+      this.#readMessages(control.then((conn) => readFramesFrom(conn)));
+      this.#readMessages(requests.then((conn) => readFramesFrom(conn)));
     } else {
       const input = this.#child.stdin.getWriter();
-      this.#control = this.#requests = new Writer((frame) =>
-        input.write(frame)
-      );
+      this.#control = this.#requests = new Writer(async (pieces) => {
+        for (const piece of pieces) await input.write(piece);
+      });
       this.#close = () => input.close().catch(() => {});
-      this.#readMessages(Promise.resolve(this.#child.stdout));
+      this.#readMessages(Promise.resolve(readFrames(this.#child.stdout)));
     }
     this.#readErrors(group);
     this.#child.status.then((status) => {
@@ -219,11 +224,9 @@ export class ProcessChannel implements Channel {
     return this.#child.pid;
   }
 
-  async #readMessages(
-    from: Promise<AsyncIterable<Uint8Array>>,
-  ): Promise<void> {
+  async #readMessages(from: Promise<AsyncIterable<unknown>>): Promise<void> {
     try {
-      for await (const frame of readFrames(await from)) {
+      for await (const frame of await from) {
         const message = frame as FromWorker;
         if (message.t === "exit") this.#exitReason = message.reason;
         else if (message.t === "cancelled") {
@@ -259,7 +262,7 @@ export class ProcessChannel implements Channel {
   send(message: ToWorker, _transfer: Transferable[]): void {
     if (this.#stopped) return;
     const to = CONTROL.has(message.t) ? this.#control : this.#requests;
-    to.write(encodeFrame(message));
+    to.write(framePieces(message));
   }
 
   interrupt(): void {
@@ -304,15 +307,16 @@ export class ProcessChannel implements Channel {
 
 /** Writes frames one at a time, in order, dropping them once the other end is gone. */
 class Writer {
-  readonly #write: (frame: Uint8Array) => Promise<unknown>;
+  readonly #write: (pieces: Uint8Array[]) => Promise<unknown>;
   #writing: Promise<unknown> = Promise.resolve();
 
-  constructor(write: (frame: Uint8Array) => Promise<unknown>) {
+  constructor(write: (pieces: Uint8Array[]) => Promise<unknown>) {
     this.#write = write;
   }
 
-  write(frame: Uint8Array): void {
-    this.#writing = this.#writing.then(() => this.#write(frame)).catch(() => {
+  /** Queues one frame, as framePieces() gives it. */
+  write(pieces: Uint8Array[]): void {
+    this.#writing = this.#writing.then(() => this.#write(pieces)).catch(() => {
       // The process is gone; its exit status reports why.
     });
   }

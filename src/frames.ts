@@ -44,20 +44,27 @@ function lift(value: unknown, parts: Uint8Array[], tail: { size: number }) {
   return copy ?? value;
 }
 
-/** The inverse of `lift`, in place, on what JSON.parse made. */
-function land(value: unknown, tail: Uint8Array): unknown {
+/**
+ * The inverse of `lift`, in place, on what JSON.parse made. `own`: the
+ * frame's buffer is the message's alone, so its byte arrays may be views
+ * into it rather than copies.
+ */
+function land(value: unknown, tail: Uint8Array, own: boolean): unknown {
   if (value === null || typeof value !== "object") return value;
   const object = value as Record<string, unknown>;
   const bytes = object.$bytes;
   if (Array.isArray(bytes) && !Array.isArray(value)) {
     const [offset, length] = bytes as [number, number];
-    // A copy: the receiver may transfer or keep it after the frame goes.
-    return tail.slice(offset, offset + length);
+    // Otherwise a copy: the receiver may transfer or keep it after the
+    // frame's buffer is reused.
+    return own
+      ? tail.subarray(offset, offset + length)
+      : tail.slice(offset, offset + length);
   }
   for (const key of Object.keys(object)) {
     const item = object[key];
     if (item !== null && typeof item === "object") {
-      object[key] = land(item, tail);
+      object[key] = land(item, tail, own);
     }
   }
   return value;
@@ -65,23 +72,38 @@ function land(value: unknown, tail: Uint8Array): unknown {
 
 /** Frames one message. */
 export function encodeFrame(message: unknown): Uint8Array {
+  const pieces = framePieces(message, Infinity);
+  return pieces[0];
+}
+
+/**
+ * Frames one message as pieces to write one after the other: one, unless
+ * its byte arrays come to more than `joinLimit` bytes, which then follow
+ * the head as they are, not copied into it.
+ */
+export function framePieces(
+  message: unknown,
+  joinLimit = 65536,
+): Uint8Array[] {
   const parts: Uint8Array[] = [];
   const tail = { size: 0 };
   const text = encoder.encode(JSON.stringify(lift(message, parts, tail)));
-  const frame = new Uint8Array(8 + text.byteLength + tail.size);
+  const joined = tail.size <= joinLimit;
+  const frame = new Uint8Array(8 + text.byteLength + (joined ? tail.size : 0));
   const view = new DataView(frame.buffer);
   view.setUint32(0, 4 + text.byteLength + tail.size, true);
   view.setUint32(4, text.byteLength, true);
   frame.set(text, 8);
+  if (!joined) return [frame, ...parts];
   let at = 8 + text.byteLength;
   for (const part of parts) {
     frame.set(part, at);
     at += part.byteLength;
   }
-  return frame;
+  return [frame];
 }
 
-function decodeFrame(frame: Uint8Array): unknown {
+function decodeFrame(frame: Uint8Array, own = false): unknown {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const size = view.getUint32(0, true);
   const text = decoder.decode(frame.subarray(4, 4 + size));
@@ -89,7 +111,7 @@ function decodeFrame(frame: Uint8Array): unknown {
   // Most frames carry no bytes: nothing to walk. (Not the tail's length:
   // an empty byte array has none, and must still come back as one.)
   return text.includes('"$bytes"')
-    ? land(message, frame.subarray(4 + size))
+    ? land(message, frame.subarray(4 + size), own)
     : message;
 }
 
@@ -147,19 +169,66 @@ export async function* readFrames(
 }
 
 /**
- * What a connection reads, chunk by chunk, until it ends: `conn.read()`
- * straight, without a ReadableStream's machinery around every chunk.
+ * Reads framed messages from a connection until it ends, without copying
+ * a large frame twice (once out of each read, once to join them):
+ * small frames come out of one reused buffer, and a frame larger than it
+ * is read straight into a buffer of its own, whose byte arrays the message
+ * then points into. A torn frame at the end is dropped.
  */
-export async function* chunksOf(
-  conn: Deno.Conn,
+export async function* readFramesFrom(
+  conn: { read(into: Uint8Array): Promise<number | null> },
   size = 65536,
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<unknown> {
   const buffer = new Uint8Array(size);
+  const view = new DataView(buffer.buffer);
+  let start = 0;
+  let end = 0;
+  /** Reads at least `count` bytes from `start` into the buffer; false at the end. */
+  const fill = async (count: number): Promise<boolean> => {
+    if (start + count > buffer.byteLength) {
+      buffer.copyWithin(0, start, end);
+      end -= start;
+      start = 0;
+    }
+    while (end - start < count) {
+      const read = await conn.read(buffer.subarray(end));
+      if (read === null) return false;
+      end += read;
+    }
+    return true;
+  };
   while (true) {
-    const read = await conn.read(buffer);
-    if (read === null) return;
-    yield buffer.slice(0, read);
+    // fill() only when bytes are missing: an async call per frame costs.
+    if (end - start < 4 && !await fill(4)) return;
+    const length = view.getUint32(start, true);
+    if (length + 4 <= buffer.byteLength) {
+      if (end - start < 4 + length && !await fill(4 + length)) return;
+      const frame = buffer.subarray(start + 4, start + 4 + length);
+      start += 4 + length;
+      if (start === end) start = end = 0;
+      yield decodeFrame(frame);
+      continue;
+    }
+    const frame = new Uint8Array(length);
+    let at = end - start - 4;
+    frame.set(buffer.subarray(start + 4, end));
+    start = end = 0;
+    while (at < length) {
+      const read = await conn.read(frame.subarray(at));
+      if (read === null) return;
+      at += read;
+    }
+    yield decodeFrame(frame, true);
   }
+}
+
+/** Writes a message's pieces (see framePieces) in order. */
+export async function writePieces(
+  conn: Deno.Conn,
+  pieces: Uint8Array[],
+): Promise<void> {
+  if (pieces.length === 1) return writeAll(conn, pieces[0]);
+  for (const piece of pieces) await writeAll(conn, piece);
 }
 
 /** Writes all of `bytes`; a write may take only part of them. */

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { chunksOf, encodeFrame, readFrames, writeAll } from "./frames.ts";
+import { encodeFrame, readFrames, readFramesFrom, writeAll } from "./frames.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { cancelPipelined, createFlags } from "./protocol.ts";
 
@@ -61,8 +61,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => {});
 }
 
-const input = control ? chunksOf(control) : Deno.stdin.readable;
-for await (const frame of readFrames(input)) {
+const input = control
+  ? readFramesFrom(control)
+  : readFrames(Deno.stdin.readable);
+for await (const frame of input) {
   const message = frame as ToWorker | { t: "interrupt" };
   if (message.t === "interrupt") {
     const flag = new Int32Array(interrupt);

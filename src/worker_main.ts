@@ -15,7 +15,7 @@ import {
 } from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
 import { adoptCompiledPyodide } from "./compiled_pyodide.ts";
-import { chunksOf, encodeFrame, readFrames, writeAll } from "./frames.ts";
+import { framePieces, readFramesFrom, writePieces } from "./frames.ts";
 
 /**
  * This Web Worker's global scope. Typed here rather than with
@@ -75,9 +75,9 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
     scope.postMessage(message, transfer);
     return;
   }
-  const frame = encodeFrame(message);
+  const pieces = framePieces(message);
   const to = connection;
-  writing = writing.then(() => writeAll(to, frame)).catch(() => {
+  writing = writing.then(() => writePieces(to, pieces)).catch(() => {
     // The server is gone; the control socket's end ends this process.
   });
 }
@@ -85,7 +85,7 @@ function post(message: FromWorker, transfer: Transferable[] = []): void {
 /** Reads the server's messages from the requests' socket until it ends. */
 async function readRequests(from: Deno.Conn): Promise<void> {
   try {
-    for await (const frame of readFrames(chunksOf(from))) {
+    for await (const frame of readFramesFrom(from)) {
       receive(frame as ToWorker);
     }
   } catch {
