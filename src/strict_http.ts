@@ -22,6 +22,7 @@ import {
 } from "node:http";
 import { Duplex } from "node:stream";
 import { Buffer } from "node:buffer";
+import { writeAll } from "./frames.ts";
 import { log } from "./logging.ts";
 import { isStreamed } from "./response_progress.ts";
 import type {
@@ -72,8 +73,6 @@ class ConnectionStream extends Duplex {
   /** The handler of this connection's requests. */
   readonly handler: FetchHandler<StrictHandlerInfo>;
   readonly finished: Promise<void>;
-  /** Responses started and not yet closed. */
-  inFlight = 0;
   #reading = false;
   #buffer = new Uint8Array(READ_SIZE);
   #closing = false;
@@ -194,13 +193,6 @@ class ConnectionStream extends Duplex {
   }
   setKeepAlive(): this {
     return this;
-  }
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.byteLength) {
-    offset += await conn.write(data.subarray(offset));
   }
 }
 
@@ -355,12 +347,8 @@ async function serveOne(
 ): Promise<void> {
   const socket = message.socket as unknown as ConnectionStream;
   answer.on("error", () => {});
-  socket.inFlight++;
   const completed = new Promise<void>((resolve) =>
-    answer.once("close", () => {
-      socket.inFlight--;
-      resolve();
-    })
+    answer.once("close", () => resolve())
   );
   let request: Request;
   try {
