@@ -5,12 +5,7 @@
  * @module
  */
 
-import {
-  framePieces,
-  readFrames,
-  readFramesFrom,
-  writePieces,
-} from "./frames.ts";
+import { FrameWriter, readFrames, readFramesFrom, writeAll } from "./frames.ts";
 import { allowSocket } from "./permissions.ts";
 import { log } from "./logging.ts";
 import {
@@ -151,9 +146,9 @@ export class ProcessChannel implements Channel {
   onstop?: (reason: string) => void;
   readonly #child: Deno.ChildProcess;
   /** Frames for the main thread go out through this, in order. */
-  readonly #control: Writer;
+  readonly #control: FrameWriter;
   /** Frames for the Web Worker, in order (the same writer as #control over pipes). */
-  readonly #requests: Writer;
+  readonly #requests: FrameWriter;
   readonly #close: () => void;
   #exitReason?: string;
   #stopped = false;
@@ -182,11 +177,11 @@ export class ProcessChannel implements Channel {
     if (sockets) {
       const control = sockets.control.accept();
       const requests = sockets.requests.accept();
-      this.#control = new Writer(async (pieces) =>
-        writePieces(await control, pieces)
+      this.#control = new FrameWriter(async (piece) =>
+        writeAll(await control, piece)
       );
-      this.#requests = new Writer(async (pieces) =>
-        writePieces(await requests, pieces)
+      this.#requests = new FrameWriter(async (piece) =>
+        writeAll(await requests, piece)
       );
       this.#close = () => {
         sockets.close();
@@ -201,9 +196,9 @@ export class ProcessChannel implements Channel {
       this.#readMessages(requests.then((conn) => readFramesFrom(conn)));
     } else {
       const input = this.#child.stdin.getWriter();
-      this.#control = this.#requests = new Writer(async (pieces) => {
-        for (const piece of pieces) await input.write(piece);
-      });
+      this.#control = this.#requests = new FrameWriter((piece) =>
+        input.write(piece)
+      );
       this.#close = () => input.close().catch(() => {});
       this.#readMessages(Promise.resolve(readFrames(this.#child.stdout)));
     }
@@ -262,7 +257,7 @@ export class ProcessChannel implements Channel {
   send(message: ToWorker, _transfer: Transferable[]): void {
     if (this.#stopped) return;
     const to = CONTROL.has(message.t) ? this.#control : this.#requests;
-    to.write(framePieces(message));
+    to.send(message);
   }
 
   interrupt(): void {
@@ -302,23 +297,6 @@ export class ProcessChannel implements Channel {
     } catch {
       return undefined;
     }
-  }
-}
-
-/** Writes frames one at a time, in order, dropping them once the other end is gone. */
-class Writer {
-  readonly #write: (pieces: Uint8Array[]) => Promise<unknown>;
-  #writing: Promise<unknown> = Promise.resolve();
-
-  constructor(write: (pieces: Uint8Array[]) => Promise<unknown>) {
-    this.#write = write;
-  }
-
-  /** Queues one frame, as framePieces() gives it. */
-  write(pieces: Uint8Array[]): void {
-    this.#writing = this.#writing.then(() => this.#write(pieces)).catch(() => {
-      // The process is gone; its exit status reports why.
-    });
   }
 }
 

@@ -154,7 +154,6 @@ export function serve(
   if (onListen !== undefined && typeof onListen !== "function") {
     throw fail(where, "onListen", "a function", onListen);
   }
-  const perConnection = serveOnConnection();
   if (limits.socketTimeout > 0 && !CAN_WATCH_STREAMS) {
     log(
       "warn",
@@ -168,6 +167,8 @@ export function serve(
   if ((cert === undefined) !== (key === undefined)) {
     throw new TypeError(`${where}: options "cert" and "key" go together`);
   }
+  // Plain HTTP has its own parser; only TLS needs Deno's internal one.
+  const perConnection = cert === undefined ? strictHttp() : serveOnConnection();
   if (!perConnection) {
     return fallback(listenAt, { cert, key, onListen }, handler);
   }
@@ -190,7 +191,7 @@ export function serve(
   const open = new OpenConnections(
     limits,
     handler,
-    cert === undefined ? strictHttp() : perConnection,
+    perConnection,
     () => accepting.roomMade(),
   );
   const accepting = new AcceptLoop(
@@ -228,7 +229,7 @@ export function serve(
   };
 }
 
-/** Deno.serve where Deno lacks the per-connection server: no limits. */
+/** Deno.serve for HTTPS where Deno lacks the per-connection server: no limits. */
 function fallback(
   listenAt: { hostname: string; port: number },
   tls: { cert?: string; key?: string; onListen?: (addr: Deno.NetAddr) => void },
@@ -236,7 +237,7 @@ function fallback(
 ): GatewayServer {
   log(
     "warn",
-    "serve(): this Deno has no per-connection server (Deno[Deno.internal].serveHttpOnConnection); serving with Deno.serve, without connection timeouts or maxClients",
+    "serve(): this Deno has no per-connection server (Deno[Deno.internal].serveHttpOnConnection); serving HTTPS with Deno.serve, without connection timeouts or maxClients",
   );
   let stopping = false;
   const server = Deno.serve({

@@ -222,13 +222,34 @@ export async function* readFramesFrom(
   }
 }
 
-/** Writes a message's pieces (see framePieces) in order. */
-export async function writePieces(
-  conn: Deno.Conn,
-  pieces: Uint8Array[],
-): Promise<void> {
-  if (pieces.length === 1) return writeAll(conn, pieces[0]);
-  for (const piece of pieces) await writeAll(conn, piece);
+/**
+ * Sends framed messages one at a time and in order, without the sender
+ * waiting: `write` puts one piece of a frame (see framePieces) on the
+ * wire. A write that fails is dropped: the other end is gone, and the
+ * channel's owner learns of that another way (an exit status, an input
+ * that ends).
+ */
+export class FrameWriter {
+  readonly #write: (piece: Uint8Array) => Promise<unknown>;
+  #writing: Promise<unknown> = Promise.resolve();
+
+  constructor(write: (piece: Uint8Array) => Promise<unknown>) {
+    this.#write = write;
+  }
+
+  /** Frames `message` and queues it behind the frames sent before. */
+  send(message: unknown): void {
+    const pieces = framePieces(message);
+    const write = this.#write;
+    this.#writing = this.#writing.then(async () => {
+      for (const piece of pieces) await write(piece);
+    }).catch(() => {});
+  }
+
+  /** Resolves once every frame sent so far is written or dropped. */
+  get flushed(): Promise<unknown> {
+    return this.#writing;
+  }
 }
 
 /** Writes all of `bytes`; a write may take only part of them. */

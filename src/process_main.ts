@@ -12,7 +12,7 @@
  * @module
  */
 
-import { encodeFrame, readFrames, readFramesFrom, writeAll } from "./frames.ts";
+import { FrameWriter, readFrames, readFramesFrom, writeAll } from "./frames.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 import { cancelPipelined, createFlags } from "./protocol.ts";
 
@@ -29,22 +29,19 @@ const [controlPath, requestPath] = Deno.args;
 const control = controlPath === undefined
   ? undefined
   : await Deno.connect({ transport: "unix", path: controlPath });
-const output = control ? undefined : Deno.stdout.writable.getWriter();
-const write = (frame: Uint8Array) =>
-  control ? writeAll(control, frame) : output!.write(frame);
-
-// Frames go out one at a time, in order, without blocking this thread.
-let writing: Promise<unknown> = Promise.resolve();
+const stdout = control ? undefined : Deno.stdout.writable.getWriter();
+// Frames go out in order without blocking this thread; if the server is
+// gone there is nothing to tell it, and the input's end makes us exit.
+const output = new FrameWriter((piece) =>
+  control ? writeAll(control, piece) : stdout!.write(piece)
+);
 function send(message: FromWorker | { t: "exit"; reason: string }): void {
-  const frame = encodeFrame(message);
-  writing = writing.then(() => write(frame)).catch(() => {
-    // The server is gone: nothing to tell it; the input's end makes us exit.
-  });
+  output.send(message);
 }
 
 async function exit(code: number, reason: string): Promise<never> {
   send({ t: "exit", reason });
-  await writing;
+  await output.flushed;
   Deno.exit(code);
 }
 

@@ -25,6 +25,7 @@ import { Buffer } from "node:buffer";
 import { writeAll } from "./frames.ts";
 import { log } from "./logging.ts";
 import { isStreamed } from "./response_progress.ts";
+import { reasonPhrase } from "./responses.ts";
 import type {
   ConnectionServer,
   ServeOnConnection,
@@ -271,7 +272,7 @@ function plainAnswer(response: ServerResponse, status: number): void {
     "content-type": "text/plain; charset=utf-8",
     connection: "close",
   });
-  response.end(`${status === 400 ? "Bad Request" : "Error"}\n`);
+  response.end(`${reasonPhrase(status)}\n`);
 }
 
 /** Writes a web Response through node:http: whole bodies at once, streams chunk by chunk. */
@@ -429,12 +430,8 @@ export function strictHttp(): ServeOnConnection {
     })._httpMessage;
     if (stream.writable && (!pending || !pending.headersSent)) {
       const status = statusOf(error.code);
-      const text = status === 400
-        ? "Bad Request"
-        : status === 431
-        ? "Request Header Fields Too Large"
-        : "Payload Too Large";
-      stream.end(
+      const text = reasonPhrase(status);
+      stream.write(
         `HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${
           text.length + 1
         }\r\n\r\n${text}\n`,

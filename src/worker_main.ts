@@ -15,7 +15,7 @@ import {
 } from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
 import { adoptCompiledPyodide } from "./compiled_pyodide.ts";
-import { framePieces, readFramesFrom, writePieces } from "./frames.ts";
+import { FrameWriter, readFramesFrom, writeAll } from "./frames.ts";
 
 /**
  * This Web Worker's global scope. Typed here rather than with
@@ -61,25 +61,18 @@ let capacity = 1;
 const waiting: BeginMessage[] = [];
 
 /**
- * In a worker process, the server's socket for this worker's requests
- * (init's `socket`): read and written here, not relayed by the process's
- * main thread, which saves that thread a decode, a copy across threads
- * and an encode each way per message.
+ * In a worker process, the frames out on the server's socket for this
+ * worker's requests (init's `socket`), which this thread reads and writes
+ * itself: relayed by the process's main thread, each message would cost
+ * that thread a decode, a copy across threads and an encode each way. A
+ * lost frame means the server is gone; the control socket's end then ends
+ * the process.
  */
-let connection: Deno.Conn | undefined;
-/** Frames go out one at a time, in order. */
-let writing: Promise<unknown> = Promise.resolve();
+let output: FrameWriter | undefined;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
-  if (connection === undefined) {
-    scope.postMessage(message, transfer);
-    return;
-  }
-  const pieces = framePieces(message);
-  const to = connection;
-  writing = writing.then(() => writePieces(to, pieces)).catch(() => {
-    // The server is gone; the control socket's end ends this process.
-  });
+  if (output) output.send(message);
+  else scope.postMessage(message, transfer);
 }
 
 /** Reads the server's messages from the requests' socket until it ends. */
@@ -117,7 +110,7 @@ function fatal(error: unknown): boolean {
     }`,
   });
   // Over the socket the message is still being written: close after it.
-  writing.finally(() => scope.close());
+  (output?.flushed ?? Promise.resolve()).finally(() => scope.close());
   return true;
 }
 
@@ -211,10 +204,11 @@ async function handle(message: ToWorker): Promise<void> {
   switch (message.t) {
     case "init": {
       if (message.socket !== undefined) {
-        connection = await Deno.connect({
+        const connection = await Deno.connect({
           transport: "unix",
           path: message.socket,
         });
+        output = new FrameWriter((piece) => writeAll(connection, piece));
         readRequests(connection);
       }
       post({ t: "thread", tid: threadId() });
