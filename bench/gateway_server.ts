@@ -6,11 +6,14 @@
  * arguments:
  *
  * `{ app, prefix, pythonPath, aliases: [{ urlPath, directory }], env,
- * group, router?: "hono", port?, readyFile?, mounts?: [[prefix, script]],
- * metricsPath? }`: `mounts` are more scripts beside the app, `metricsPath`
- * answers the group's metrics as JSON (bench/soak.ts).
+ * group, router?: "hono", port?, front?: "Deno.serve", readyFile?,
+ * mounts?: [[prefix, script]], metricsPath? }`: `mounts` are more scripts
+ * beside the app, `metricsPath` answers the group's metrics as JSON
+ * (bench/soak.ts).
  *
- * With `port`, it serves on 127.0.0.1:port itself (`deno run`); without,
+ * With `port`, it serves on 127.0.0.1:port itself (`deno run`) through the
+ * library's `serve()`, as `start-server` does (`front: "Deno.serve"`: through
+ * `Deno.serve`, without the strict parser and connection limits); without,
  * it is `deno serve --parallel`'s module, evaluated once per isolate, and
  * each isolate appends a line to `readyFile` once its interpreter is
  * ready: an isolate only listens after this module's top-level `await`,
@@ -23,7 +26,7 @@
  */
 
 import { Hono } from "hono";
-import { alias, createRouter, defineGroup, mountWsgi } from "../mod.ts";
+import { alias, createRouter, defineGroup, mountWsgi, serve } from "../mod.ts";
 import type { Alias } from "./servers.ts";
 
 const config = JSON.parse(Deno.env.get("BENCH_GATEWAY") ?? "{}");
@@ -66,10 +69,11 @@ if (config.readyFile) {
   await Deno.writeTextFile(config.readyFile, "ready\n", { append: true });
 }
 if (config.port) {
-  Deno.serve(
-    { hostname: "127.0.0.1", port: config.port, onListen() {} },
-    router.fetch,
-  );
+  // start-server's front: the strict parser and mod_wsgi-express's
+  // connection limits (serve()), unless the variant asks for Deno's own.
+  const listen = { hostname: "127.0.0.1", port: config.port, onListen() {} };
+  if (config.front === "Deno.serve") Deno.serve(listen, router.fetch);
+  else serve(listen, router.fetch);
 }
 
 // `deno serve` needs a default export: this is an entry point, not a library module.

@@ -36,7 +36,13 @@ import {
   versions,
 } from "./servers.ts";
 
-const DEFAULT_SERVERS = ["mod_wsgi", "gunicorn", "gateway", "gateway-parallel"];
+const DEFAULT_SERVERS = [
+  "mod_wsgi",
+  "gunicorn",
+  "gateway",
+  "gateway-deno-serve",
+  "gateway-parallel",
+];
 const EXTRAS = SCENARIOS.filter((s) => s.extra).map((s) => s.id);
 
 const OPTIONS: Record<string, Option> = {

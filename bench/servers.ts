@@ -174,6 +174,7 @@ function gateway(
   variant: {
     group?: Record<string, unknown>;
     router?: "hono";
+    front?: "Deno.serve";
     parallel?: boolean;
   },
   describe: (processes: number) => string,
@@ -191,6 +192,7 @@ function gateway(
         aliases: site.aliases,
         env: site.env,
         router: variant.router,
+        front: variant.front,
         group: {
           processes: settings.processes,
           ...variant.group,
@@ -241,7 +243,7 @@ function example(
 }
 
 /**
- * The servers, in the order of the table. The first four run by default;
+ * The servers, in the order of the table. The first five run by default;
  * `mod_wsgi` is the reference every ratio is taken against.
  */
 export const SERVERS: Record<string, ServerKind> = {
@@ -300,6 +302,13 @@ export const SERVERS: Record<string, ServerKind> = {
       `the gateway in throughput mode: deno serve --parallel, ${
         plural(n, "isolate")
       }, embedded interpreters`,
+  ),
+  "gateway-deno-serve": gateway(
+    { front: "Deno.serve" },
+    (n) =>
+      `the gateway through Deno.serve instead of serve() (no strict parser, no connection limits), ${
+        plural(n, "worker process", "worker processes")
+      }`,
   ),
   "gateway-embedded": gateway(
     { group: { processes: 0 } },
