@@ -128,7 +128,11 @@ async function bufferBody(
   };
 }
 
-function concatenate(parts: Uint8Array[], length: number): Uint8Array {
+/** `parts` joined into one array of `length` bytes. */
+export function concatenate(
+  parts: Uint8Array[],
+  length: number,
+): Uint8Array {
   if (parts.length === 1) return parts[0];
   const whole = new Uint8Array(length);
   let offset = 0;

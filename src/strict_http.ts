@@ -24,6 +24,7 @@
 // @ts-ignore: node:_http_common is Node's internal module, as Deno ships it.
 import { HTTPParser as NodeParser, methods } from "node:_http_common";
 import { writeAll } from "./frames.ts";
+import { concatenate } from "./request_body.ts";
 import { log } from "./logging.ts";
 import { isStreamed } from "./response_progress.ts";
 import { reasonPhrase } from "./responses.ts";
@@ -114,11 +115,12 @@ function latin1(text: string): Uint8Array {
   return bytes;
 }
 
-function joined(head: Uint8Array, body: Uint8Array): Uint8Array {
-  const all = new Uint8Array(head.byteLength + body.byteLength);
-  all.set(head);
-  all.set(body, head.byteLength);
-  return all;
+/** The answer to a refused request: its status, and the connection ends. */
+function refusal(status: number): Response {
+  return new Response(`${reasonPhrase(status)}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
 }
 
 /** One request on the connection, from its head to its response's end. */
@@ -483,9 +485,10 @@ class StrictConnection implements ConnectionServer {
         if (this.#closed) return;
         if (exchange.refusal !== undefined) {
           response?.body?.cancel().catch(() => {});
-          await this.#plainAnswer(exchange.refusal);
           exchange.keepAlive = false;
-        } else if (!await this.#send(exchange, response!)) {
+          response = refusal(exchange.refusal);
+        }
+        if (!await this.#send(exchange, response!)) {
           exchange.complete();
           this.#destroy();
           return;
@@ -512,20 +515,6 @@ class StrictConnection implements ConnectionServer {
       this.#writing = false;
     }
     this.#maybeClose();
-  }
-
-  async #plainAnswer(status: number): Promise<void> {
-    const text = `${reasonPhrase(status)}\n`;
-    await writeAll(
-      this.#conn,
-      latin1(
-        `HTTP/1.1 ${status} ${
-          reasonPhrase(status)
-        }\r\ndate: ${httpDate()}\r\n` +
-          `connection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-          `content-length: ${text.length}\r\n\r\n${text}`,
-      ),
-    );
   }
 
   /** Writes a response; false when its body failed midway (the connection must be cut). */
@@ -561,7 +550,10 @@ class StrictConnection implements ConnectionServer {
       }
       const bytes = latin1(this.#ending(exchange, head));
       if (body.byteLength <= JOIN_LIMIT) {
-        await writeAll(this.#conn, joined(bytes, body));
+        await writeAll(
+          this.#conn,
+          concatenate([bytes, body], bytes.byteLength + body.byteLength),
+        );
       } else {
         await writeAll(this.#conn, bytes);
         await writeAll(this.#conn, body);
@@ -601,13 +593,13 @@ class StrictConnection implements ConnectionServer {
         if (chunked) {
           const size = latin1(`${chunk.byteLength.toString(16)}\r\n`);
           if (chunk.byteLength <= JOIN_LIMIT) {
-            const framed = new Uint8Array(
-              size.byteLength + chunk.byteLength + 2,
+            await writeAll(
+              this.#conn,
+              concatenate(
+                [size, chunk, CRLF],
+                size.byteLength + chunk.byteLength + CRLF.byteLength,
+              ),
             );
-            framed.set(size);
-            framed.set(chunk, size.byteLength);
-            framed.set(CRLF, size.byteLength + chunk.byteLength);
-            await writeAll(this.#conn, framed);
           } else {
             await writeAll(this.#conn, size);
             await writeAll(this.#conn, chunk);
