@@ -619,7 +619,9 @@ def begin(request_id, application, cgi, body_source, body):
     """Start a request.
 
     Returns the packed head (see ``_pack_head``) with a small first chunk
-    appended as latin-1 text, or ``[packed_head, chunk]`` for a large one.
+    appended as latin-1 text, or ``(packed_head, chunk)`` for a large one:
+    a tuple, not converted, so that JavaScript copies the chunk out of
+    this interpreter's memory only once, where it is used.
     """
     exchange = application.exchange(cgi, body_source, body)
     # Every call of one request runs in the same Context object: a
@@ -642,7 +644,7 @@ def begin(request_id, application, cgi, body_source, body):
         return head
     if len(chunk) <= _INLINE_CHUNK_LIMIT:
         return head + chunk.decode("latin-1")
-    return to_js([head, chunk])
+    return (head, chunk)
 
 
 def _start(exchange, request_id, log):

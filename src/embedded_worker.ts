@@ -60,7 +60,9 @@ export class EmbeddedWorker implements PythonWorker {
       settings,
       (level, message, mount) =>
         log(level, message, { mount, group: settings.group }),
-      { mounts },
+      // The Response is built on this thread: it copies a large first
+      // chunk straight out of Python's memory.
+      { mounts, lend: true },
     );
     const timeout = options.requestTimeout ?? 0;
     // With threads, requests interleave and an interrupt would hit whichever

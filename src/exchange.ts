@@ -172,6 +172,7 @@ export class RequestRunner {
       if (abandoned) {
         // Its thread is released only once Python has let go of it.
         started.head.then((head) => {
+          head.lent?.release();
           if (!head.done) python.close(started.id);
         }, () => {}).finally(done);
         throw new GatewayError(504, "request timeout");

@@ -84,12 +84,13 @@ export class InterpreterHost {
 
   /**
    * `mounts`: the scripts this worker will load, so that with
-   * `snapshot.script` each interpreter's snapshot can hold them.
+   * `snapshot.script` each interpreter's snapshot can hold them. `lend`:
+   * see RequestCalls.
    */
   constructor(
     settings: InterpreterSettings,
     emit: Emit,
-    options: { mounts?: MountSpec[] } = {},
+    options: { mounts?: MountSpec[]; lend?: boolean } = {},
   ) {
     this.#settings = settings;
     this.#emit = emit;
@@ -98,7 +99,9 @@ export class InterpreterHost {
       ? sitePackagesOf(settings.pythonHome)
       : [];
     this.#writeGuards = new WriteGuards(settings, emit);
-    this.#calls = new RequestCalls(emit, (mount) => this.#printing = mount);
+    this.#calls = new RequestCalls(emit, (mount) => this.#printing = mount, {
+      lend: options.lend,
+    });
   }
 
   /** Lets another thread raise KeyboardInterrupt in running Python. */

@@ -192,6 +192,7 @@ async function answer(
   const failed = bodyFailure();
   if (failed !== undefined) {
     // Nothing was sent yet: the client learns why, whatever the app said.
+    exchange.head.lent?.release();
     if (!exchange.head.done) exchange.cancel();
     exchange.done();
     release();

@@ -45,12 +45,28 @@ export type BodySource =
   | { kind: "bytes"; data: Uint8Array }
   | { kind: "stream"; read: () => Promise<Uint8Array | undefined> };
 
+/**
+ * A first chunk left where Python made it, in the interpreter's memory
+ * (embedded mode): the Response that copies it is then the only copy.
+ */
+export interface LentChunk {
+  /**
+   * Calls `use` with the bytes in place. The view is good only during the
+   * call: Python growing its memory afterwards detaches it.
+   */
+  read<T>(use: (bytes: Uint8Array) => T): T;
+  /** Lets go of the bytes; reading after this throws. Idempotent. */
+  release(): void;
+}
+
 /** The start of a response: what start_response said, and the first chunk. */
 export interface ResponseHead {
   status: number;
   statusText: string;
   headers: [string, string][];
+  /** The first chunk, as a copy of its own (`lent`: not copied yet). */
   chunk?: Uint8Array;
+  lent?: LentChunk;
   done: boolean;
 }
 
@@ -174,6 +190,7 @@ export function unpackHead(
   packed: string,
   inline: boolean,
   chunk?: Uint8Array,
+  lent?: LentChunk,
 ): ResponseHead {
   const colon = packed.indexOf(":");
   const start = colon + 1;
@@ -196,6 +213,7 @@ export function unpackHead(
     statusText: statusLine.slice(space + 1),
     headers,
     chunk,
+    lent,
     done: statusLine[0] === "1",
   };
 }

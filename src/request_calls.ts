@@ -11,7 +11,12 @@
 import type { PyProxy } from "npm:pyodide@314.0.7/ffi";
 import type { MountSpec } from "./config.ts";
 import type { LogLevel } from "./logging.ts";
-import { type BodySource, type ResponseHead, unpackHead } from "./protocol.ts";
+import {
+  type BodySource,
+  type LentChunk,
+  type ResponseHead,
+  unpackHead,
+} from "./protocol.ts";
 import type { Interpreter } from "./interpreter_startup.ts";
 
 /** Receives what Python prints and logs, with the mount it came from. */
@@ -51,6 +56,36 @@ export function applicationFailure(
   return new ApplicationError(message, options.loading, options.cause);
 }
 
+/** A copy of Python bytes of its own; lets go of the proxy. */
+function copied(bytes: PyProxy): Uint8Array {
+  const chunk = lend(bytes);
+  try {
+    return chunk.read((view) => view.slice());
+  } finally {
+    chunk.release();
+  }
+}
+
+/** Python bytes as a LentChunk: a view into the heap, made when read. */
+function lend(bytes: PyProxy): LentChunk {
+  let held: PyProxy | undefined = bytes;
+  return {
+    read(use) {
+      if (!held) throw new Error("a lent chunk was read after its release");
+      const buffer = held.getBuffer("u8");
+      try {
+        return use(buffer.data as Uint8Array);
+      } finally {
+        buffer.release();
+      }
+    },
+    release() {
+      held?.destroy();
+      held = undefined;
+    },
+  };
+}
+
 /** A request between its begin() and its end. */
 interface ActiveRequest {
   interpreter: Interpreter;
@@ -67,11 +102,22 @@ export class RequestCalls {
   readonly #emit: Emit;
   /** Told the mount whose code is about to run: tags what Python prints. */
   readonly #running: (mount: string) => void;
+  /** Large first chunks stay in Python's memory (see LentChunk). */
+  readonly #lend: boolean;
   readonly #requests = new Map<number, ActiveRequest>();
 
-  constructor(emit: Emit, running: (mount: string) => void) {
+  /**
+   * `lend`: hand large first chunks out as a LentChunk rather than a copy;
+   * only where the Response is built on this thread (embedded mode).
+   */
+  constructor(
+    emit: Emit,
+    running: (mount: string) => void,
+    options: { lend?: boolean } = {},
+  ) {
     this.#emit = emit;
     this.#running = running;
+    this.#lend = options.lend ?? false;
   }
 
   /**
@@ -89,7 +135,7 @@ export class RequestCalls {
     const bytes = body.kind === "bytes" ? body.data : undefined;
     this.#requests.set(id, { interpreter, mount: spec });
     this.#running(spec.prefix);
-    let result: string | [string, Uint8Array];
+    let result: string | PyProxy;
     try {
       result = await interpreter.begin.callPromising(
         id,
@@ -107,9 +153,17 @@ export class RequestCalls {
         { mount: spec.prefix, loading: false, cause: error },
       );
     }
-    const head = typeof result === "string"
-      ? unpackHead(result, true)
-      : unpackHead(result[0], false, result[1]);
+    let head: ResponseHead;
+    if (typeof result === "string") {
+      head = unpackHead(result, true);
+    } else {
+      const packed = result.get(0) as string;
+      const bytes = result.get(1) as PyProxy;
+      result.destroy();
+      head = this.#lend
+        ? unpackHead(packed, false, undefined, lend(bytes))
+        : unpackHead(packed, false, copied(bytes));
+    }
     if (head.done) this.#requests.delete(id);
     return head;
   }

@@ -83,6 +83,19 @@ export function buildResponse(
   channel: BodyChannel,
   context: ResponseContext,
 ): Response {
+  try {
+    return responseOf(head, channel, context);
+  } finally {
+    // Copied by now, or not wanted.
+    head.lent?.release();
+  }
+}
+
+function responseOf(
+  head: ResponseHead,
+  channel: BodyChannel,
+  context: ResponseContext,
+): Response {
   let finished = false;
   const finish = (outcome: "complete" | "cancelled" | "failed") => {
     if (finished) return;
@@ -105,25 +118,35 @@ export function buildResponse(
       declaredLength = Number(value);
     }
   }
+  // Like mod_wsgi, never send more than the declared Content-Length.
+  const fit = (chunk: Uint8Array) =>
+    (declaredLength !== undefined && chunk.length > declaredLength
+      ? chunk.subarray(0, declaredLength)
+      : chunk) as Uint8Array<ArrayBuffer>;
+  const init = { status: head.status, statusText: head.statusText };
   const noBody = context.method === "HEAD" ||
     NULL_BODY_STATUS.has(head.status);
-  let body: BodyInit | null = null;
+  let response: Response;
   if (noBody) {
     if (!head.done) channel.cancel();
     finish(head.done ? "complete" : "cancelled");
+    response = new Response(null, init);
   } else if (head.done) {
-    const chunk = (head.chunk ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
-    body = declaredLength !== undefined && chunk.length > declaredLength
-      ? chunk.subarray(0, declaredLength)
-      : chunk;
+    // Deno's Response copies a byte array: a lent chunk is copied straight
+    // out of Python's memory, once.
+    response = head.lent
+      ? head.lent.read((bytes) => new Response(fit(bytes), init))
+      : new Response(fit(head.chunk ?? new Uint8Array(0)), init);
     finish("complete");
   } else {
-    body = streamBody(head, channel, declaredLength, finish);
+    const first = head.lent
+      ? head.lent.read((bytes) => bytes.slice())
+      : head.chunk;
+    response = new Response(
+      streamBody(first, channel, declaredLength, finish),
+      init,
+    );
   }
-  const response = new Response(body, {
-    status: head.status,
-    statusText: head.statusText,
-  });
   for (const [name, value] of head.headers) {
     response.headers.append(name, value);
   }
@@ -131,13 +154,12 @@ export function buildResponse(
 }
 
 function streamBody(
-  head: ResponseHead,
+  first: Uint8Array | undefined,
   channel: BodyChannel,
   declaredLength: number | undefined,
   finish: (outcome: "complete" | "cancelled" | "failed") => void,
 ): ReadableStream<Uint8Array> {
   let remaining = declaredLength ?? Infinity;
-  let first: Uint8Array | undefined = head.chunk;
   const send = (
     controller: ReadableStreamDefaultController<Uint8Array>,
     chunk: Uint8Array,

@@ -441,6 +441,32 @@ for (const mode of ["workers", "embedded"] as const) {
     assert.equal(await count(), before + 1);
   });
 
+  test("a large first chunk arrives byte-exact, whole, trimmed or streamed, and is let go", async ({ server }) => {
+    const large = new Uint8Array(1 << 20).map((_, i) => i % 256);
+    const references = async () =>
+      await (await fetch(`${server.base}/app/large-references`)).text();
+    const before = await references();
+    for (let round = 0; round < 3; round++) {
+      const whole = await fetch(`${server.base}/app/large`);
+      assert.equal(whole.headers.get("content-length"), String(1 << 20));
+      assert.deepEqual(new Uint8Array(await whole.arrayBuffer()), large);
+      const trimmed = await fetch(`${server.base}/app/large?mode=overlong`);
+      assert.deepEqual(
+        new Uint8Array(await trimmed.arrayBuffer()),
+        large.subarray(0, 100000),
+      );
+      const streamed = await fetch(`${server.base}/app/large?mode=stream`);
+      const bytes = new Uint8Array(await streamed.arrayBuffer());
+      assert.deepEqual(bytes.subarray(0, 1 << 20), large);
+      assert.equal(text(bytes.subarray(1 << 20)), "end");
+      const head = await fetch(`${server.base}/app/large`, { method: "HEAD" });
+      assert.equal(head.headers.get("content-length"), String(1 << 20));
+      assert.equal((await head.arrayBuffer()).byteLength, 0);
+    }
+    // Twelve answers later, nothing still holds the body in Python.
+    assert.equal(await references(), before);
+  });
+
   test("wsgi.file_wrapper streams a file-like object", async ({ server }) => {
     const response = await fetch(`${server.base}/app/file`);
     const body = await response.text();

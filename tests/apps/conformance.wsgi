@@ -5,6 +5,9 @@ import sys
 import time
 from wsgiref.validate import validator
 
+# Every byte value, 1 MiB: far above the size a first chunk travels inline.
+LARGE = bytes(range(256)) * 4096
+
 closed = {"count": 0}
 served = {"count": 0}
 
@@ -184,6 +187,22 @@ def app(environ, start_response):
             ],
         )
         return environ["wsgi.file_wrapper"](io.BytesIO(data), 4096)
+    if path == "/large":
+        mode = query.get("mode", "whole")
+        if mode == "stream":
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
+            return ClosingBody([LARGE, b"end"])
+        length = 100000 if mode == "overlong" else len(LARGE)
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Length", str(length)),
+            ],
+        )
+        return [LARGE]
+    if path == "/large-references":
+        return _text(start_response, str(sys.getrefcount(LARGE)))
     if path == "/overlong":
         start_response(
             "200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")]
