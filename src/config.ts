@@ -95,6 +95,11 @@ export interface GroupOptions {
   /** Release workers idle this long; they come back on the next request (`inactivity-timeout=`). 0 = never. */
   inactivityTimeout?: number;
   /**
+   * Recycle each worker once it has served this long, after its requests
+   * (`restart-interval=`): its successor starts first. 0 = never (default).
+   */
+  restartInterval?: number;
+  /**
    * Replace a worker that has not started within this time, or whose script
    * failed to load and has not loaded since, on later requests, within this
    * time (`startup-timeout=`). Restarts back off (0.5 s doubling to 30 s)
@@ -178,6 +183,7 @@ export interface GroupConfig {
   queueTimeout: number;
   queueLimit: number;
   inactivityTimeout: number;
+  restartInterval: number;
   startupTimeout: number;
   gracefulTimeout: number;
   pythonPath: string[];
@@ -234,6 +240,7 @@ export const GROUP_DEFAULTS = {
   queueTimeout: 30,
   queueLimit: 256,
   inactivityTimeout: 0,
+  restartInterval: 0,
   startupTimeout: 60,
   gracefulTimeout: 10,
 } as const;

@@ -7,6 +7,7 @@ Deno.test("group options: defaults are filled in", () => {
   assert.equal(config.threads, 1);
   assert.equal(config.requestTimeout, 60);
   assert.equal(config.queueLimit, 256);
+  assert.equal(config.restartInterval, 0, "never");
   assert.equal(config.isolation, "process");
   assert.equal(config.permissions, undefined, "the sandbox");
   assert.equal(config.allowNet, undefined);
@@ -31,6 +32,8 @@ Deno.test("group options: wrong types are TypeErrors, numbers out of range Range
     [{ queueLimit: 0 }, "queueLimit", RangeError],
     [{ requestTimeout: -3 }, "requestTimeout", RangeError],
     [{ queueTimeout: Infinity }, "queueTimeout", RangeError],
+    [{ restartInterval: -1 }, "restartInterval", RangeError],
+    [{ restartInterval: "1h" }, "restartInterval", TypeError],
     [{ maximumRequests: -1 }, "maximumRequests", RangeError],
     [{ spareWorkers: -1 }, "spareWorkers", RangeError],
     [{ spareWorkers: "1" }, "spareWorkers", TypeError],

@@ -14,6 +14,8 @@ export interface WorkerRecord {
   /** Requests handed to it so far (pipelined ones included). */
   served: number;
   idleTimer?: ReturnType<typeof setTimeout>;
+  /** Rings once the worker has served restartInterval. */
+  lifetimeTimer?: ReturnType<typeof setTimeout>;
   generation: number;
   /** Mounts whose script failed to load here, and since when. */
   failing: Set<string>;

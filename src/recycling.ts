@@ -2,8 +2,9 @@
  * Recycling: when a worker that serves is due to stop without failing.
  * Once its requests are done, if it reached maximumRequests, is of an
  * older generation (a restart), asked to be recycled (memoryLimit passed,
- * MemoryError), or a script of its has not loaded within startupTimeout
- * (startup_watch.ts says so); or once idle for inactivityTimeout.
+ * MemoryError), has served restartInterval, or a script of its has not
+ * loaded within startupTimeout (startup_watch.ts says so); or once idle
+ * for inactivityTimeout.
  * supervisor.ts does the stopping and starts the successor.
  *
  * @module
@@ -65,20 +66,48 @@ export class Recycling {
   }
 
   /**
+   * A worker that is up is recycled once it has served restartInterval,
+   * as mod_wsgi restarts a daemon after `restart-interval=`.
+   */
+  watchLifetime(worker: WorkerRecord): void {
+    const seconds = this.#config.restartInterval;
+    if (seconds === 0 || worker.lifetimeTimer !== undefined) return;
+    worker.lifetimeTimer = setTimeout(() => {
+      this.#recycle(
+        worker,
+        "info",
+        `restartInterval (${seconds} s) reached`,
+      );
+    }, seconds * 1000);
+    // A timer of a worker must not keep the process alive on its own.
+    Deno.unrefTimer(worker.lifetimeTimer);
+  }
+
+  /**
    * The worker asked to be recycled (memoryLimit passed, or MemoryError):
    * its successor starts now, and it stops once its requests are done.
    */
   recycleWhenDone(worker: WorkerRecord, reason: string): void {
+    if (this.#recycle(worker, "warn", reason)) {
+      this.#counters.memoryRecycles++;
+    }
+  }
+
+  /** Marks a worker to go once its requests are done; false if already. */
+  #recycle(
+    worker: WorkerRecord,
+    level: "info" | "warn",
+    reason: string,
+  ): boolean {
     if (
       !this.#supervisor.workers.has(worker) ||
       worker.recycleWhenDone !== undefined
     ) {
-      return;
+      return false;
     }
     worker.recycleWhenDone = reason;
-    this.#counters.memoryRecycles++;
     log(
-      "warn",
+      level,
       `worker to be recycled once its requests are done: ${reason}`,
       { group: this.#config.name },
     );
@@ -87,5 +116,6 @@ export class Recycling {
     } else {
       this.#supervisor.fill();
     }
+    return true;
   }
 }

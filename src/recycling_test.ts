@@ -1,6 +1,6 @@
 /**
  * The pool's recycling with fake workers: maximumRequests, a worker that
- * asks (memoryLimit, MemoryError), and inactivityTimeout.
+ * asks (memoryLimit, MemoryError), restartInterval and inactivityTimeout.
  */
 
 import assert from "node:assert/strict";
@@ -74,6 +74,30 @@ Deno.test("pool: a worker that asks to be recycled (memoryLimit, MemoryError) st
   await settle();
   assert.ok(workers[1].stopped);
   assert.equal(group.metrics().memoryRecycles, 2);
+  await group.shutdown();
+});
+
+Deno.test("pool: a worker is recycled once it has served restartInterval, after its request; none fails", async () => {
+  const { group, workers } = pool({ processes: 1, restartInterval: 0.3 });
+  await group.ready();
+  const busy = request(group);
+  await settle();
+  const started = performance.now();
+  await until(() => workers.length === 2);
+  const waited = performance.now() - started;
+  assert.ok(waited >= 250, `the successor started after ${waited} ms`);
+  assert.equal(workers[0].stopped, false, "not during its request");
+  await answer(workers[0].started[0], busy);
+  await settle();
+  assert.ok(workers[0].stopped, "recycled once its request was done");
+  assert.equal(await answered(group, workers), 1, "the successor serves");
+  const metrics = group.metrics();
+  assert.equal(metrics.restarts, 1);
+  assert.equal(metrics.crashes, 0);
+  assert.equal(metrics.memoryRecycles, 0);
+  // An idle worker goes at once when its time comes.
+  await until(() => workers[1].stopped);
+  assert.equal(workers.length, 3, "and is replaced");
   await group.shutdown();
 });
 

@@ -202,6 +202,7 @@ export class Supervisor {
 
   /** A worker is up: it serves, or a spare waits. */
   #up(worker: WorkerRecord): void {
+    this.recycling.watchLifetime(worker);
     if (worker.spare) {
       // Kept out of the scheduler's reach until it takes over.
       worker.state = "idle";
@@ -223,6 +224,7 @@ export class Supervisor {
     for (const turn of worker.turns.splice(0)) turn("start");
     clearTimeout(worker.idleTimer);
     clearTimeout(worker.failingTimer);
+    clearTimeout(worker.lifetimeTimer);
     if (cause === "interrupt") {
       // KeyboardInterrupt first, so that finally blocks and close() run;
       // then the worker goes anyway, as mod_wsgi restarts the process: the

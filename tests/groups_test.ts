@@ -386,6 +386,38 @@ Deno.test({
 
 Deno.test({
   name:
+    "restartInterval recycles a worker that has served that long; no request fails",
+  ...options,
+  fn: async () => {
+    const { base, group, close } = await serveGroup("groups-lifetime", {
+      processes: 1,
+      restartInterval: 1,
+    }, [
+      ["/r", app],
+    ]);
+    try {
+      const [, first] = await get(`${base}/r/id`);
+      // Requests keep coming while the interval passes: none fails.
+      const deadline = Date.now() + 8000;
+      let latest = first;
+      while (latest === first && Date.now() < deadline) {
+        const [status, id] = await get(`${base}/r/id`);
+        assert.equal(status, 200);
+        latest = id;
+        await sleep(100);
+      }
+      assert.notEqual(latest, first, "a fresh interpreter");
+      const metrics = group.metrics();
+      assert.ok(metrics.restarts >= 1, `restarts: ${metrics.restarts}`);
+      assert.equal(metrics.crashes, 0);
+    } finally {
+      await close();
+    }
+  },
+});
+
+Deno.test({
+  name:
     "inactivityTimeout releases idle workers; the next request brings one back",
   ...options,
   fn: async () => {

@@ -35,6 +35,7 @@ const TIMES: Record<string, keyof GroupOptions> = {
   "queue-timeout": "queueTimeout",
   "startup-timeout": "startupTimeout",
   "inactivity-timeout": "inactivityTimeout",
+  "restart-interval": "restartInterval",
   "graceful-timeout": "gracefulTimeout",
 };
 
@@ -55,8 +56,6 @@ const UNSUPPORTED: Record<string, string> = {
     "a worker's address space is its WebAssembly heap: memory-limit= bounds it",
   "stack-size": "the WebAssembly stack size is Pyodide's",
   "cpu-priority": "workers run at the server's priority",
-  "restart-interval":
-    "workers are not restarted on a timer; maximum-requests recycles them",
   "shutdown-timeout": "graceful-timeout bounds a shutdown",
   "deadlock-timeout":
     "there is no GIL deadlock to detect: one Python thread per worker",

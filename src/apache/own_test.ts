@@ -41,6 +41,7 @@ Deno.test("own configuration: every directive, merged per script as mod_wsgi doe
       queueTimeout: 10,
       startupTimeout: 20,
       inactivityTimeout: 300,
+      restartInterval: 3600,
       gracefulTimeout: 5,
       queueLimit: 50,
       env: { LANG: "de_DE.UTF-8", LC_ALL: "de_DE.UTF-8" },

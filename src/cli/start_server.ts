@@ -253,6 +253,9 @@ export function planStartServer(args: string[]): StartServerPlan {
     }
     group.memoryLimit = bytes;
   }
+  if (values["restart-interval"] !== undefined) {
+    group.restartInterval = secondsOf(values, "restart-interval", 0);
+  }
   if (values["spare-workers"] !== undefined) {
     group.spareWorkers = integer(values, "spare-workers", 0);
     if (group.spareWorkers > 0 && group.processes === 0) {

@@ -122,6 +122,15 @@ export const START_SERVER_OPTIONS: CliOption[] = [
     help: "replace a worker after this many requests",
   },
   {
+    name: "restart-interval",
+    values: ["SECONDS"],
+    fallback: "0 (never)",
+    matches:
+      "mod_wsgi-express --restart-interval; WSGIDaemonProcess restart-interval=",
+    help:
+      "recycle a worker once it has served this long, after its requests (its successor starts first)",
+  },
+  {
     name: "memory-limit",
     values: ["BYTES"],
     fallback: "0 (no limit)",

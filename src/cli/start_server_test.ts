@@ -87,6 +87,7 @@ Deno.test("start-server: options map onto the site", () => {
     ...["--limit-request-body", "0", "--processes", "0", "--threads", "1"],
     ...["--body-timeout", "2.5", "--body-min-rate", "0"],
     ...["--body-buffer-size", "4096", "--no-request-buffering"],
+    ...["--restart-interval", "3600"],
   ]);
   assert.deepEqual(site.aliases, [{ urlPath: "/static", path: "/srv/static" }]);
   assert.deepEqual(site.mounts[0].environ, { A: "b c" });
@@ -106,6 +107,7 @@ Deno.test("start-server: options map onto the site", () => {
   assert.equal(site.mounts[0].bodyBufferSize, 4096);
   assert.equal(site.mounts[0].requestBuffering, false);
   assert.equal(site.groups.default.processes, 0);
+  assert.equal(site.groups.default.restartInterval, 3600);
 });
 
 Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
@@ -114,6 +116,7 @@ Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
       [["a.wsgi", "--port", "70000"], /--port/],
       [["a.wsgi", "--request-timeout", "soon"], /--request-timeout/],
       [["a.wsgi", "--body-timeout", "soon"], /--body-timeout/],
+      [["a.wsgi", "--restart-interval", "1h"], /--restart-interval/],
       [["a.wsgi", "--https-port", "1"], /--ssl-certificate-file/],
       [["a.wsgi", "--log-level", "loud"], /--log-level/],
       [["a.wsgi", "--mount-point", "app"], /--mount-point/],
