@@ -8,7 +8,12 @@
 import type { MountSpec } from "./config.ts";
 import { ProcessChannel, ThreadChannel } from "./channels.ts";
 import { log } from "./logging.ts";
-import type { FromWorker, InterpreterSettings, ToWorker } from "./protocol.ts";
+import type {
+  FromWorker,
+  InterpreterSettings,
+  RecycleCause,
+  ToWorker,
+} from "./protocol.ts";
 import { readBodyBatch, type RequestBody } from "./request_body.ts";
 import {
   type PythonWorker,
@@ -37,7 +42,7 @@ export class ChannelWorker implements PythonWorker {
   onStuck?: (cpuMsPerSecond: number) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
   onDropped?: (id: number) => void;
-  onRecycle?: (reason: string) => void;
+  onRecycle?: (reason: string, cause: RecycleCause) => void;
   readonly #channel: ThreadChannel | ProcessChannel;
   readonly #group: string;
   #nextId = 0;
@@ -107,7 +112,7 @@ export class ChannelWorker implements PythonWorker {
           }
           return;
         case "recycle":
-          this.onRecycle?.(message.reason);
+          this.onRecycle?.(message.reason, message.cause ?? "memory");
           return;
         case "fatal":
         case "exit":

@@ -100,6 +100,13 @@ export interface GroupOptions {
    */
   restartInterval?: number;
   /**
+   * Recycle a worker, after its requests, once it has used this many
+   * seconds of CPU: its thread's, or its process's with `isolation:
+   * "process"` (`cpu-time-limit=`). 0 = never (default). Needs workers of
+   * their own (processes of 1 or more).
+   */
+  cpuTimeLimit?: number;
+  /**
    * Replace a worker that has not started within this time, or whose script
    * failed to load and has not loaded since, on later requests, within this
    * time (`startup-timeout=`). Restarts back off (0.5 s doubling to 30 s)
@@ -184,6 +191,7 @@ export interface GroupConfig {
   queueLimit: number;
   inactivityTimeout: number;
   restartInterval: number;
+  cpuTimeLimit: number;
   startupTimeout: number;
   gracefulTimeout: number;
   pythonPath: string[];
@@ -241,6 +249,7 @@ export const GROUP_DEFAULTS = {
   queueLimit: 256,
   inactivityTimeout: 0,
   restartInterval: 0,
+  cpuTimeLimit: 0,
   startupTimeout: 60,
   gracefulTimeout: 10,
 } as const;

@@ -12,6 +12,7 @@ import { log } from "./logging.ts";
 import type {
   BodySource,
   InterpreterSettings,
+  RecycleCause,
   ResponseHead,
 } from "./protocol.ts";
 import { readBodyBatch, type RequestBody } from "./request_body.ts";
@@ -32,7 +33,7 @@ export class EmbeddedWorker implements PythonWorker {
   readonly ready: Promise<void>;
   onStop?: (reason: string) => void;
   onLoad?: (mountId: string, ok: boolean) => void;
-  onRecycle?: (reason: string) => void;
+  onRecycle?: (reason: string, cause: RecycleCause) => void;
   readonly #host: InterpreterHost;
   #stopped = false;
   /** Set by a fatal Pyodide error: nothing may call into Python again. */
@@ -191,7 +192,7 @@ export class EmbeddedWorker implements PythonWorker {
   /** Asks the pool for a recycle when memoryLimit passed or on MemoryError. */
   #checkMemory(): void {
     const reason = this.#host.recycleReason();
-    if (reason) this.onRecycle?.(reason);
+    if (reason) this.onRecycle?.(reason, "memory");
   }
 
   /** What a request that failed in Python fails with (the log has why). */

@@ -37,6 +37,7 @@ const GROUP_OPTION_NAMES = new Set([
   "queueLimit",
   "inactivityTimeout",
   "restartInterval",
+  "cpuTimeLimit",
   "startupTimeout",
   "gracefulTimeout",
   "pythonPath",
@@ -193,6 +194,12 @@ export function resolveGroupOptions(
   }
   const threads = whole("threads", 1);
   const spareWorkers = whole("spareWorkers");
+  const cpuTimeLimit = time("cpuTimeLimit");
+  if (cpuTimeLimit > 0 && processes === 0) {
+    throw new TypeError(
+      `${where}: option "cpuTimeLimit" needs workers of their own, and processes: 0 runs Python embedded in the server, whose CPU is the server's; set processes to 1 or more, or drop cpuTimeLimit`,
+    );
+  }
   if (spareWorkers > 0 && processes === 0) {
     throw new TypeError(
       `${where}: option "spareWorkers" needs workers of their own, and processes: 0 runs Python embedded in the server; set processes to 1 or more, or drop spareWorkers`,
@@ -215,6 +222,7 @@ export function resolveGroupOptions(
     queueLimit: whole("queueLimit", 1),
     inactivityTimeout: time("inactivityTimeout"),
     restartInterval: time("restartInterval"),
+    cpuTimeLimit,
     startupTimeout: time("startupTimeout"),
     gracefulTimeout: time("gracefulTimeout"),
     pythonPath: folders(where, "pythonPath", options.pythonPath),

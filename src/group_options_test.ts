@@ -34,6 +34,8 @@ Deno.test("group options: wrong types are TypeErrors, numbers out of range Range
     [{ queueTimeout: Infinity }, "queueTimeout", RangeError],
     [{ restartInterval: -1 }, "restartInterval", RangeError],
     [{ restartInterval: "1h" }, "restartInterval", TypeError],
+    [{ cpuTimeLimit: -1 }, "cpuTimeLimit", RangeError],
+    [{ processes: 0, cpuTimeLimit: 5 }, "cpuTimeLimit", TypeError],
     [{ maximumRequests: -1 }, "maximumRequests", RangeError],
     [{ spareWorkers: -1 }, "spareWorkers", RangeError],
     [{ spareWorkers: "1" }, "spareWorkers", TypeError],

@@ -11,7 +11,7 @@ import type { GroupOptions, MountSpec } from "./config.ts";
 import { resolveGroupOptions } from "./group_options.ts";
 import { configureLogging } from "./logging.ts";
 import { type Exchange, GatewayError, Pool } from "./pools.ts";
-import type { ResponseHead } from "./protocol.ts";
+import type { RecycleCause, ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 import {
   type PythonWorker,
@@ -43,7 +43,7 @@ export class FakeWorker implements PythonWorker {
   readonly ready: Promise<void>;
   onStop?: (reason: string) => void;
   onDropped?: (id: number) => void;
-  onRecycle?: (reason: string) => void;
+  onRecycle?: (reason: string, cause: RecycleCause) => void;
   readonly started: Started[] = [];
   readonly cancelled = new Set<number>();
   stopped = false;

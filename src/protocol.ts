@@ -33,11 +33,16 @@ export type InterpreterSettings =
     snapshot?: SnapshotSettings;
     /** Bytes of heap past which the worker asks to be recycled; 0 or absent: none. */
     memoryLimit?: number;
+    /** Seconds of its thread's CPU after which the worker asks to be recycled; 0 or absent: none. */
+    cpuTimeLimit?: number;
     /** Pyodide's folder as the server resolved it, which the worker's read permission names. */
     pyodideFolder?: string;
     /** The server's environment as the group inherits it (`inheritEnv`); `env` wins. */
     inheritedEnv?: Record<string, string>;
   };
+
+/** Why a worker asks to be recycled: its memory, or its CPU time. */
+export type RecycleCause = "memory" | "cpu";
 
 /** How the request body reaches Python. */
 export type BodySource =
@@ -119,9 +124,10 @@ export type FromWorker =
   | { t: "fatal"; reason: string }
   /**
    * The worker should be recycled once its requests are done (memoryLimit
-   * passed, or a MemoryError); sent before the reply that ends the request.
+   * passed, or a MemoryError; `cause` "cpu": cpuTimeLimit used); sent
+   * before the reply that ends the request.
    */
-  | { t: "recycle"; reason: string }
+  | { t: "recycle"; reason: string; cause?: RecycleCause }
   | { t: "exit"; reason: string };
 
 /**

@@ -2,15 +2,16 @@
  * Recycling: when a worker that serves is due to stop without failing.
  * Once its requests are done, if it reached maximumRequests, is of an
  * older generation (a restart), asked to be recycled (memoryLimit passed,
- * MemoryError), has served restartInterval, or a script of its has not
- * loaded within startupTimeout (startup_watch.ts says so); or once idle
- * for inactivityTimeout.
+ * MemoryError), has served restartInterval or used cpuTimeLimit, or a
+ * script of its has not loaded within startupTimeout (startup_watch.ts
+ * says so); or once idle for inactivityTimeout.
  * supervisor.ts does the stopping and starts the successor.
  *
  * @module
  */
 
 import type { GroupConfig } from "./config.ts";
+import type { RecycleCause } from "./protocol.ts";
 import { log } from "./logging.ts";
 import type { Counters } from "./metrics.ts";
 import { lasting, type WorkerRecord } from "./records.ts";
@@ -84,11 +85,18 @@ export class Recycling {
   }
 
   /**
-   * The worker asked to be recycled (memoryLimit passed, or MemoryError):
-   * its successor starts now, and it stops once its requests are done.
+   * The worker asked to be recycled (memoryLimit passed, or MemoryError;
+   * cause "cpu": its thread used cpuTimeLimit, as mod_wsgi's
+   * `cpu-time-limit=`): its successor starts now, and it stops once its
+   * requests are done.
    */
-  recycleWhenDone(worker: WorkerRecord, reason: string): void {
-    if (this.#recycle(worker, "warn", reason)) {
+  recycleWhenDone(
+    worker: WorkerRecord,
+    reason: string,
+    cause: RecycleCause = "memory",
+  ): void {
+    const memory = cause === "memory";
+    if (this.#recycle(worker, memory ? "warn" : "info", reason) && memory) {
       this.#counters.memoryRecycles++;
     }
   }

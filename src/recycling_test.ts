@@ -1,6 +1,7 @@
 /**
  * The pool's recycling with fake workers: maximumRequests, a worker that
- * asks (memoryLimit, MemoryError), restartInterval and inactivityTimeout.
+ * asks (memoryLimit, MemoryError), restartInterval, cpuTimeLimit and
+ * inactivityTimeout.
  */
 
 import assert from "node:assert/strict";
@@ -56,7 +57,10 @@ Deno.test("pool: a worker that asks to be recycled (memoryLimit, MemoryError) st
   const first = request(group);
   await settle();
   // As channel_worker.ts does: the recycle comes before the answer.
-  workers[0].onRecycle?.("its heap of 300 MiB passed memoryLimit (256 MiB)");
+  workers[0].onRecycle?.(
+    "its heap of 300 MiB passed memoryLimit (256 MiB)",
+    "memory",
+  );
   await settle();
   assert.equal(workers.length, 2, "the successor starts at once");
   assert.equal(workers[0].stopped, false, "not before its request is done");
@@ -70,7 +74,10 @@ Deno.test("pool: a worker that asks to be recycled (memoryLimit, MemoryError) st
   assert.equal(metrics.restarts, 1);
   assert.equal(metrics.crashes, 0);
   // An idle worker that asks is recycled at once.
-  workers[1].onRecycle?.("a request raised MemoryError (heap 40.0 MiB)");
+  workers[1].onRecycle?.(
+    "a request raised MemoryError (heap 40.0 MiB)",
+    "memory",
+  );
   await settle();
   assert.ok(workers[1].stopped);
   assert.equal(group.metrics().memoryRecycles, 2);
@@ -98,6 +105,27 @@ Deno.test("pool: a worker is recycled once it has served restartInterval, after 
   // An idle worker goes at once when its time comes.
   await until(() => workers[1].stopped);
   assert.equal(workers.length, 3, "and is replaced");
+  await group.shutdown();
+});
+
+Deno.test("pool: a worker whose thread used cpuTimeLimit is recycled once its request is done, not counted as a memory recycle", async () => {
+  const { group, workers } = pool({ processes: 1, cpuTimeLimit: 2 });
+  await group.ready();
+  const last = request(group);
+  await settle();
+  // As worker_main.ts does: the recycle comes before the answer.
+  workers[0].onRecycle?.("cpuTimeLimit (2 s) reached: 2.1 s of CPU", "cpu");
+  await settle();
+  assert.equal(workers.length, 2, "the successor starts at once");
+  assert.equal(workers[0].stopped, false, "not during its request");
+  await answer(workers[0].started[0], last);
+  await settle();
+  assert.ok(workers[0].stopped, "recycled once its request was done");
+  assert.equal(await answered(group, workers), 1, "the successor serves");
+  const metrics = group.metrics();
+  assert.equal(metrics.restarts, 1);
+  assert.equal(metrics.crashes, 0);
+  assert.equal(metrics.memoryRecycles, 0);
   await group.shutdown();
 });
 

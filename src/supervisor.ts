@@ -183,8 +183,8 @@ export class Supervisor {
     this.workers.add(worker);
     python.onStop = (reason) => this.stop(worker, { failure: reason });
     python.onLoad = (mountId, ok) => this.#startup.loaded(worker, mountId, ok);
-    python.onRecycle = (reason) =>
-      this.recycling.recycleWhenDone(worker, reason);
+    python.onRecycle = (reason, cause) =>
+      this.recycling.recycleWhenDone(worker, reason, cause);
     python.onDropped = () => {
       worker.dropping--;
       this.#hooks.release(worker);

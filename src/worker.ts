@@ -8,7 +8,7 @@
  */
 
 import type { GroupConfig, MountSpec } from "./config.ts";
-import type { ResponseHead } from "./protocol.ts";
+import type { RecycleCause, ResponseHead } from "./protocol.ts";
 import type { RequestBody } from "./request_body.ts";
 
 /** Why a worker could not produce a response head. */
@@ -51,10 +51,11 @@ export interface PythonWorker {
   onLoad?: (mountId: string, ok: boolean) => void;
   /**
    * Called when the worker should be recycled once its requests are done:
-   * its heap passed memoryLimit, or a request raised MemoryError. Called
+   * its heap passed memoryLimit, or a request raised MemoryError (cause
+   * "memory"), or its thread used cpuTimeLimit (cause "cpu"). Called
    * before the end of the request that found it is reported.
    */
-  onRecycle?: (reason: string) => void;
+  onRecycle?: (reason: string, cause: RecycleCause) => void;
   /** Loads one more mount's script. */
   load(spec: MountSpec): void;
   /**

@@ -53,13 +53,14 @@ export function inheritedEnvironment(
 /** What every interpreter of a group's worker is started with. */
 export function settingsOf(config: GroupConfig): InterpreterSettings {
   const { pythonPath, pythonHome, home, env, preload, threads } = config;
-  const { allowNet, writable, memoryLimit } = config;
+  const { allowNet, writable, memoryLimit, cpuTimeLimit } = config;
   const inheritedEnv = inheritedEnvironment(config.inheritEnv, config.name);
   const { snapshot } = config;
   return {
     group: config.name,
     ...{ pythonPath, pythonHome, home, env, preload, threads },
     ...{ allowNet, writable, snapshot, inheritedEnv, memoryLimit },
+    cpuTimeLimit,
     pyodideFolder: pyodideFolder(),
   };
 }

@@ -14,6 +14,7 @@ import {
   type ToWorker,
 } from "./protocol.ts";
 import type { MountSpec } from "./config.ts";
+import process from "node:process";
 import { adoptCompiledPyodide } from "./compiled_pyodide.ts";
 import { FrameWriter, readFramesFrom, writeAll } from "./frames.ts";
 
@@ -94,6 +95,31 @@ async function readRequests(from: Deno.Conn): Promise<void> {
 function checkMemory(): void {
   const reason = host?.recycleReason();
   if (reason) post({ t: "recycle", reason });
+  else checkCpu();
+}
+
+/** The group's cpuTimeLimit in seconds (0: none), from init. */
+let cpuTimeLimit = 0;
+/** Set once this worker has asked to go for its CPU time. */
+let cpuSpent = false;
+
+/**
+ * cpuTimeLimit (mod_wsgi's `cpu-time-limit=`, which Apache enforces with
+ * RLIMIT_CPU): the CPU time of this thread, the one Python runs on, read
+ * as each request ends; a request that runs away meets requestTimeout.
+ */
+function checkCpu(): void {
+  const limit = cpuTimeLimit;
+  if (limit === 0 || cpuSpent) return;
+  const { user, system } = process.threadCpuUsage();
+  const seconds = (user + system) / 1e6;
+  if (seconds < limit) return;
+  cpuSpent = true;
+  post({
+    t: "recycle",
+    reason: `cpuTimeLimit (${limit} s) reached: ${seconds.toFixed(1)} s of CPU`,
+    cause: "cpu",
+  });
 }
 
 /**
@@ -219,6 +245,7 @@ async function handle(message: ToWorker): Promise<void> {
         { mounts: message.mounts },
       );
       flags = message.interrupt;
+      cpuTimeLimit = message.settings.cpuTimeLimit ?? 0;
       capacity = Math.max(1, message.settings.threads);
       host.setInterruptBuffer(new Int32Array(message.interrupt, 0, 1));
       for (const spec of message.mounts) mounts.set(spec.id, spec);

@@ -416,6 +416,39 @@ Deno.test({
   },
 });
 
+for (const isolation of ["thread", "process"] as const) {
+  Deno.test({
+    name:
+      `cpuTimeLimit recycles a worker that has used that much CPU (${isolation}); no request fails`,
+    ...options,
+    fn: async () => {
+      const { base, group, close } = await serveGroup(
+        `groups-cpu-${isolation}`,
+        { processes: 1, isolation, cpuTimeLimit: 2 },
+        [["/c", app]],
+      );
+      try {
+        const [, first] = await get(`${base}/c/id`);
+        const deadline = Date.now() + 30000;
+        let latest = first;
+        let burnt = 0;
+        while (latest === first && Date.now() < deadline) {
+          const [status] = await get(`${base}/c/cpu?n=300000`);
+          assert.equal(status, 200);
+          burnt++;
+          latest = (await get(`${base}/c/id`))[1];
+        }
+        assert.notEqual(latest, first, `a fresh interpreter (${burnt} runs)`);
+        const metrics = group.metrics();
+        assert.ok(metrics.restarts >= 1, `restarts: ${metrics.restarts}`);
+        assert.equal(metrics.crashes, 0);
+      } finally {
+        await close();
+      }
+    },
+  });
+}
+
 Deno.test({
   name:
     "inactivityTimeout releases idle workers; the next request brings one back",

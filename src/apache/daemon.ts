@@ -36,6 +36,7 @@ const TIMES: Record<string, keyof GroupOptions> = {
   "startup-timeout": "startupTimeout",
   "inactivity-timeout": "inactivityTimeout",
   "restart-interval": "restartInterval",
+  "cpu-time-limit": "cpuTimeLimit",
   "graceful-timeout": "gracefulTimeout",
 };
 
@@ -51,7 +52,6 @@ const UNSUPPORTED: Record<string, string> = {
     "no chroot: Python sees only the folders the group maps (script, pythonPath, pythonHome, home, writable)",
   "display-name":
     "workers are Web Workers in the server's process and have no process title",
-  "cpu-time-limit": "no CPU time limit; requestTimeout bounds each request",
   "virtual-memory-limit":
     "a worker's address space is its WebAssembly heap: memory-limit= bounds it",
   "stack-size": "the WebAssembly stack size is Pyodide's",

@@ -42,6 +42,7 @@ Deno.test("own configuration: every directive, merged per script as mod_wsgi doe
       startupTimeout: 20,
       inactivityTimeout: 300,
       restartInterval: 3600,
+      cpuTimeLimit: 600,
       gracefulTimeout: 5,
       queueLimit: 50,
       env: { LANG: "de_DE.UTF-8", LC_ALL: "de_DE.UTF-8" },

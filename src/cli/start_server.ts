@@ -256,6 +256,14 @@ export function planStartServer(args: string[]): StartServerPlan {
   if (values["restart-interval"] !== undefined) {
     group.restartInterval = secondsOf(values, "restart-interval", 0);
   }
+  if (values["cpu-time-limit"] !== undefined) {
+    group.cpuTimeLimit = secondsOf(values, "cpu-time-limit", 0);
+    if (group.cpuTimeLimit > 0 && group.processes === 0) {
+      throw new UsageError(
+        "--cpu-time-limit needs workers of their own; --processes 0 runs Python embedded, on the server's CPU",
+      );
+    }
+  }
   if (values["spare-workers"] !== undefined) {
     group.spareWorkers = integer(values, "spare-workers", 0);
     if (group.spareWorkers > 0 && group.processes === 0) {

@@ -131,6 +131,15 @@ export const START_SERVER_OPTIONS: CliOption[] = [
       "recycle a worker once it has served this long, after its requests (its successor starts first)",
   },
   {
+    name: "cpu-time-limit",
+    values: ["SECONDS"],
+    fallback: "0 (never)",
+    matches:
+      "mod_wsgi-express --cpu-time-limit; WSGIDaemonProcess cpu-time-limit=",
+    help:
+      "recycle a worker once it has used this much CPU time, after its requests",
+  },
+  {
     name: "memory-limit",
     values: ["BYTES"],
     fallback: "0 (no limit)",

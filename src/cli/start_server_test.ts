@@ -108,6 +108,8 @@ Deno.test("start-server: options map onto the site", () => {
   assert.equal(site.mounts[0].requestBuffering, false);
   assert.equal(site.groups.default.processes, 0);
   assert.equal(site.groups.default.restartInterval, 3600);
+  const limited = siteOf(["/srv/app.wsgi", "--cpu-time-limit", "600"]);
+  assert.equal(limited.groups.default.cpuTimeLimit, 600);
 });
 
 Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
@@ -117,6 +119,11 @@ Deno.test("start-server: mistakes are UsageErrors naming the option", () => {
       [["a.wsgi", "--request-timeout", "soon"], /--request-timeout/],
       [["a.wsgi", "--body-timeout", "soon"], /--body-timeout/],
       [["a.wsgi", "--restart-interval", "1h"], /--restart-interval/],
+      [["a.wsgi", "--cpu-time-limit", "-1"], /--cpu-time-limit/],
+      [
+        ["a.wsgi", "--cpu-time-limit", "5", "--processes", "0"],
+        /--cpu-time-limit needs workers/,
+      ],
       [["a.wsgi", "--https-port", "1"], /--ssl-certificate-file/],
       [["a.wsgi", "--log-level", "loud"], /--log-level/],
       [["a.wsgi", "--mount-point", "app"], /--mount-point/],
