@@ -89,10 +89,11 @@ async function readRequests(from: Deno.Conn): Promise<void> {
 
 /**
  * Before a reply that may end a request: asks the pool to recycle this
- * worker when its heap passed memoryLimit or Python ran out of memory, so
- * that the pool knows before it hands the worker another request.
+ * worker when its heap passed memoryLimit, Python ran out of memory, or
+ * its thread used cpuTimeLimit, so that the pool knows before it hands
+ * the worker another request.
  */
-function checkMemory(): void {
+function checkRecycle(): void {
   const reason = host?.recycleReason();
   if (reason) post({ t: "recycle", reason });
   else checkCpu();
@@ -211,12 +212,12 @@ async function begin(message: BeginMessage): Promise<void> {
   }
   try {
     const head = await host!.begin(spec, message.id, message.cgi, body);
-    checkMemory();
+    checkRecycle();
     post({ t: "head", id: message.id, head }, ownBuffer(head.chunk));
     if (head.done) finished(message.id);
   } catch (error) {
     if (fatal(error)) return;
-    checkMemory();
+    checkRecycle();
     post({
       t: "failed",
       id: message.id,
@@ -300,12 +301,12 @@ async function handle(message: ToWorker): Promise<void> {
       }
       try {
         const { chunk, done } = await host!.next(message.id);
-        if (done) checkMemory();
+        if (done) checkRecycle();
         post({ t: "chunk", id: message.id, chunk, done }, ownBuffer(chunk));
         if (done) finished(message.id);
       } catch (error) {
         if (fatal(error)) return;
-        checkMemory();
+        checkRecycle();
         post({ t: "failed", id: message.id, loading: false });
         finished(message.id);
       }
