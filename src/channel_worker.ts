@@ -112,7 +112,7 @@ export class ChannelWorker implements PythonWorker {
           }
           return;
         case "recycle":
-          this.onRecycle?.(message.reason, message.cause ?? "memory");
+          this.onRecycle?.(message.reason, message.cause);
           return;
         case "fatal":
         case "exit":

@@ -100,10 +100,10 @@ export interface GroupOptions {
    */
   restartInterval?: number;
   /**
-   * Recycle a worker, after its requests, once it has used this many
-   * seconds of CPU: its thread's, or its process's with `isolation:
-   * "process"` (`cpu-time-limit=`). 0 = never (default). Needs workers of
-   * their own (processes of 1 or more).
+   * Recycle a worker, after its requests, once the thread Python runs on
+   * has used this many seconds of CPU, its start included
+   * (`cpu-time-limit=`). 0 = never (default). Needs workers of their own
+   * (processes of 1 or more).
    */
   cpuTimeLimit?: number;
   /**

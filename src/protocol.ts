@@ -123,11 +123,11 @@ export type FromWorker =
   | { t: "skipped"; id: number }
   | { t: "fatal"; reason: string }
   /**
-   * The worker should be recycled once its requests are done (memoryLimit
-   * passed, or a MemoryError; `cause` "cpu": cpuTimeLimit used); sent
-   * before the reply that ends the request.
+   * The worker should be recycled once its requests are done: `cause`
+   * "memory" (memoryLimit passed, or a MemoryError) or "cpu" (cpuTimeLimit
+   * used); sent before the reply that ends the request.
    */
-  | { t: "recycle"; reason: string; cause?: RecycleCause }
+  | { t: "recycle"; reason: string; cause: RecycleCause }
   | { t: "exit"; reason: string };
 
 /**

@@ -93,7 +93,7 @@ export class Recycling {
   recycleWhenDone(
     worker: WorkerRecord,
     reason: string,
-    cause: RecycleCause = "memory",
+    cause: RecycleCause,
   ): void {
     const memory = cause === "memory";
     if (this.#recycle(worker, memory ? "warn" : "info", reason) && memory) {

@@ -5,15 +5,36 @@
  */
 
 import assert from "node:assert/strict";
+import type { Exchange, Pool } from "./pools.ts";
 import {
   answer,
   answered,
+  type FakeWorker,
   heldAfter,
   pool,
   request,
   settle,
   until,
 } from "./pool_fakes_test.ts";
+
+/**
+ * Answers the first worker's request `busy`, then checks that the worker
+ * was recycled after it and that its successor serves, with one restart
+ * and no crash.
+ */
+async function recycledAfter(
+  group: Pool,
+  workers: FakeWorker[],
+  busy: Promise<Exchange>,
+): Promise<void> {
+  await answer(workers[0].started[0], busy);
+  await settle();
+  assert.ok(workers[0].stopped, "recycled once its request was done");
+  assert.equal(await answered(group, workers), 1, "the successor serves");
+  const metrics = group.metrics();
+  assert.equal(metrics.restarts, 1);
+  assert.equal(metrics.crashes, 0);
+}
 
 Deno.test("pool: a worker is recycled at maximumRequests", async () => {
   const { group, workers } = pool({ processes: 1, maximumRequests: 2 });
@@ -64,15 +85,8 @@ Deno.test("pool: a worker that asks to be recycled (memoryLimit, MemoryError) st
   await settle();
   assert.equal(workers.length, 2, "the successor starts at once");
   assert.equal(workers[0].stopped, false, "not before its request is done");
-  workers[0].started[0].answer();
-  (await first).done();
-  await settle();
-  assert.ok(workers[0].stopped, "recycled once its request was done");
-  assert.equal(await answered(group, workers), 1);
-  const metrics = group.metrics();
-  assert.equal(metrics.memoryRecycles, 1);
-  assert.equal(metrics.restarts, 1);
-  assert.equal(metrics.crashes, 0);
+  await recycledAfter(group, workers, first);
+  assert.equal(group.metrics().memoryRecycles, 1);
   // An idle worker that asks is recycled at once.
   workers[1].onRecycle?.(
     "a request raised MemoryError (heap 40.0 MiB)",
@@ -94,14 +108,8 @@ Deno.test("pool: a worker is recycled once it has served restartInterval, after 
   const waited = performance.now() - started;
   assert.ok(waited >= 250, `the successor started after ${waited} ms`);
   assert.equal(workers[0].stopped, false, "not during its request");
-  await answer(workers[0].started[0], busy);
-  await settle();
-  assert.ok(workers[0].stopped, "recycled once its request was done");
-  assert.equal(await answered(group, workers), 1, "the successor serves");
-  const metrics = group.metrics();
-  assert.equal(metrics.restarts, 1);
-  assert.equal(metrics.crashes, 0);
-  assert.equal(metrics.memoryRecycles, 0);
+  await recycledAfter(group, workers, busy);
+  assert.equal(group.metrics().memoryRecycles, 0);
   // An idle worker goes at once when its time comes.
   await until(() => workers[1].stopped);
   assert.equal(workers.length, 3, "and is replaced");
@@ -118,14 +126,8 @@ Deno.test("pool: a worker whose thread used cpuTimeLimit is recycled once its re
   await settle();
   assert.equal(workers.length, 2, "the successor starts at once");
   assert.equal(workers[0].stopped, false, "not during its request");
-  await answer(workers[0].started[0], last);
-  await settle();
-  assert.ok(workers[0].stopped, "recycled once its request was done");
-  assert.equal(await answered(group, workers), 1, "the successor serves");
-  const metrics = group.metrics();
-  assert.equal(metrics.restarts, 1);
-  assert.equal(metrics.crashes, 0);
-  assert.equal(metrics.memoryRecycles, 0);
+  await recycledAfter(group, workers, last);
+  assert.equal(group.metrics().memoryRecycles, 0);
   await group.shutdown();
 });
 

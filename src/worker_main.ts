@@ -95,7 +95,7 @@ async function readRequests(from: Deno.Conn): Promise<void> {
  */
 function checkRecycle(): void {
   const reason = host?.recycleReason();
-  if (reason) post({ t: "recycle", reason });
+  if (reason) post({ t: "recycle", reason, cause: "memory" });
   else checkCpu();
 }
 
@@ -110,15 +110,16 @@ let cpuSpent = false;
  * as each request ends; a request that runs away meets requestTimeout.
  */
 function checkCpu(): void {
-  const limit = cpuTimeLimit;
-  if (limit === 0 || cpuSpent) return;
+  if (cpuTimeLimit === 0 || cpuSpent) return;
   const { user, system } = process.threadCpuUsage();
   const seconds = (user + system) / 1e6;
-  if (seconds < limit) return;
+  if (seconds < cpuTimeLimit) return;
   cpuSpent = true;
   post({
     t: "recycle",
-    reason: `cpuTimeLimit (${limit} s) reached: ${seconds.toFixed(1)} s of CPU`,
+    reason: `cpuTimeLimit (${cpuTimeLimit} s) reached: ${
+      seconds.toFixed(1)
+    } s of CPU`,
     cause: "cpu",
   });
 }
